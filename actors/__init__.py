@@ -1,0 +1,3 @@
+"""actorgrid's built-in actors: broker, retry gate, dead letters and pattern engine."""
+
+from __future__ import annotations

@@ -1,0 +1,1 @@
+"""Benchmark scripts: each measures its subject and its baseline in the same run."""
