@@ -5,3 +5,17 @@ from __future__ import annotations
 from ._clock import Clock as Clock
 from ._clock import FakeClock as FakeClock
 from ._clock import SystemClock as SystemClock
+from ._codec import Message as Message
+from ._codec import decode as decode
+from ._codec import encode as encode
+from ._codec import roundtrip as roundtrip
+from ._exceptions import ActorDeadError as ActorDeadError
+from ._exceptions import ActorError as ActorError
+from ._exceptions import ActorStartError as ActorStartError
+from ._exceptions import AskTimeout as AskTimeout
+from ._exceptions import ConfigError as ConfigError
+from ._exceptions import MailboxFull as MailboxFull
+from ._exceptions import MessageDecodeError as MessageDecodeError
+from ._exceptions import MessageEncodeError as MessageEncodeError
+from ._exceptions import NameTaken as NameTaken
+from ._exceptions import RestartLimitExceeded as RestartLimitExceeded

@@ -1,0 +1,157 @@
+"""What every benchmark script shares: the command line, the figure shape, the table and JSON.
+
+Each script measures its subject and its baseline in the same process and run (the machines
+are shared and noisy, so only ratios travel) and hands its figures to :func:`report`, which
+prints a table and writes ``bench/results/<bench>.json`` in the shape DESIGN.md fixes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import platform
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+__all__ = ("Figure", "Mode", "best_of", "parse_mode", "report", "results_dir")
+
+Mode = Literal["quick", "full"]
+
+
+@dataclass(frozen=True, slots=True)
+class Figure:
+    """One measured figure, optionally against a baseline measured in the same run.
+
+    ``higher_is_better`` orients the ratio: for a throughput it is value / baseline_value,
+    for a latency (``higher_is_better=False``) it is baseline_value / value, so a ratio above
+    1 always means "better than the baseline".
+    """
+
+    metric: str
+    unit: str
+    value: float
+    baseline: str | None = None
+    baseline_value: float | None = None
+    target_ratio: float | None = None
+    target: float | None = None
+    target_direction: Literal["max", "min"] | None = None
+    higher_is_better: bool = True
+
+    @property
+    def ratio(self) -> float | None:
+        """Return the oriented ratio against the baseline, or ``None`` without one."""
+        if self.baseline_value is None or self.baseline_value == 0 or self.value == 0:
+            return None
+        if self.higher_is_better:
+            return self.value / self.baseline_value
+        return self.baseline_value / self.value
+
+    @property
+    def meets_target(self) -> bool | None:
+        """Return whether the figure meets its target ratio or absolute target, if it has one."""
+        if self.target_ratio is not None:
+            ratio = self.ratio
+            return ratio is not None and ratio >= self.target_ratio
+        if self.target is not None:
+            if self.target_direction == "min":
+                return self.value >= self.target
+            return self.value <= self.target
+        return None
+
+    def to_json(self) -> dict[str, object]:
+        """Return the figure in the shared JSON shape."""
+        out: dict[str, object] = {"metric": self.metric, "unit": self.unit, "value": self.value}
+        if self.baseline is not None and self.baseline_value is not None:
+            out["baseline"] = self.baseline
+            out["baseline_value"] = self.baseline_value
+            ratio = self.ratio
+            out["ratio"] = round(ratio, 4) if ratio is not None else None
+            if self.target_ratio is not None:
+                out["target_ratio"] = self.target_ratio
+        elif self.target is not None:
+            out["target"] = self.target
+            out["target_direction"] = self.target_direction or "max"
+        return out
+
+
+def parse_mode(description: str, argv: list[str] | None = None) -> Mode:
+    """Parse ``--quick`` (default) or ``--full`` from the command line."""
+    parser = argparse.ArgumentParser(description=description)
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--quick", action="store_true", help="a few seconds to a minute (default)")
+    group.add_argument("--full", action="store_true", help="larger sizes, longer runs")
+    args = parser.parse_args(argv)
+    return "full" if args.full else "quick"
+
+
+def best_of(runs: int, fn: Callable[[], float]) -> float:
+    """Return the best (highest) of ``runs`` calls of ``fn``, which returns a rate."""
+    best = 0.0
+    for _ in range(runs):
+        gc.collect()
+        best = max(best, fn())
+    return best
+
+
+def results_dir() -> Path:
+    """Return ``bench/results``, creating it when missing."""
+    path = Path(__file__).resolve().parent / "results"
+    path.mkdir(exist_ok=True)
+    return path
+
+
+def _fmt(value: float | None) -> str:
+    if value is None:
+        return "-"
+    if abs(value) >= 100:
+        return f"{value:,.0f}"
+    return f"{value:.3g}"
+
+
+def report(bench: str, mode: Mode, figures: list[Figure]) -> Path:
+    """Print the figures as a table and write ``bench/results/<bench>.json``.
+
+    Returns:
+        The path of the JSON file written.
+    """
+    rows = [("metric", "value", "unit", "baseline", "baseline value", "ratio", "target", "ok")]
+    for f in figures:
+        target = (
+            f">= {f.target_ratio}x"
+            if f.target_ratio is not None
+            else (f"{'<=' if f.target_direction != 'min' else '>='} {f.target}" if f.target else "")
+        )
+        ok = {True: "yes", False: "NO", None: ""}[f.meets_target]
+        rows.append(
+            (
+                f.metric,
+                _fmt(f.value),
+                f.unit,
+                f.baseline or "",
+                _fmt(f.baseline_value),
+                _fmt(f.ratio) if f.ratio is not None else "",
+                target,
+                ok,
+            )
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    print(f"\n{bench} ({mode}, {time.strftime('%Y-%m-%d %H:%M:%S')})")
+    for i, r in enumerate(rows):
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
+        if i == 0:
+            print("  ".join("-" * w for w in widths))
+    doc = {
+        "bench": bench,
+        "mode": mode,
+        "python": platform.python_version(),
+        "machine": f"{os.cpu_count()} cores",
+        "figures": [f.to_json() for f in figures],
+    }
+    path = results_dir() / f"{bench}.json"
+    path.write_text(json.dumps(doc, indent=2) + "\n")
+    return path
