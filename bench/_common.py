@@ -13,10 +13,12 @@ import json
 import os
 import platform
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 __all__ = ("Figure", "Mode", "best_of", "parse_mode", "report", "results_dir")
 
