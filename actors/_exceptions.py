@@ -1,0 +1,71 @@
+"""Every error the built-in actors raise, under one root: :class:`ActorsError`."""
+
+from __future__ import annotations
+
+__all__ = (
+    "ActorsError",
+    "InvalidRetryPolicy",
+    "InvalidTarget",
+    "UnsupportedDialect",
+)
+
+
+def _short(value: object, limit: int = 40) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[: limit - 3]}..."
+
+
+class ActorsError(Exception):
+    """Root of every error raised by the built-in actors."""
+
+
+class InvalidTarget(ActorsError, ValueError):
+    """Raised when a retry target key is not a non-empty string of bounded length.
+
+    Args:
+        field: ``"target_type"`` or ``"target_id"``.
+        value: the offending value (shown shortened in the message).
+        problem: what is wrong with it.
+    """
+
+    def __init__(self, field: str, value: object, problem: str) -> None:
+        self.field = field
+        self.value = value
+        self.problem = problem
+        super().__init__(f"invalid {field} {_short(value)}: {problem}")
+
+
+class InvalidRetryPolicy(ActorsError, ValueError):
+    """Raised when a retry policy configuration has an invalid value.
+
+    It derives from :class:`ValueError` so that msgspec, when it decodes a configuration
+    (from TOML, JSON or a dict) and ``__post_init__`` raises it, reports it as a
+    ``msgspec.ValidationError`` carrying both this message and the path of the policy.
+
+    Args:
+        field: the configuration field at fault.
+        value: the value it was given.
+        problem: what was expected.
+    """
+
+    def __init__(self, field: str, value: object, problem: str) -> None:
+        self.field = field
+        self.value = value
+        self.problem = problem
+        super().__init__(f"retry policy field {field!r} = {_short(value)}: {problem}")
+
+
+class UnsupportedDialect(ActorsError, ValueError):
+    """Raised when a statement is requested for a database dialect that has no upsert.
+
+    Args:
+        dialect: the dialect name that was asked for.
+        supported: the dialect names that are supported.
+    """
+
+    def __init__(self, dialect: str, supported: tuple[str, ...]) -> None:
+        self.dialect = dialect
+        self.supported = supported
+        super().__init__(
+            f"no retry-record upsert for dialect {dialect!r}; supported: {', '.join(supported)}"
+        )
