@@ -4,8 +4,13 @@ from __future__ import annotations
 
 __all__ = (
     "ActorsError",
+    "EmbeddingError",
+    "IndexCorrupt",
+    "IndexMismatch",
+    "InvalidQuery",
     "InvalidRetryPolicy",
     "InvalidTarget",
+    "InvalidVectors",
     "UnsupportedDialect",
 )
 
@@ -69,3 +74,47 @@ class UnsupportedDialect(ActorsError, ValueError):
         super().__init__(
             f"no retry-record upsert for dialect {dialect!r}; supported: {', '.join(supported)}"
         )
+
+
+class EmbeddingError(ActorsError, ValueError):
+    """Raised when texts cannot be embedded (empty input, a non-string, a missing extra)."""
+
+    def __init__(self, problem: str) -> None:
+        self.problem = problem
+        super().__init__(f"cannot embed: {problem}")
+
+
+class InvalidVectors(ActorsError, ValueError):
+    """Raised by ``VectorIndex.add``/``delete`` for bad ids or vectors; the index is unchanged."""
+
+    def __init__(self, problem: str) -> None:
+        self.problem = problem
+        super().__init__(f"invalid vectors or ids: {problem}")
+
+
+class InvalidQuery(ActorsError, ValueError):
+    """Raised by ``VectorIndex.search`` for a bad query vector, ``k`` or threshold."""
+
+    def __init__(self, problem: str) -> None:
+        self.problem = problem
+        super().__init__(f"invalid query: {problem}")
+
+
+class IndexMismatch(ActorsError):
+    """Raised when a saved index was built by another embedder or for another dimension."""
+
+    def __init__(self, path: str, field: str, expected: object, found: object) -> None:
+        self.path = path
+        self.field = field
+        self.expected = expected
+        self.found = found
+        super().__init__(f"index at {path} has {field} {found!r}, expected {expected!r}")
+
+
+class IndexCorrupt(ActorsError):
+    """Raised when a saved index is missing, unreadable or fails its checksum."""
+
+    def __init__(self, path: str, problem: str) -> None:
+        self.path = path
+        self.problem = problem
+        super().__init__(f"index at {path} is unusable: {problem}")
