@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from ._actor import Actor as Actor
+from ._actor import UnhandledMessage as UnhandledMessage
 from ._clock import Clock as Clock
 from ._clock import FakeClock as FakeClock
 from ._clock import SystemClock as SystemClock
@@ -9,6 +11,8 @@ from ._codec import Message as Message
 from ._codec import decode as decode
 from ._codec import encode as encode
 from ._codec import roundtrip as roundtrip
+from ._dead_letters import DeadLetterLog as DeadLetterLog
+from ._dead_letters import DeadLetterStatistics as DeadLetterStatistics
 from ._exceptions import ActorDeadError as ActorDeadError
 from ._exceptions import ActorError as ActorError
 from ._exceptions import ActorStartError as ActorStartError
@@ -19,3 +23,15 @@ from ._exceptions import MessageDecodeError as MessageDecodeError
 from ._exceptions import MessageEncodeError as MessageEncodeError
 from ._exceptions import NameTaken as NameTaken
 from ._exceptions import RestartLimitExceeded as RestartLimitExceeded
+from ._kernel import Kernel as Kernel
+from ._kernel import KernelConfig as KernelConfig
+from ._mailbox import Mailbox as Mailbox
+from ._mailbox import MailboxStatistics as MailboxStatistics
+from ._ref import ActorRef as ActorRef
+from ._specs import ChildSpec as ChildSpec
+from ._specs import Restart as Restart
+from ._specs import Strategy as Strategy
+from ._specs import SupervisorSpec as SupervisorSpec
+from ._supervisor import ChildInfo as ChildInfo
+from ._supervisor import Supervisor as Supervisor
+from ._supervisor import SupervisorStatistics as SupervisorStatistics

@@ -1,0 +1,134 @@
+"""The cell of one supervised actor: its mailbox, its ref, and the loop of each incarnation.
+
+The cell outlives incarnations: a restart builds a new actor instance from the factory but
+keeps the mailbox, so refs stay valid and messages sent meanwhile wait for the new one.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, final
+
+import structlog
+
+from ._envelope import STOP, Ask, SystemMessage
+from ._exceptions import ActorDeadError
+from ._mailbox import Mailbox
+from ._ref import ActorRef
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from anyio.abc import TaskStatus
+
+    from ._actor import Actor
+    from ._dead_letters import DeadLetterLog
+    from ._kernel import Kernel
+
+__all__ = ("ActorCell",)
+
+M = TypeVar("M")
+
+_log = structlog.get_logger("actorgrid.kernel")
+
+
+@final
+class ActorCell(Generic[M]):
+    """Owns one actor's mailbox and runs its incarnations (see :meth:`run`)."""
+
+    __slots__ = ("dead_letters", "factory", "kernel", "mailbox", "name", "ref", "strict")
+
+    def __init__(
+        self, name: str, factory: Callable[[], Actor[M]], capacity: int, kernel: Kernel
+    ) -> None:
+        self.name = name
+        self.factory = factory
+        self.kernel = kernel
+        self.mailbox: Mailbox[Any] = Mailbox(capacity)
+        self.strict = kernel.config.strict_messages
+        self.dead_letters: DeadLetterLog = kernel.dead_letters
+        self.ref: ActorRef[M] = ActorRef(self)
+
+    @property
+    def handle(self) -> ActorRef[M]:
+        """What ``spawn``/``start_child`` hand back for this child."""
+        return self.ref
+
+    def request_stop(self) -> None:
+        """Ask the running incarnation to stop after its current message."""
+        self.mailbox.put_system(STOP)
+
+    async def run(self, *, task_status: TaskStatus[ActorRef[M]]) -> Exception | None:
+        """Run one incarnation: ``on_start``, then messages until a stop or a crash.
+
+        Returns:
+            ``None`` after a normal stop, or the exception that crashed the actor.
+
+        Raises:
+            Exception: whatever ``on_start`` raised (the incarnation never started).
+        """
+        for item in self.mailbox.drain_system():
+            if item is not STOP:  # a stop meant for the previous incarnation is spent
+                self.mailbox.put_system(item)
+        actor = self.factory()
+        actor.actor_ref = self.ref
+        actor.actor_name = self.name
+        actor.actor_kernel = self.kernel
+        await actor.on_start()
+        task_status.started(self.ref)
+        crash = await self._loop(actor)
+        if crash is not None:
+            exc, message = crash
+            _log.error(
+                "actor_crashed",
+                actor=self.name,
+                message_type=type(message).__name__,
+                exc_info=exc,
+            )
+            await self._hook(actor.on_failure(exc, message), "on_failure")
+            await self._hook(actor.on_stop(), "on_stop")
+            return exc
+        await self._hook(actor.on_stop(), "on_stop")
+        return None
+
+    async def _hook(self, coro: Any, hook: str) -> None:
+        try:
+            await coro
+        except Exception as exc:
+            _log.error("actor_hook_failed", actor=self.name, hook=hook, exc_info=exc)
+
+    async def _loop(self, actor: Actor[M]) -> tuple[Exception, object] | None:
+        get = self.mailbox.get
+        receive = actor.receive
+        while True:
+            item = await get()
+            cls = type(item)
+            if cls is Ask:
+                reply = item.reply
+                try:
+                    result = await receive(item.message)
+                except Exception as exc:
+                    if not reply.done():
+                        reply.set_exception(exc)
+                else:
+                    if not reply.done():
+                        reply.set_result(result)
+            elif cls is SystemMessage:
+                if item is STOP:
+                    return None
+            else:
+                try:
+                    await receive(item)
+                except Exception as exc:
+                    return exc, item
+
+    def finalize(self) -> None:
+        """Close the mailbox for good and report what is left in it as dead letters."""
+        self.mailbox.close()
+        for item in self.mailbox.drain():
+            if type(item) is Ask:
+                self.dead_letters.report(self.name, item.message, "actor stopped")
+                if not item.reply.done():
+                    item.reply.set_exception(ActorDeadError(self.name))
+            else:
+                self.dead_letters.report(self.name, item, "actor stopped")
+        self.mailbox.drain_system()

@@ -1,0 +1,358 @@
+"""OTP supervision: restart strategies, restart types, intensity, backoff, ordered shutdown.
+
+A :class:`Supervisor` owns a task group; each child runs in its own task inside it, under
+its own cancel scope. A child task never lets an exception into the group: a crash is
+reported to the supervisor's loop, which applies the strategy. Only the supervisor's loop
+restarts children, so restarts are serialised without locks.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections import deque
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, final
+
+import anyio
+import structlog
+
+from ._cell import ActorCell
+from ._exceptions import ActorError, ActorStartError, NameTaken, RestartLimitExceeded
+from ._specs import SupervisorSpec
+
+if TYPE_CHECKING:
+    from anyio.abc import TaskGroup, TaskStatus
+    from anyio.streams.memory import MemoryObjectSendStream
+
+    from ._kernel import Kernel
+    from ._specs import ChildSpec
+
+__all__ = ("ChildInfo", "Supervisor", "SupervisorStatistics")
+
+_log = structlog.get_logger("actorgrid.kernel")
+
+
+@dataclass(frozen=True, slots=True)
+class ChildInfo:
+    """One child as :meth:`Supervisor.which_children` reports it."""
+
+    id: str
+    restart: str
+    supervisor: bool
+    """Whether the child is itself a supervisor."""
+    running: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SupervisorStatistics:
+    """A snapshot of a supervisor."""
+
+    name: str
+    strategy: str
+    children: tuple[str, ...]
+    """Child ids in start order."""
+    running: int
+    """Children whose task is running now."""
+    restarts_in_window: int
+    """Restarts within the last ``period`` seconds (what intensity is checked against)."""
+    total_restarts: int
+    """Restarts since the supervisor was created."""
+    intensity: int
+    period: float
+
+
+class _Child:
+    __slots__ = ("done", "incarnation", "removed", "running", "scope", "spec", "stopping", "unit")
+
+    def __init__(self, spec: ChildSpec, unit: ActorCell[Any] | Supervisor) -> None:
+        self.spec = spec
+        self.unit = unit
+        self.scope: anyio.CancelScope | None = None
+        self.done = anyio.Event()
+        self.done.set()
+        self.incarnation = 0
+        self.running = False
+        self.stopping = False
+        self.removed = False
+
+
+_STOP = object()
+
+
+@final
+class Supervisor:
+    """Starts its children in order, restarts them by its strategy, stops them in reverse.
+
+    Create supervisors through the kernel (``Kernel(root=...)``, a ``ChildSpec`` whose
+    ``start`` is a :class:`SupervisorSpec`, or :meth:`start_child` on a running one).
+    """
+
+    def __init__(self, name: str, spec: SupervisorSpec, kernel: Kernel) -> None:
+        self.name = name
+        self.spec = spec
+        self._kernel = kernel
+        self._children: list[_Child] = []
+        self._restarts: deque[float] = deque()
+        self._total_restarts = 0
+        self._tg: TaskGroup | None = None
+        self._events: MemoryObjectSendStream[Any] | None = None
+        self._random = random.Random()
+        for child_spec in spec.children:
+            self._add(child_spec)
+
+    @property
+    def handle(self) -> Supervisor:
+        """What ``start_child`` hands back for a nested supervisor: the supervisor itself."""
+        return self
+
+    # -- children -------------------------------------------------------------------------
+
+    def _add(self, spec: ChildSpec) -> _Child:
+        kernel = self._kernel
+        if any(c.spec.id == spec.id for c in self._children) or kernel.is_registered(spec.id):
+            raise NameTaken(spec.id)
+        unit: ActorCell[Any] | Supervisor
+        if isinstance(spec.start, SupervisorSpec):
+            unit = Supervisor(spec.id, spec.start, kernel)
+        else:
+            capacity = spec.capacity or kernel.config.mailbox_capacity
+            unit = ActorCell(spec.id, spec.start, capacity, kernel)
+        child = _Child(spec, unit)
+        kernel.register(spec.id, unit)
+        self._children.append(child)
+        return child
+
+    def _remove(self, child: _Child) -> None:
+        child.removed = True
+        if child in self._children:
+            self._children.remove(child)
+        child.unit.finalize()
+        self._kernel.unregister(child.spec.id)
+
+    async def _run_child(self, child: _Child, *, task_status: TaskStatus[Any]) -> None:
+        child.incarnation += 1
+        incarnation = child.incarnation
+        child.stopping = False
+        done = child.done = anyio.Event()
+        result: BaseException | None = None
+        try:
+            with anyio.CancelScope() as scope:
+                child.scope = scope
+                child.running = True
+                result = await child.unit.run(task_status=task_status)
+        finally:
+            child.running = False
+            done.set()
+        if child.stopping or scope.cancelled_caught or self._events is None:
+            return
+        self._events.send_nowait((child, incarnation, result))
+
+    async def _start(self, child: _Child) -> None:
+        assert self._tg is not None
+        await self._tg.start(self._run_child, child)
+
+    async def _stop(self, child: _Child) -> None:
+        if not child.running:
+            return
+        child.stopping = True
+        child.unit.request_stop()
+        timeout = child.spec.shutdown_timeout
+        with anyio.move_on_after(timeout if math.isfinite(timeout) else None):
+            await child.done.wait()
+        if not child.done.is_set():
+            _log.warning("child_killed", supervisor=self.name, child=child.spec.id, after=timeout)
+            if child.scope is not None:
+                child.scope.cancel()
+            await child.done.wait()
+
+    async def _stop_all(self, children: list[_Child] | None = None) -> None:
+        for child in reversed(children if children is not None else list(self._children)):
+            await self._stop(child)
+
+    async def start_child(self, spec: ChildSpec) -> Any:
+        """Add a child and start it; returns once its ``on_start`` has finished.
+
+        Returns:
+            The child's :class:`ActorRef`, or the nested :class:`Supervisor`.
+
+        Raises:
+            NameTaken: if the id is already used in this kernel (nothing is started).
+            ActorStartError: if the child failed to start (it is not kept).
+            ActorError: if this supervisor is not running.
+        """
+        if self._tg is None:
+            raise ActorError(f"supervisor {self.name!r} is not running")
+        child = self._add(spec)
+        try:
+            await self._start(child)
+        except Exception as exc:
+            self._remove(child)
+            raise ActorStartError(spec.id, exc) from exc
+        return child.unit.handle
+
+    async def terminate_child(self, child_id: str) -> None:
+        """Stop a child (within its shutdown timeout) and remove it; it is not restarted.
+
+        Raises:
+            LookupError: if this supervisor has no child with that id.
+        """
+        for child in self._children:
+            if child.spec.id == child_id:
+                child.removed = True
+                await self._stop(child)
+                self._remove(child)
+                return
+        raise LookupError(f"supervisor {self.name!r} has no child {child_id!r}")
+
+    def which_children(self) -> list[ChildInfo]:
+        """Return the children in start order."""
+        return [
+            ChildInfo(c.spec.id, c.spec.restart, c.spec.is_supervisor, c.running)
+            for c in self._children
+        ]
+
+    def statistics(self) -> SupervisorStatistics:
+        """Return a snapshot of children and restart counts."""
+        now = self._kernel.clock.monotonic()
+        in_window = sum(1 for t in self._restarts if now - t < self.spec.period)
+        return SupervisorStatistics(
+            name=self.name,
+            strategy=self.spec.strategy,
+            children=tuple(c.spec.id for c in self._children),
+            running=sum(1 for c in self._children if c.running),
+            restarts_in_window=in_window,
+            total_restarts=self._total_restarts,
+            intensity=self.spec.intensity,
+            period=self.spec.period,
+        )
+
+    # -- one incarnation ----------------------------------------------------------------
+
+    def request_stop(self) -> None:
+        """Ask the supervisor to stop all its children in reverse order and return."""
+        if self._events is not None:
+            self._events.send_nowait(_STOP)
+
+    async def run(self, *, task_status: TaskStatus[Supervisor]) -> Exception | None:
+        """Run one incarnation: start the children in order, then supervise them.
+
+        Returns:
+            ``None`` after a requested stop, or :class:`RestartLimitExceeded` after it
+            stopped every child because they crashed too often.
+
+        Raises:
+            Exception: a child's start failure during the initial start (children already
+                started are stopped again first).
+        """
+        send, receive = anyio.create_memory_object_stream[Any](math.inf)
+        self._restarts.clear()
+        async with anyio.create_task_group() as tg:
+            self._tg = tg
+            self._events = send
+            try:
+                for child in list(self._children):
+                    if not child.removed:
+                        await self._start(child)
+            except BaseException:
+                self._events = None
+                await self._stop_all()
+                self._tg = None
+                raise
+            task_status.started(self)
+            try:
+                async with receive:
+                    async for event in receive:
+                        if event is _STOP:
+                            break
+                        failure = await self._on_exit(*event)
+                        if failure is not None:
+                            return failure
+            finally:
+                self._events = None
+                with anyio.CancelScope(shield=True):
+                    await self._stop_all()
+                self._tg = None
+        return None
+
+    def _restart_allowed(self, child: _Child, crashed: bool) -> bool:
+        restart = child.spec.restart
+        return restart == "permanent" or (restart == "transient" and crashed)
+
+    def _note_restart(self) -> bool:
+        """Record a restart; return True when it exceeds the intensity."""
+        now = self._kernel.clock.monotonic()
+        window = self._restarts
+        window.append(now)
+        while window and now - window[0] >= self.spec.period:
+            window.popleft()
+        self._total_restarts += 1
+        return len(window) > self.spec.intensity
+
+    async def _escalate(self) -> RestartLimitExceeded:
+        _log.error(
+            "restart_limit_exceeded",
+            supervisor=self.name,
+            intensity=self.spec.intensity,
+            period=self.spec.period,
+        )
+        await self._stop_all()
+        return RestartLimitExceeded(self.name, self.spec.intensity, self.spec.period)
+
+    async def _on_exit(
+        self, child: _Child, incarnation: int, result: BaseException | None
+    ) -> RestartLimitExceeded | None:
+        if child.removed or incarnation != child.incarnation or child.running:
+            return None  # stale: the child was removed or restarted meanwhile
+        crashed = result is not None
+        _log.info("child_exited", supervisor=self.name, child=child.spec.id, crashed=crashed)
+        if not self._restart_allowed(child, crashed):
+            self._remove(child)
+            return None
+        if self._note_restart():
+            return await self._escalate()
+        index = self._children.index(child)
+        strategy = self.spec.strategy
+        if strategy == "one_for_one":
+            affected = [child]
+        elif strategy == "one_for_all":
+            affected = list(self._children)
+        else:
+            affected = self._children[index:]
+        await self._stop_all([c for c in affected if c is not child])
+        for sibling in affected:
+            if sibling is not child and sibling.spec.restart == "temporary":
+                self._remove(sibling)
+        await self._backoff()
+        for target in affected:
+            if target.removed:
+                continue
+            failure = await self._restart(target)
+            if failure is not None:
+                return failure
+        return None
+
+    async def _backoff(self) -> None:
+        delay = self.spec.restart_delay(len(self._restarts), self._random.random())
+        if delay > 0:
+            await self._kernel.clock.sleep(delay)
+
+    async def _restart(self, child: _Child) -> RestartLimitExceeded | None:
+        while True:
+            try:
+                await self._start(child)
+            except Exception as exc:
+                _log.error(
+                    "child_restart_failed", supervisor=self.name, child=child.spec.id, exc_info=exc
+                )
+                if self._note_restart():
+                    return await self._escalate()
+                await self._backoff()
+                continue
+            _log.info("child_restarted", supervisor=self.name, child=child.spec.id)
+            return None
+
+    def finalize(self) -> None:
+        """Remove every child for good (closing mailboxes, reporting dead letters)."""
+        for child in list(self._children):
+            self._remove(child)
