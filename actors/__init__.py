@@ -1,3 +1,23 @@
 """actorgrid's built-in actors: broker, retry gate, dead letters and pattern engine."""
 
 from __future__ import annotations
+
+from ._exceptions import ActorsError as ActorsError
+from ._exceptions import InvalidRetryPolicy as InvalidRetryPolicy
+from ._exceptions import InvalidTarget as InvalidTarget
+from ._exceptions import UnsupportedDialect as UnsupportedDialect
+from ._retry_manager import RetryPolicyManager as RetryPolicyManager
+from ._retry_policy import Decision as Decision
+from ._retry_policy import Phase as Phase
+from ._retry_policy import Reason as Reason
+from ._retry_policy import RetryPolicy as RetryPolicy
+from ._retry_policy import RetryPolicyConfig as RetryPolicyConfig
+from ._retry_policy import RetryRecord as RetryRecord
+from ._retry_policy import validate_target as validate_target
+from ._retry_store import InMemoryRetryStore as InMemoryRetryStore
+from ._retry_store import RetryStore as RetryStore
+from ._retry_store import SqlRetryStore as SqlRetryStore
+from ._retry_store import record_to_row as record_to_row
+from ._retry_store import retry_record_delete as retry_record_delete
+from ._retry_store import retry_record_upsert as retry_record_upsert
+from ._retry_store import row_to_record as row_to_record
