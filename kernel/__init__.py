@@ -35,3 +35,4 @@ from ._specs import SupervisorSpec as SupervisorSpec
 from ._supervisor import ChildInfo as ChildInfo
 from ._supervisor import Supervisor as Supervisor
 from ._supervisor import SupervisorStatistics as SupervisorStatistics
+from ._config import load_config as load_config
