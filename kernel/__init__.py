@@ -11,6 +11,7 @@ from ._codec import Message as Message
 from ._codec import decode as decode
 from ._codec import encode as encode
 from ._codec import roundtrip as roundtrip
+from ._config import load_config as load_config
 from ._dead_letters import DeadLetterLog as DeadLetterLog
 from ._dead_letters import DeadLetterStatistics as DeadLetterStatistics
 from ._exceptions import ActorDeadError as ActorDeadError
@@ -25,6 +26,8 @@ from ._exceptions import NameTaken as NameTaken
 from ._exceptions import RestartLimitExceeded as RestartLimitExceeded
 from ._kernel import Kernel as Kernel
 from ._kernel import KernelConfig as KernelConfig
+from ._logging import configure_logging as configure_logging
+from ._logging import reset_logging as reset_logging
 from ._mailbox import Mailbox as Mailbox
 from ._mailbox import MailboxStatistics as MailboxStatistics
 from ._ref import ActorRef as ActorRef
@@ -35,4 +38,3 @@ from ._specs import SupervisorSpec as SupervisorSpec
 from ._supervisor import ChildInfo as ChildInfo
 from ._supervisor import Supervisor as Supervisor
 from ._supervisor import SupervisorStatistics as SupervisorStatistics
-from ._config import load_config as load_config
