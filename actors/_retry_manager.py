@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, final
 
 from actorgrid.kernel import SystemClock
+from actorgrid.storage import KEY_MAX_LENGTH
 
 from ._retry_policy import Decision, RetryPolicy, RetryPolicyConfig, RetryRecord, validate_target
 from ._retry_store import InMemoryRetryStore
@@ -34,7 +35,7 @@ class RetryPolicyManager:
         rng: source of jitter (default: a fresh ``random.Random``).
     """
 
-    __slots__ = ("_by_type", "_clock", "_policy", "_store")
+    __slots__ = ("_by_type", "_clock", "_decide", "_now", "_policy", "_record", "_store")
 
     def __init__(
         self,
@@ -49,6 +50,10 @@ class RetryPolicyManager:
         self._by_type: dict[str, dict[str, RetryRecord]] | None = (
             self._store._by_type if type(self._store) is InMemoryRetryStore else None
         )
+        # Bound once: the hot path is a dict lookup and a call into the pure core.
+        self._decide = self._policy.decide
+        self._record = self._policy.record_attempt
+        self._now = self._clock.now
 
     @property
     def config(self) -> RetryPolicyConfig:
@@ -83,17 +88,23 @@ class RetryPolicyManager:
         Raises:
             InvalidTarget: for a bad key (nothing is read or changed).
         """
-        validate_target(target_type, target_id)
+        if not (
+            type(target_type) is str
+            and type(target_id) is str
+            and 0 < len(target_type) <= KEY_MAX_LENGTH
+            and 0 < len(target_id) <= KEY_MAX_LENGTH
+        ):
+            validate_target(target_type, target_id)
         by_type = self._by_type
         if by_type is not None:
             inner = by_type.get(target_type)
             record = inner.get(target_id) if inner is not None else None
-            return self._policy.decide(record, self._clock.now(), explicit)
+            return self._decide(record, self._now(), explicit)
         record = await self._store.get(target_type, target_id)
         if record is None:
-            return self._policy.decide(None, self._clock.now(), explicit)
+            return self._decide(None, self._now(), explicit)
         version = record.version
-        decision = self._policy.decide(record, self._clock.now(), explicit)
+        decision = self._decide(record, self._now(), explicit)
         if record.version != version:
             await self._store.put(record)
         return decision
@@ -112,15 +123,21 @@ class RetryPolicyManager:
         Raises:
             InvalidTarget: for a bad key (nothing is read or changed).
         """
-        validate_target(target_type, target_id)
-        now = self._clock.now()
+        if not (
+            type(target_type) is str
+            and type(target_id) is str
+            and 0 < len(target_type) <= KEY_MAX_LENGTH
+            and 0 < len(target_id) <= KEY_MAX_LENGTH
+        ):
+            validate_target(target_type, target_id)
+        now = self._now()
         by_type = self._by_type
         if by_type is not None:
             inner = by_type.get(target_type)
             record = inner.get(target_id) if inner is not None else None
             if record is not None:
-                return self._policy.record_attempt(record, now, success)
-            record = self._policy.record_attempt(RetryRecord(target_type, target_id), now, success)
+                return self._record(record, now, success)
+            record = self._record(RetryRecord(target_type, target_id), now, success)
             if not success:
                 if inner is None:
                     inner = by_type[target_type] = {}
@@ -128,7 +145,7 @@ class RetryPolicyManager:
             return record
         stored = await self._store.get(target_type, target_id)
         record = stored if stored is not None else RetryRecord(target_type, target_id)
-        self._policy.record_attempt(record, now, success)
+        self._record(record, now, success)
         if stored is not None or not success:
             await self._store.put(record)
         return record

@@ -277,7 +277,9 @@ class RetryPolicy:
         n = record.attempt_count
         if n == 0:
             return _FIRST
-        policy = record.policy or self.config
+        policy = record.policy
+        if policy is None:
+            policy = self.config
         if n > policy.max_retries:
             return Decision(False, "exhausted", "exhausted", None, n + 1)
         phase: Phase = "base" if n <= policy.base_retries else "revise"
@@ -338,7 +340,10 @@ class RetryPolicy:
                 policy = record.policy = self.config
             n = record.attempt_count = record.attempt_count + 1
             record.last_attempt_at = now
-            record.next_allowed_at = now + self.next_wait(n, policy)
+            if policy.backoff == "fixed" and policy.jitter == "none":
+                record.next_allowed_at = now + policy.base_wait_minutes * _MINUTE
+            else:
+                record.next_allowed_at = now + self.next_wait(n, policy)
         record.version += 1
         return record
 
