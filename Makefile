@@ -30,7 +30,7 @@ run: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy kernel actors storage migrations tests bench examples
+	$(BIN)/mypy typings/actorgrid tests bench examples
 
 test: lint
 	$(BIN)/python -m pytest

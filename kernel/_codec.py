@@ -23,7 +23,8 @@ class Message(msgspec.Struct, frozen=True, tag=True):
     """Base class of every actor message: frozen, tagged with its class name.
 
     Subclass it for each message of a protocol and name the union
-    (``Command = Get | Put``), then dispatch with ``match``.
+    (``Command = Get | Put``), then dispatch with ``match``. msgspec inherits ``frozen``,
+    but type checkers need it repeated: ``class Get(Message, frozen=True): ...``.
     """
 
 

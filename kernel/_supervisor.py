@@ -256,6 +256,8 @@ class Supervisor:
                         await self._start(child)
             except BaseException:
                 self._events = None
+                send.close()
+                receive.close()
                 await self._stop_all()
                 self._tg = None
                 raise
@@ -270,6 +272,7 @@ class Supervisor:
                             return failure
             finally:
                 self._events = None
+                send.close()
                 with anyio.CancelScope(shield=True):
                     await self._stop_all()
                 self._tg = None
