@@ -68,10 +68,14 @@ def roundtrip(msg: T) -> T:
     """Encode ``msg`` and decode it back as its own type (what ``strict_messages`` does).
 
     Raises:
-        MessageEncodeError: if ``msg`` cannot be encoded or does not decode back to its type.
+        MessageEncodeError: if ``msg`` cannot be encoded, or does not decode back to an equal
+            value of its type (a ``set`` inside an ``Any`` field comes back as a list).
     """
     data = encode(msg)
     try:
-        return decode(data, type(msg))
+        copy = decode(data, type(msg))
     except MessageDecodeError as exc:
         raise MessageEncodeError(msg, exc) from exc
+    if copy != msg:
+        raise MessageEncodeError(msg, ValueError("it does not decode back to an equal value"))
+    return copy
