@@ -1,0 +1,186 @@
+"""Files of a saved vector index: the hnswlib graph and a JSON sidecar that vouches for it.
+
+``<path>`` holds hnswlib's own serialisation; ``<path>.meta.json`` holds the format version,
+the embedder name, the dimension, the live ids and a SHA-256 of the graph file. Both are
+written to temporary files and moved into place with ``os.replace``, graph first: a crash in
+between leaves a sidecar whose checksum no longer matches, which loading reports as
+:class:`IndexCorrupt`, never as a silently wrong index.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import hnswlib
+import msgspec
+
+from ._exceptions import IndexCorrupt, IndexMismatch
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+__all__ = ("FORMAT_VERSION", "IndexMeta", "meta_path", "read_index", "write_index")
+
+FORMAT_VERSION = 1
+"""Version of the sidecar layout; a sidecar with another version is rebuilt, not read."""
+
+
+class IndexMeta(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Contents of the ``.meta.json`` sidecar."""
+
+    format: int
+    embedder: str
+    dim: int
+    space: str
+    count: int
+    """Live items; equals ``len(ids)``."""
+    ids: list[int]
+    """Live ids, in the order of the exact-search matrix."""
+    index_sha256: str
+    index_bytes: int
+
+
+_meta_decoder = msgspec.json.Decoder(IndexMeta)
+_meta_encoder = msgspec.json.Encoder()
+
+
+def meta_path(path: str | os.PathLike[str]) -> Path:
+    """Return the sidecar path that belongs to the graph file at ``path``."""
+    p = Path(path)
+    return p.with_name(p.name + ".meta.json")
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while block := f.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_index(
+    path: str | os.PathLike[str],
+    hnsw: Any,
+    *,
+    embedder: str,
+    dim: int,
+    ids: Sequence[int],
+) -> None:
+    """Save ``hnsw`` and its sidecar atomically (each file is replaced whole or not at all).
+
+    Args:
+        path: Where the graph file goes; the sidecar goes beside it.
+        hnsw: The ``hnswlib.Index`` to save.
+        embedder: Name of the embedder whose vectors the index holds.
+        dim: Vector dimension.
+        ids: Live ids in matrix order.
+
+    Raises:
+        OSError: The files could not be written; an earlier saved index is left as it was.
+    """
+    target = Path(path)
+    meta_target = meta_path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    suffix = f".tmp-{os.getpid()}"
+    tmp_index = target.with_name(target.name + suffix)
+    tmp_meta = meta_target.with_name(meta_target.name + suffix)
+    try:
+        hnsw.save_index(str(tmp_index))
+        _fsync(tmp_index)
+        meta = IndexMeta(
+            format=FORMAT_VERSION,
+            embedder=embedder,
+            dim=dim,
+            space="cosine",
+            count=len(ids),
+            ids=list(ids),
+            index_sha256=_sha256(tmp_index),
+            index_bytes=tmp_index.stat().st_size,
+        )
+        with tmp_meta.open("wb") as f:
+            f.write(_meta_encoder.encode(meta))
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp_index, target)
+        os.replace(tmp_meta, meta_target)
+    finally:
+        for tmp in (tmp_index, tmp_meta):
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+    with contextlib.suppress(OSError):
+        _fsync(target.parent)
+
+
+def read_index(
+    path: str | os.PathLike[str], *, embedder: str, dim: int
+) -> tuple[Any, IndexMeta, set[int]]:
+    """Load a saved index after checking that it is whole and was built for this setup.
+
+    Args:
+        path: The graph file written by :func:`write_index`.
+        embedder: Name of the embedder in use now.
+        dim: Vector dimension in use now.
+
+    Returns:
+        The loaded ``hnswlib.Index`` (deleted slots reusable), the sidecar, and the labels
+        that hnswlib still holds as deleted.
+
+    Raises:
+        IndexMismatch: The index was built by another embedder, for another dimension, or
+            with another sidecar format.
+        IndexCorrupt: A file is missing or unreadable, the checksum is wrong, or the graph
+            does not hold the ids the sidecar lists.
+    """
+    target = Path(path)
+    meta_file = meta_path(target)
+    where = str(target)
+    if not target.is_file():
+        raise IndexCorrupt(where, "index file is missing")
+    if not meta_file.is_file():
+        raise IndexCorrupt(where, f"sidecar {meta_file.name} is missing")
+    try:
+        raw = meta_file.read_bytes()
+        version = msgspec.json.decode(raw, type=dict[str, Any]).get("format")
+    except (OSError, msgspec.DecodeError) as exc:
+        raise IndexCorrupt(where, f"sidecar is unreadable: {exc}") from exc
+    if version != FORMAT_VERSION:
+        raise IndexMismatch(where, "sidecar format", FORMAT_VERSION, version)
+    try:
+        meta = _meta_decoder.decode(raw)
+    except msgspec.DecodeError as exc:
+        raise IndexCorrupt(where, f"sidecar is invalid: {exc}") from exc
+    if meta.embedder != embedder:
+        raise IndexMismatch(where, "embedder", embedder, meta.embedder)
+    if meta.dim != dim:
+        raise IndexMismatch(where, "dimension", dim, meta.dim)
+    if meta.count != len(meta.ids) or len(set(meta.ids)) != len(meta.ids):
+        raise IndexCorrupt(where, "sidecar ids do not match its count or repeat")
+    try:
+        size = target.stat().st_size
+        digest = _sha256(target)
+    except OSError as exc:
+        raise IndexCorrupt(where, f"index file is unreadable: {exc}") from exc
+    if size != meta.index_bytes or digest != meta.index_sha256:
+        raise IndexCorrupt(where, "checksum does not match the sidecar")
+    hnsw = hnswlib.Index(space="cosine", dim=dim)
+    try:
+        hnsw.load_index(str(target), max_elements=0, allow_replace_deleted=True)
+        labels = set(hnsw.get_ids_list())
+    except RuntimeError as exc:
+        raise IndexCorrupt(where, f"hnswlib cannot load it: {exc}") from exc
+    live = set(meta.ids)
+    if not live <= labels:
+        raise IndexCorrupt(where, "the graph lacks ids the sidecar lists")
+    return hnsw, meta, labels - live
