@@ -121,8 +121,11 @@ def configure_logging(
             timestamper,
         ],
     )
+    stdlib_threshold = max(logging.WARNING, threshold)
     handler = logging.StreamHandler(out)
     handler.setFormatter(formatter)
+    # On the handler too: libraries set their own logger levels (SQLAlchemy sets WARN).
+    handler.setLevel(stdlib_threshold)
     root = logging.getLogger()
     if _state.handler is not None:
         root.removeHandler(_state.handler)
@@ -130,7 +133,7 @@ def configure_logging(
         _state.root_level = root.level
     _state.handler = handler
     root.addHandler(handler)
-    root.setLevel(max(logging.WARNING, threshold))
+    root.setLevel(stdlib_threshold)
 
 
 def reset_logging() -> None:

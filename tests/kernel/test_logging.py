@@ -182,6 +182,21 @@ class TestStdlibRouting:
         logging.getLogger("sqlalchemy").error("kept")
         assert [e["event"] for e in lines(out)] == ["kept"]
 
+    def test_threshold_holds_for_loggers_with_their_own_level(self) -> None:
+        """A library logger that set its own level (SQLAlchemy sets WARN) still obeys it."""
+        library = logging.getLogger("actorgrid_test.library")
+        before = library.level
+        library.setLevel(logging.DEBUG)
+        try:
+            out = io.StringIO()
+            configure_logging("error", json=True, stream=out, cache_logger_on_first_use=False)
+            library.info("dropped")
+            library.warning("dropped too")
+            library.error("kept")
+        finally:
+            library.setLevel(before)
+        assert [e["event"] for e in lines(out)] == ["kept"]
+
     def test_reconfiguring_does_not_duplicate_output(self) -> None:
         """Configuring twice leaves one handler: each record is written once, to the new stream."""
         first, second = io.StringIO(), io.StringIO()
