@@ -11,6 +11,16 @@ The phase table (DESIGN.md, "Retry semantics"), with ``n`` the failures in the c
   early_wait``; that grant is the early retry (``early=True``). Once it is used, an explicit
   request follows the normal rule. An early retry shortens one wait; it adds no retry.
 
+Choices made where DESIGN.md is silent:
+
+- An unused early retry is granted (and used up) by an explicit request even when the
+  normal window is open too: the glimpse runs before every explicit attempt it can.
+- ``early_wait_minutes > base_wait_minutes`` is rejected: an explicit request must never
+  wait longer than a plain one. With jitter a normal window can still open before the early
+  window; an explicit request then follows the normal window (and keeps its early retry).
+- A decision is a grant: with a budget, every allowed retry (attempt >= 2) takes a slot.
+  The budget is global, so it follows the current config, not a cycle's snapshot.
+
 :class:`RetryPolicy` is the synchronous core the retry gate calls on its hot path.
 """
 
