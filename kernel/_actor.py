@@ -7,6 +7,10 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from ._exceptions import ActorError
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+    import anyio
+
     from ._clock import Clock
     from ._kernel import Kernel
     from ._ref import ActorRef
@@ -71,6 +75,22 @@ class Actor(Generic[M]):
 
     async def on_stop(self) -> None:
         """Run when this incarnation ends: on a stop, and after a crash as well."""
+
+    def actor_start_task(
+        self, fn: Callable[..., Awaitable[None]], *args: Any, name: str | None = None
+    ) -> anyio.CancelScope:
+        """Run ``fn(*args)`` beside this incarnation (a timer, a pump); it is cancelled when
+        the incarnation ends. The task must only talk to the actor through its ref.
+
+        Returns:
+            The task's cancel scope, to stop it earlier.
+        """
+        scope = self.actor_kernel.start_background(
+            fn, *args, name=name or f"{self.actor_name}:{getattr(fn, '__name__', 'task')}"
+        )
+        tasks: list[anyio.CancelScope] = self.__dict__.setdefault("_actor_tasks", [])
+        tasks.append(scope)
+        return scope
 
     def actor_stop(self) -> None:
         """Ask to stop after the current message (a normal exit; see the restart types)."""

@@ -73,8 +73,15 @@ class ActorCell(Generic[M]):
         actor.actor_ref = self.ref
         actor.actor_name = self.name
         actor.actor_kernel = self.kernel
-        await actor.on_start()
-        task_status.started(self.ref)
+        try:
+            await actor.on_start()
+            task_status.started(self.ref)
+            return await self._incarnation(actor)
+        finally:
+            for scope in actor.__dict__.get("_actor_tasks", ()):
+                scope.cancel()
+
+    async def _incarnation(self, actor: Actor[M]) -> Exception | None:
         crash = await self._loop(actor)
         if crash is not None:
             exc, message = crash

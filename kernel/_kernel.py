@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, final
 
 import anyio
 import msgspec
+import structlog
 
 from ._clock import Clock, SystemClock
 from ._dead_letters import DeadLetterLog
@@ -18,7 +19,7 @@ from ._specs import ChildSpec, Restart, SupervisorSpec
 from ._supervisor import Supervisor
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Awaitable, Callable
     from types import TracebackType
 
     from anyio.abc import TaskGroup, TaskStatus
@@ -30,6 +31,8 @@ if TYPE_CHECKING:
 __all__ = ("Kernel", "KernelConfig")
 
 M = TypeVar("M")
+
+_log = structlog.get_logger("actorgrid.kernel")
 
 
 class KernelConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -86,6 +89,7 @@ class Kernel:
         self._tg: TaskGroup | None = None
         self._failure: RestartLimitExceeded | None = None
         self._stopped = anyio.Event()
+        self._background: set[anyio.CancelScope] = set()
 
     # -- registry -----------------------------------------------------------------------
 
@@ -183,6 +187,35 @@ class Kernel:
         """
         await self.root.terminate_child(name)
 
+    def start_background(
+        self, fn: Callable[..., Awaitable[None]], *args: Any, name: str
+    ) -> anyio.CancelScope:
+        """Run ``fn(*args)`` in the kernel's task group, for timers and pumps owned by actors.
+
+        The task ends when ``fn`` returns, when the returned scope is cancelled, or after
+        every actor has stopped at kernel exit. An exception from ``fn`` is logged, not
+        propagated (an actor that needs to know wraps its own work).
+
+        Raises:
+            ActorError: if the kernel is not running.
+        """
+        if self._tg is None:
+            raise ActorError("the kernel is not running")
+        scope = anyio.CancelScope()
+        self._background.add(scope)
+
+        async def runner() -> None:
+            try:
+                with scope:
+                    await fn(*args)
+            except Exception as exc:
+                _log.error("background_task_failed", task=name, exc_info=exc)
+            finally:
+                self._background.discard(scope)
+
+        self._tg.start_soon(runner, name=name)
+        return scope
+
     # -- lifecycle ----------------------------------------------------------------------
 
     @property
@@ -232,6 +265,10 @@ class Kernel:
         assert self._tg is not None
         if self._root is not None:
             self._root.request_stop()
+            if exc is None:
+                await self._stopped.wait()
+        for scope in list(self._background):
+            scope.cancel()
         try:
             return await self._tg.__aexit__(exc_type, exc, tb)
         except BaseExceptionGroup as group:
