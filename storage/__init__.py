@@ -2,6 +2,23 @@
 
 from __future__ import annotations
 
+from ._engine import DEFAULT_URL as DEFAULT_URL
+from ._engine import create_engine as create_engine
+from ._exceptions import FlushTimeout as FlushTimeout
+from ._exceptions import InvalidDatabaseURL as InvalidDatabaseURL
+from ._exceptions import InvalidOp as InvalidOp
+from ._exceptions import InvalidStorageArgument as InvalidStorageArgument
+from ._exceptions import MigrationError as MigrationError
+from ._exceptions import StorageError as StorageError
+from ._exceptions import WriterClosed as WriterClosed
+from ._exceptions import WriteRejected as WriteRejected
+from ._exceptions import WriterNotStarted as WriterNotStarted
+from ._migrate import current_revision as current_revision
+from ._migrate import current_revision_async as current_revision_async
+from ._migrate import downgrade as downgrade
+from ._migrate import downgrade_async as downgrade_async
+from ._migrate import migrate as migrate
+from ._migrate import migrate_async as migrate_async
 from ._models import KEY_MAX_LENGTH as KEY_MAX_LENGTH
 from ._models import MESSAGE_STATES as MESSAGE_STATES
 from ._models import Base as Base
@@ -9,3 +26,7 @@ from ._models import DeadLetter as DeadLetter
 from ._models import MessageRow as MessageRow
 from ._models import ReferenceChunk as ReferenceChunk
 from ._models import RetryRecordRow as RetryRecordRow
+from ._writer import Op as Op
+from ._writer import Receipt as Receipt
+from ._writer import Writer as Writer
+from ._writer import WriterStatistics as WriterStatistics

@@ -1,0 +1,163 @@
+"""Run the packaged alembic migrations programmatically (no alembic.ini needed).
+
+The async functions share one async connection with alembic (its "connection sharing with
+asyncio" recipe: ``AsyncConnection.run_sync``), so they work inside a running event loop.
+The sync functions run the async ones in a fresh event loop and refuse to run inside one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+
+import actorgrid.migrations
+
+from ._engine import DEFAULT_URL, create_engine
+from ._exceptions import MigrationError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Coroutine
+
+    from sqlalchemy.engine import Connection
+
+__all__ = (
+    "current_revision",
+    "current_revision_async",
+    "downgrade",
+    "downgrade_async",
+    "migrate",
+    "migrate_async",
+    "script_location",
+)
+
+
+def script_location() -> Path:
+    """Return the folder of the installed ``actorgrid.migrations`` package (env.py, versions/)."""
+    return Path(actorgrid.migrations.__file__).resolve().parent
+
+
+def _config(connection: Connection) -> Config:
+    cfg = Config()
+    # ConfigParser interpolates '%': escape it for paths that contain one.
+    cfg.set_main_option("script_location", str(script_location()).replace("%", "%%"))
+    cfg.set_main_option("path_separator", "os")
+    cfg.attributes["connection"] = connection
+    return cfg
+
+
+def _check_revision(action: str, revision: object) -> str:
+    if not isinstance(revision, str) or not revision.strip():
+        raise MigrationError(action, None, f"revision must be a non-empty string, got {revision!r}")
+    return revision
+
+
+async def _with_connection(
+    action: str, url: str, revision: str | None, fn: Callable[[Connection], Any]
+) -> Any:
+    engine = create_engine(url)
+    try:
+        async with engine.connect() as connection:
+            return await connection.run_sync(fn)
+    except MigrationError:
+        raise
+    except Exception as exc:
+        raise MigrationError(action, revision, f"{type(exc).__name__}: {exc}") from exc
+    finally:
+        await engine.dispose()
+
+
+async def migrate_async(url: str = DEFAULT_URL, revision: str = "head") -> None:
+    """Upgrade the database at ``url`` to ``revision``; safe to await inside a running loop.
+
+    All pending revisions run in one transaction: on failure nothing of them remains.
+
+    Args:
+        url: The database URL (async driver).
+        revision: The target revision, ``"head"`` by default.
+
+    Raises:
+        InvalidDatabaseURL: ``url`` is not usable.
+        MigrationError: the revision is unknown or a migration failed.
+    """
+    target = _check_revision("upgrade", revision)
+    await _with_connection(
+        "upgrade", url, target, lambda conn: command.upgrade(_config(conn), target)
+    )
+
+
+async def downgrade_async(url: str = DEFAULT_URL, revision: str = "base") -> None:
+    """Downgrade the database at ``url`` to ``revision`` (``"base"``: drop every table).
+
+    Raises:
+        InvalidDatabaseURL: ``url`` is not usable.
+        MigrationError: the revision is unknown or a migration failed.
+    """
+    target = _check_revision("downgrade", revision)
+    await _with_connection(
+        "downgrade", url, target, lambda conn: command.downgrade(_config(conn), target)
+    )
+
+
+async def current_revision_async(url: str = DEFAULT_URL) -> str | None:
+    """Return the revision the database at ``url`` is at, or ``None`` if it was never migrated.
+
+    Raises:
+        InvalidDatabaseURL: ``url`` is not usable.
+        MigrationError: the database cannot be read or has several heads.
+    """
+
+    def read(conn: Connection) -> str | None:
+        return MigrationContext.configure(conn).get_current_revision()
+
+    result: str | None = await _with_connection("current", url, None, read)
+    return result
+
+
+def _run(action: str, revision: str | None, coro: Coroutine[Any, Any, Any]) -> Any:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    coro.close()
+    raise MigrationError(
+        action, revision, f"called inside a running event loop; await {action}_async() instead"
+    )
+
+
+def migrate(url: str = DEFAULT_URL, revision: str = "head") -> None:
+    """Upgrade the database at ``url`` to ``revision`` (sync; not inside a running loop).
+
+    Raises:
+        InvalidDatabaseURL: ``url`` is not usable.
+        MigrationError: the revision is unknown, a migration failed, or an event loop is
+            running in this thread (use :func:`migrate_async` there).
+    """
+    _run("migrate", revision, migrate_async(url, revision))
+
+
+def downgrade(url: str = DEFAULT_URL, revision: str = "base") -> None:
+    """Downgrade the database at ``url`` to ``revision`` (sync; not inside a running loop).
+
+    Raises:
+        InvalidDatabaseURL: ``url`` is not usable.
+        MigrationError: the revision is unknown, a migration failed, or an event loop is
+            running in this thread (use :func:`downgrade_async` there).
+    """
+    _run("downgrade", revision, downgrade_async(url, revision))
+
+
+def current_revision(url: str = DEFAULT_URL) -> str | None:
+    """Return the database's current revision, or ``None`` (sync; not inside a running loop).
+
+    Raises:
+        InvalidDatabaseURL: ``url`` is not usable.
+        MigrationError: the database cannot be read, or an event loop is running in this
+            thread (use :func:`current_revision_async` there).
+    """
+    result: str | None = _run("current_revision", None, current_revision_async(url))
+    return result

@@ -1,0 +1,527 @@
+"""The group-commit writer: the one task that writes to the database.
+
+SQLite has one writer at a time, so all writes go through one :class:`Writer`. Callers
+``submit`` operations (never blocking); a background task commits whatever is pending in one
+transaction per batch, every ``max_delay`` seconds or ``max_batch_ops`` operations. A caller
+that needs durability awaits its :class:`Receipt` (or uses ``write``).
+
+Invariants:
+
+* The operations of one submission commit in the same transaction, in order; submissions
+  commit in submission order.
+* A failed commit is rolled back. Transient failures (locked, busy, I/O, disk full, a lost
+  connection) are retried with exponential backoff and the rows stay pending. Any other
+  failure re-runs each submission of the batch alone, so one bad submission cannot sink the
+  others; a submission that still fails is rejected (``WriteRejected`` on its receipt, a
+  warning log event) and never silently dropped.
+* Each transaction attempt is shielded from cancellation, so cancellation only ever lands
+  between attempts: a batch is either committed and resolved, or still pending.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Final
+
+import anyio
+import structlog
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import OperationalError as SAOperationalError
+from sqlalchemy.sql.base import Executable
+
+from ._exceptions import (
+    FlushTimeout,
+    InvalidOp,
+    InvalidStorageArgument,
+    WriterClosed,
+    WriteRejected,
+    WriterNotStarted,
+)
+from ._executor import BatchExecutor
+from ._plan import PlanCache
+
+if TYPE_CHECKING:
+    from types import TracebackType
+
+    from anyio.abc import TaskGroup, TaskStatus
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+    from ._plan import Plan
+
+__all__ = ("Op", "Receipt", "Writer", "WriterStatistics", "is_transient")
+
+_log = structlog.get_logger("actorgrid.storage.writer")
+
+_NO_PARAMS: Final[Mapping[str, Any]] = MappingProxyType({})
+
+_TRANSIENT_MESSAGES: Final = (
+    "database is locked",
+    "database table is locked",
+    "database schema is locked",
+    "database is busy",
+    "locking protocol",
+    "disk i/o error",
+    "database or disk is full",
+)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Return whether a failed commit is worth retrying as is (locks, I/O, lost connection)."""
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    orig = exc.orig if isinstance(exc, DBAPIError) else exc
+    if isinstance(exc, SAOperationalError) or isinstance(orig, sqlite3.OperationalError):
+        message = str(orig).lower()
+        return any(text in message for text in _TRANSIENT_MESSAGES)
+    return False
+
+
+@dataclass(frozen=True, slots=True)
+class Op:
+    """One write: a statement built once by the caller and the parameters of this execution.
+
+    Consecutive operations with the same statement object (and the same parameter keys) are
+    executed as one ``executemany``, so build each statement once and reuse it.
+    """
+
+    statement: Executable
+    """A Core INSERT / UPDATE / DELETE / upsert (or ``text()``)."""
+    params: Mapping[str, Any] = field(default_factory=lambda: _NO_PARAMS)
+    """Column keys / bind parameter names to values."""
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.statement, Executable):
+            raise InvalidOp(self.statement, "statement must be an executable SQLAlchemy construct")
+        if type(self.params) is not dict and not isinstance(self.params, Mapping):
+            raise InvalidOp(
+                self.statement, f"params must be a mapping, got {type(self.params).__name__}"
+            )
+
+
+@dataclass(frozen=True, slots=True)
+class WriterStatistics:
+    """A snapshot of a writer's counters."""
+
+    pending_ops: int
+    """Operations submitted and neither committed nor rejected yet (in flight included)."""
+    pending_submissions: int
+    """Submissions neither committed nor rejected yet."""
+    batches_committed: int
+    """Transactions committed."""
+    ops_committed: int
+    """Operations committed."""
+    retries: int
+    """Transaction attempts that failed transiently and were retried."""
+    rejected: int
+    """Submissions rejected for good."""
+    last_error: str | None
+    """The last commit failure, as ``"Type: message"``, or ``None``."""
+
+
+class Receipt:
+    """The outcome of one submission: await it to know that it is committed."""
+
+    __slots__ = ("_done", "_error", "_event", "_items", "_n", "_seq")
+
+    def __init__(self, items: list[tuple[Plan, Any]], seq: int) -> None:
+        self._items = items
+        self._n = len(items)
+        self._seq = seq
+        self._done = False
+        self._error: WriteRejected | None = None
+        self._event: anyio.Event | None = None
+
+    @property
+    def done(self) -> bool:
+        """Whether the submission is committed or rejected."""
+        return self._done
+
+    @property
+    def error(self) -> BaseException | None:
+        """The :class:`WriteRejected` error if the submission was rejected, else ``None``."""
+        return self._error
+
+    async def wait(self) -> None:
+        """Wait until the submission is committed.
+
+        Cancelling the wait does not cancel the submission.
+
+        Raises:
+            WriteRejected: The submission failed for good; none of its operations committed.
+        """
+        if not self._done:
+            if self._event is None:
+                self._event = anyio.Event()
+            await self._event.wait()
+        if self._error is not None:
+            raise self._error
+
+    def _resolve(self, error: WriteRejected | None) -> None:
+        self._items = []
+        self._done = True
+        self._error = error
+        if self._event is not None:
+            self._event.set()
+
+
+class Writer:
+    """The group-commit writer; an async context manager (``async with Writer(engine) as w``).
+
+    All methods must be called from the event loop's thread.
+
+    Args:
+        engine: The engine to write through.
+        max_batch_ops: Most operations per transaction (a larger single submission still
+            commits whole, alone).
+        max_delay: How long to wait, after a submission wakes an idle writer, for more
+            submissions to join the same transaction.
+        retry_initial: First backoff after a transient failure, in seconds; doubles per retry.
+        retry_max: Longest backoff, in seconds.
+        close_timeout: How long closing may take to flush; ``None`` waits for as long as it
+            takes (pending rows are never dropped silently, so the default waits).
+
+    Raises:
+        InvalidStorageArgument: An option is out of range.
+    """
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        *,
+        max_batch_ops: int = 2000,
+        max_delay: float = 0.002,
+        retry_initial: float = 0.05,
+        retry_max: float = 2.0,
+        close_timeout: float | None = None,
+    ) -> None:
+        if isinstance(max_batch_ops, bool) or not isinstance(max_batch_ops, int):
+            raise InvalidStorageArgument("max_batch_ops", max_batch_ops, "an int >= 1")
+        if max_batch_ops < 1:
+            raise InvalidStorageArgument("max_batch_ops", max_batch_ops, "an int >= 1")
+        _check_seconds("max_delay", max_delay, allow_zero=True)
+        _check_seconds("retry_initial", retry_initial, allow_zero=False)
+        _check_seconds("retry_max", retry_max, allow_zero=False)
+        if retry_max < retry_initial:
+            raise InvalidStorageArgument(
+                "retry_max", retry_max, f">= retry_initial ({retry_initial})"
+            )
+        if close_timeout is not None:
+            _check_seconds("close_timeout", close_timeout, allow_zero=True)
+        self._engine = engine
+        self._executor = BatchExecutor(engine)
+        self._plans = PlanCache(engine.dialect)
+        self._max_batch_ops = max_batch_ops
+        self._max_delay = float(max_delay)
+        self._retry_initial = float(retry_initial)
+        self._retry_max = float(retry_max)
+        self._close_timeout = close_timeout
+        self._state = "new"  # new -> running -> closing -> closed
+        self._queue: deque[Receipt] = deque()
+        self._pending_ops = 0
+        self._submitted = 0  # sequence number of the last submission
+        self._resolved = 0  # sequence number of the last resolved submission
+        self._urgent_upto = 0  # flush() asked for everything up to here without delay
+        self._wake: anyio.Event | None = None
+        self._wake_on_any = False
+        self._progress: anyio.Event | None = None
+        self._task_group: TaskGroup | None = None
+        self._run_scope: anyio.CancelScope | None = None
+        self._run_done: anyio.Event | None = None
+        self._closed: anyio.Event | None = None
+        self._batches_committed = 0
+        self._ops_committed = 0
+        self._retries = 0
+        self._rejected = 0
+        self._last_error: str | None = None
+
+    async def __aenter__(self) -> Writer:
+        if self._state != "new":
+            raise RuntimeError("a Writer can be entered only once")
+        self._run_done = anyio.Event()
+        self._closed = anyio.Event()
+        self._task_group = anyio.create_task_group()
+        await self._task_group.__aenter__()
+        try:
+            await self._task_group.start(self._run)
+        except BaseException as exc:
+            await self._task_group.__aexit__(type(exc), exc, exc.__traceback__)
+            raise
+        self._state = "running"
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            await self.aclose()
+        finally:
+            if self._task_group is not None:
+                task_group, self._task_group = self._task_group, None
+                await task_group.__aexit__(exc_type, exc, tb)
+
+    def submit(self, *ops: Op) -> Receipt:
+        """Queue ``ops`` to be committed together, in order, in one transaction.
+
+        Never blocks or awaits. The parameter values are captured now: mutating them later
+        does not change what is written. Submitting no operations returns a receipt that is
+        already done.
+
+        Raises:
+            InvalidOp: An argument is not an :class:`Op`, or an operation cannot be executed
+                (nothing of this submission is queued).
+            WriterClosed: The writer is closing or closed.
+            WriterNotStarted: The writer was never entered.
+        """
+        if self._state != "running":
+            raise WriterNotStarted() if self._state == "new" else WriterClosed()
+        prepare = self._plans.prepare
+        items: list[tuple[Plan, Any]] = []
+        for op in ops:
+            if type(op) is not Op:
+                raise InvalidOp(op, f"expected an Op, got {type(op).__name__}")
+            items.append(prepare(op.statement, op.params))
+        receipt = Receipt(items, 0)
+        if not items:
+            receipt._resolve(None)
+            return receipt
+        self._submitted += 1
+        receipt._seq = self._submitted
+        self._queue.append(receipt)
+        self._pending_ops += len(items)
+        wake = self._wake
+        if wake is not None and (self._wake_on_any or self._pending_ops >= self._max_batch_ops):
+            wake.set()
+        return receipt
+
+    async def write(self, *ops: Op) -> None:
+        """Submit ``ops`` and wait until they are committed.
+
+        Raises:
+            InvalidOp: An operation cannot be executed (nothing was queued).
+            WriteRejected: The submission failed for good; none of its operations committed.
+            WriterClosed: The writer is closing or closed.
+            WriterNotStarted: The writer was never entered.
+        """
+        await self.submit(*ops).wait()
+
+    async def flush(self) -> None:
+        """Commit everything submitted so far now and wait until it is committed or rejected.
+
+        Rejections are reported on their receipts, not raised here.
+
+        Raises:
+            WriterNotStarted: The writer was never entered.
+        """
+        if self._state == "new":
+            raise WriterNotStarted()
+        target = self._submitted
+        if self._resolved >= target:
+            return
+        self._urgent_upto = max(self._urgent_upto, target)
+        if self._wake is not None:
+            self._wake.set()
+        while self._resolved < target:
+            if self._progress is None:
+                self._progress = anyio.Event()
+            await self._progress.wait()
+
+    def statistics(self) -> WriterStatistics:
+        """Return a snapshot of the writer's counters."""
+        return WriterStatistics(
+            pending_ops=self._pending_ops,
+            pending_submissions=len(self._queue),
+            batches_committed=self._batches_committed,
+            ops_committed=self._ops_committed,
+            retries=self._retries,
+            rejected=self._rejected,
+            last_error=self._last_error,
+        )
+
+    async def aclose(self) -> None:
+        """Stop accepting submissions, commit everything pending, and stop the writer.
+
+        Safe to call more than once and from any task; the flush is shielded from
+        cancellation (bounded by ``close_timeout`` when set).
+
+        Raises:
+            FlushTimeout: ``close_timeout`` passed before everything was committed; the
+                submissions left are rejected.
+        """
+        if self._state == "new":
+            self._state = "closed"
+            return
+        assert self._closed is not None
+        assert self._run_done is not None
+        if self._state != "running":
+            with anyio.CancelScope(shield=True):
+                await self._closed.wait()
+            return
+        self._state = "closing"
+        try:
+            with anyio.CancelScope(shield=True) as scope:
+                if self._close_timeout is not None:
+                    scope.deadline = anyio.current_time() + self._close_timeout
+                if self._run_scope is not None:
+                    self._run_scope.cancel()
+                await self._run_done.wait()
+                while self._queue:
+                    await self._process(self._take_batch())
+            await self._executor.close()
+            if self._queue:
+                self._fail_remaining()
+        finally:
+            self._state = "closed"
+            self._closed.set()
+
+    def _fail_remaining(self) -> None:
+        error = FlushTimeout(self._pending_ops, self._close_timeout or 0.0)
+        _log.error("writer_flush_timeout", pending_ops=self._pending_ops, timeout=error.timeout)
+        while self._queue:
+            self._reject(self._queue[0], error)
+        self._notify_progress()
+        raise error
+
+    async def _run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        try:
+            with anyio.CancelScope() as scope:
+                self._run_scope = scope
+                task_status.started()
+                while True:
+                    await self._wait_for_work()
+                    await self._process(self._take_batch())
+        finally:
+            assert self._run_done is not None
+            self._run_done.set()
+
+    async def _wait_for_work(self) -> None:
+        woke_from_idle = False
+        while not self._queue:
+            self._wake = anyio.Event()
+            self._wake_on_any = True
+            try:
+                await self._wake.wait()
+            finally:
+                self._wake = None
+                self._wake_on_any = False
+            woke_from_idle = True
+        if (
+            woke_from_idle
+            and self._max_delay > 0
+            and self._pending_ops < self._max_batch_ops
+            and self._urgent_upto <= self._resolved
+        ):
+            self._wake = anyio.Event()
+            try:
+                with anyio.move_on_after(self._max_delay):
+                    await self._wake.wait()
+            finally:
+                self._wake = None
+
+    def _take_batch(self) -> list[Receipt]:
+        batch: list[Receipt] = []
+        count = 0
+        for receipt in self._queue:
+            if batch and count + receipt._n > self._max_batch_ops:
+                break
+            batch.append(receipt)
+            count += receipt._n
+            if count >= self._max_batch_ops:
+                break
+        return batch
+
+    async def _process(self, batch: list[Receipt]) -> None:
+        """Commit ``batch`` (a prefix of the queue) or, failing that, each submission alone."""
+        error = await self._commit_retrying(batch)
+        if error is None:
+            self._resolve(batch, None)
+            return
+        if len(batch) == 1:
+            self._resolve(batch, error)
+            return
+        for receipt in batch:
+            self._resolve([receipt], await self._commit_retrying([receipt]))
+
+    async def _commit_retrying(self, batch: list[Receipt]) -> Exception | None:
+        """Commit ``batch`` in one transaction, retrying transient failures.
+
+        Returns:
+            ``None`` once committed, or the non-transient error it failed with.
+        """
+        delay = self._retry_initial
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                with anyio.CancelScope(shield=True):
+                    await self._executor.run([receipt._items for receipt in batch])
+            except Exception as exc:
+                self._last_error = f"{type(exc).__name__}: {exc}"
+                if not is_transient(exc):
+                    return exc
+                self._retries += 1
+                _log.warning(
+                    "writer_commit_retry",
+                    attempt=attempt,
+                    delay=delay,
+                    error=self._last_error,
+                    pending_ops=self._pending_ops,
+                )
+                await anyio.sleep(delay)
+                delay = min(delay * 2, self._retry_max)
+            else:
+                return None
+
+    def _resolve(self, batch: list[Receipt], error: Exception | None) -> None:
+        if error is None:
+            ops = 0
+            for receipt in batch:
+                ops += receipt._n
+                self._finish(receipt, None)
+            self._batches_committed += 1
+            self._ops_committed += ops
+        else:
+            for receipt in batch:
+                self._reject(receipt, error)
+        self._notify_progress()
+
+    def _reject(self, receipt: Receipt, cause: BaseException) -> None:
+        self._rejected += 1
+        _log.warning(
+            "writer_submission_rejected",
+            ops=receipt._n,
+            error=f"{type(cause).__name__}: {cause}",
+        )
+        self._finish(receipt, WriteRejected(receipt._n, cause))
+
+    def _finish(self, receipt: Receipt, error: WriteRejected | None) -> None:
+        popped = self._queue.popleft()
+        assert popped is receipt, "submissions resolve in queue order"
+        self._pending_ops -= receipt._n
+        self._resolved = receipt._seq
+        receipt._resolve(error)
+
+    def _notify_progress(self) -> None:
+        if self._progress is not None:
+            self._progress.set()
+            self._progress = None
+
+
+def _check_seconds(name: str, value: object, *, allow_zero: bool) -> None:
+    ok = (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and value == value  # not NaN
+        and value != float("inf")
+        and (value >= 0 if allow_zero else value > 0)
+    )
+    if not ok:
+        raise InvalidStorageArgument(
+            name, value, "a finite number of seconds " + (">= 0" if allow_zero else "> 0")
+        )
