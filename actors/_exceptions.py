@@ -4,6 +4,14 @@ from __future__ import annotations
 
 __all__ = (
     "ActorsError",
+    "BrokerError",
+    "BrokerFull",
+    "DeadLetterNotFound",
+    "InvalidArgument",
+    "InvalidPayload",
+    "RuntimeClosed",
+    "TopicConflict",
+    "UnknownTopic",
     "EmbeddingError",
     "IndexCorrupt",
     "IndexMismatch",
@@ -118,3 +126,69 @@ class IndexCorrupt(ActorsError):
         self.path = path
         self.problem = problem
         super().__init__(f"index at {path} is unusable: {problem}")
+
+
+class BrokerError(ActorsError):
+    """Root of the broker's and the runtime's errors."""
+
+
+class UnknownTopic(BrokerError, LookupError):
+    """Raised when publishing to or subscribing on a topic that was never declared."""
+
+    def __init__(self, topic: str) -> None:
+        self.topic = topic
+        super().__init__(f"no topic named {topic!r}; declare it first")
+
+
+class TopicConflict(BrokerError, ValueError):
+    """Raised when a topic is declared again with different settings, or subscribed twice."""
+
+    def __init__(self, topic: str, problem: str) -> None:
+        self.topic = topic
+        super().__init__(f"topic {topic!r}: {problem}")
+
+
+class InvalidPayload(BrokerError, TypeError):
+    """Raised by ``publish`` when a payload cannot be encoded or does not match the topic's type.
+
+    Nothing is stored when this is raised.
+    """
+
+    def __init__(self, topic: str, problem: str) -> None:
+        self.topic = topic
+        self.problem = problem
+        super().__init__(f"payload for topic {topic!r} refused: {problem}")
+
+
+class BrokerFull(BrokerError):
+    """Raised by ``publish_nowait`` when every worker of the topic's subscription is full."""
+
+    def __init__(self, topic: str, in_flight: int) -> None:
+        self.topic = topic
+        self.in_flight = in_flight
+        super().__init__(f"topic {topic!r} is full ({in_flight} messages in flight)")
+
+
+class RuntimeClosed(BrokerError):
+    """Raised when the runtime is not running (not started yet, stopping or stopped)."""
+
+    def __init__(self, action: str) -> None:
+        self.action = action
+        super().__init__(f"cannot {action}: the runtime is not running")
+
+
+class InvalidArgument(BrokerError, ValueError):
+    """Raised when an argument of a broker, runtime or dead-letter call is out of range."""
+
+    def __init__(self, name: str, value: object, expected: str) -> None:
+        self.name = name
+        self.value = value
+        super().__init__(f"invalid {name} {_short(value)}: expected {expected}")
+
+
+class DeadLetterNotFound(BrokerError, LookupError):
+    """Raised when a dead letter id does not exist."""
+
+    def __init__(self, dead_letter_id: str) -> None:
+        self.dead_letter_id = dead_letter_id
+        super().__init__(f"no dead letter {dead_letter_id!r}")
