@@ -104,6 +104,8 @@ class MessageRow(Base):
     created_at: Mapped[float] = mapped_column(Float)
     updated_at: Mapped[float] = mapped_column(Float)
     last_error: Mapped[str | None] = mapped_column(Text)
+    early_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    """The handler asked for the explicit early retry; the scheduled attempt asks for it."""
 
 
 class DeadLetter(Base):

@@ -52,6 +52,7 @@ def upgrade() -> None:
         sa.Column("created_at", sa.Float(), nullable=False),
         sa.Column("updated_at", sa.Float(), nullable=False),
         sa.Column("last_error", sa.Text(), nullable=True),
+        sa.Column("early_requested", sa.Boolean(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_messages")),
     )
     op.create_index(op.f("ix_messages_state_available_at"), "messages", ["state", "available_at"])
