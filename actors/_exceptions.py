@@ -7,18 +7,19 @@ __all__ = (
     "BrokerError",
     "BrokerFull",
     "DeadLetterNotFound",
-    "InvalidArgument",
-    "InvalidPayload",
-    "RuntimeClosed",
-    "TopicConflict",
-    "UnknownTopic",
     "EmbeddingError",
     "IndexCorrupt",
     "IndexMismatch",
+    "InvalidArgument",
+    "InvalidPayload",
     "InvalidQuery",
     "InvalidRetryPolicy",
     "InvalidTarget",
     "InvalidVectors",
+    "NoSubscriber",
+    "RuntimeClosed",
+    "TopicConflict",
+    "UnknownTopic",
     "UnsupportedDialect",
 )
 
@@ -192,3 +193,12 @@ class DeadLetterNotFound(BrokerError, LookupError):
     def __init__(self, dead_letter_id: str) -> None:
         self.dead_letter_id = dead_letter_id
         super().__init__(f"no dead letter {dead_letter_id!r}")
+
+
+class NoSubscriber(BrokerError):
+    """Raised when publishing to a transient topic that has no subscription (nothing would keep
+    the message)."""
+
+    def __init__(self, topic: str) -> None:
+        self.topic = topic
+        super().__init__(f"transient topic {topic!r} has no subscription; subscribe first")

@@ -1,0 +1,260 @@
+"""A message on its way through the broker, and the statements that record where it stands.
+
+Each state change is one :class:`~actorgrid.storage.Op` built from a statement compiled
+once here; the writer runs consecutive ops of one statement as a single ``executemany``.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, final
+
+import msgspec
+from sqlalchemy import Table, bindparam, delete, insert, select, update
+
+from actorgrid.kernel import encode
+from actorgrid.storage import DeadLetter, MessageRow, Op
+
+__all__ = (
+    "Delivery",
+    "Envelope",
+    "dead_letter_op",
+    "done_op",
+    "insert_op",
+    "new_message_id",
+    "prune_done",
+    "recover_ready",
+    "recover_scheduled",
+    "scheduled_op",
+)
+
+_messages: Table = MessageRow.__table__  # type: ignore[assignment]
+_dead: Table = DeadLetter.__table__  # type: ignore[assignment]
+
+_INSERT = insert(_messages)
+_DONE = (
+    update(_messages)
+    .where(_messages.c.id == bindparam("b_id"))
+    .values(state="done", updated_at=bindparam("b_now"))
+)
+_SCHEDULE = (
+    update(_messages)
+    .where(_messages.c.id == bindparam("b_id"))
+    .values(
+        state=bindparam("b_state"),
+        attempts=bindparam("b_attempts"),
+        available_at=bindparam("b_at"),
+        updated_at=bindparam("b_now"),
+        last_error=bindparam("b_error"),
+        early_requested=bindparam("b_early"),
+    )
+)
+_INSERT_DEAD = insert(_dead)
+prune_done = (
+    delete(_messages)
+    .where(_messages.c.state == "done")
+    .where(_messages.c.updated_at < bindparam("b_cutoff"))
+)
+"""Delete ``done`` rows last updated before ``b_cutoff``."""
+
+recover_ready = (
+    select(_messages)
+    .where(_messages.c.topic == bindparam("b_topic"))
+    .where(_messages.c.state.in_(("ready", "inflight")))
+    .where(_messages.c.created_at <= bindparam("b_cutoff"))
+    .where(
+        (_messages.c.created_at > bindparam("b_after_at"))
+        | (
+            (_messages.c.created_at == bindparam("b_after_at"))
+            & (_messages.c.id > bindparam("b_after_id"))
+        )
+    )
+    .order_by(_messages.c.created_at, _messages.c.id)
+    .limit(bindparam("b_limit"))
+)
+"""One page of a topic's ready rows written before ``b_cutoff``, after a (created_at, id)."""
+
+recover_scheduled = select(_messages).where(_messages.c.state == "scheduled")
+"""Every scheduled row (timers to re-arm after a restart)."""
+
+
+def new_message_id() -> str:
+    """Return a new message id: 32 hex digits, random (uuid4-sized)."""
+    return os.urandom(16).hex()
+
+
+class Envelope(msgspec.Struct, frozen=True, kw_only=True):
+    """A message as the dead-letter queue keeps it: everything needed to replay it."""
+
+    id: str
+    topic: str
+    target_type: str
+    target_id: str
+    payload: bytes
+    headers: dict[str, str]
+    attempts: int
+    created_at: float
+
+
+@final
+class Delivery:
+    """A message in memory: its row's fields plus what the next attempt carries."""
+
+    __slots__ = (
+        "attempts",
+        "created_at",
+        "durable",
+        "early",
+        "early_requested",
+        "headers",
+        "id",
+        "last_error",
+        "last_error_type",
+        "payload",
+        "phase",
+        "references",
+        "revision",
+        "target_id",
+        "target_type",
+        "topic",
+    )
+
+    def __init__(
+        self,
+        *,
+        id: str,
+        topic: str,
+        target_type: str,
+        target_id: str,
+        payload: bytes,
+        headers: dict[str, str],
+        created_at: float,
+        durable: bool,
+        attempts: int = 0,
+        last_error: str | None = None,
+        early_requested: bool = False,
+    ) -> None:
+        self.id = id
+        self.topic = topic
+        self.target_type = target_type
+        self.target_id = target_id
+        self.payload = payload
+        self.headers = headers
+        self.created_at = created_at
+        self.durable = durable
+        self.attempts = attempts
+        """Failed attempts so far."""
+        self.last_error = last_error
+        self.last_error_type: str | None = None
+        self.early_requested = early_requested
+        self.phase = "first"
+        self.early = False
+        self.references: tuple[Any, ...] = ()
+        self.revision: Any = None
+
+    @classmethod
+    def from_row(cls, row: Any) -> Delivery:
+        """Rebuild a delivery from a ``messages`` row (after a restart)."""
+        return cls(
+            id=row.id,
+            topic=row.topic,
+            target_type=row.target_type,
+            target_id=row.target_id,
+            payload=row.payload,
+            headers=dict(row.headers or {}),
+            created_at=row.created_at,
+            durable=True,
+            attempts=row.attempts,
+            last_error=row.last_error,
+            early_requested=bool(row.early_requested),
+        )
+
+    def envelope(self) -> Envelope:
+        """Return the replayable envelope."""
+        return Envelope(
+            id=self.id,
+            topic=self.topic,
+            target_type=self.target_type,
+            target_id=self.target_id,
+            payload=self.payload,
+            headers=self.headers,
+            attempts=self.attempts,
+            created_at=self.created_at,
+        )
+
+
+def insert_op(d: Delivery, now: float) -> Op:
+    """The op that stores a newly published message as ``ready``."""
+    return Op(
+        _INSERT,
+        {
+            "id": d.id,
+            "topic": d.topic,
+            "target_type": d.target_type,
+            "target_id": d.target_id,
+            "payload": d.payload,
+            "headers": d.headers or None,
+            "state": "ready",
+            "attempts": d.attempts,
+            "available_at": now,
+            "created_at": d.created_at,
+            "updated_at": now,
+            "last_error": None,
+            "early_requested": False,
+        },
+    )
+
+
+def done_op(d: Delivery, now: float) -> Op:
+    """The op that marks a message ``done``."""
+    return Op(_DONE, {"b_id": d.id, "b_now": now})
+
+
+def scheduled_op(d: Delivery, at: float, now: float, state: str = "scheduled") -> Op:
+    """The op that records a failure: ``scheduled`` for ``at`` (or ``dead``)."""
+    return Op(
+        _SCHEDULE,
+        {
+            "b_id": d.id,
+            "b_state": state,
+            "b_attempts": d.attempts,
+            "b_at": at,
+            "b_now": now,
+            "b_error": d.last_error,
+            "b_early": d.early_requested,
+        },
+    )
+
+
+def dead_letter_op(
+    d: Delivery,
+    *,
+    dead_letter_id: str,
+    reason: str,
+    error_type: str | None,
+    error_message: str | None,
+    traceback: str | None,
+    retry_record: dict[str, Any] | None,
+    now: float,
+) -> Op:
+    """The op that files a dead letter with the full envelope."""
+    return Op(
+        _INSERT_DEAD,
+        {
+            "id": dead_letter_id,
+            "message_id": d.id if d.durable else None,
+            "topic": d.topic,
+            "target_type": d.target_type,
+            "target_id": d.target_id,
+            "envelope": encode(d.envelope()),
+            "reason": reason,
+            "error_type": error_type,
+            "error_message": error_message,
+            "traceback": traceback,
+            "attempts": d.attempts,
+            "retry_record": retry_record,
+            "created_at": now,
+            "replayed_at": None,
+            "replay_message_id": None,
+        },
+    )
