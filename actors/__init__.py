@@ -33,3 +33,14 @@ from ._vector_index import DEFAULT_EXACT_THRESHOLD as DEFAULT_EXACT_THRESHOLD
 from ._vector_index import Hit as Hit
 from ._vector_index import IndexStats as IndexStats
 from ._vector_index import VectorIndex as VectorIndex
+from ._retry_gate import RetryGate as RetryGate
+from ._retry_gate_messages import CanRetry as CanRetry
+from ._retry_gate_messages import FailureOutcome as FailureOutcome
+from ._retry_gate_messages import FlushGate as FlushGate
+from ._retry_gate_messages import GateStats as GateStats
+from ._retry_gate_messages import GetRecord as GetRecord
+from ._retry_gate_messages import RecordFailure as RecordFailure
+from ._retry_gate_messages import RecordSuccess as RecordSuccess
+from ._retry_gate_messages import ResetTarget as ResetTarget
+from ._retry_gate_messages import RetryGateMessage as RetryGateMessage
+from ._retry_gate_messages import RetryGateStatistics as RetryGateStatistics
