@@ -1,0 +1,291 @@
+"""The broker actor: owns scheduled redelivery, early-retry requests and restart recovery.
+
+Scheduled messages wait in a heap ordered by due time; one timer task sleeps on the clock
+until the earliest is due and tells the actor. A due message asks the retry gate again
+(``CanRetry``, explicit when its handler asked for the early retry) and is dispatched, or
+re-armed for the gate's ``retry_after``. The scheduled state itself is in the message's
+row, so after a restart :meth:`Broker.on_start` re-arms every timer from the database.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import math
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import msgspec
+import structlog
+
+from actorgrid.kernel import Actor, Message
+from actorgrid.storage import Op
+
+from ._broker_core import Schedule
+from ._delivery import Delivery, prune_done, recover_ready, recover_scheduled
+from ._retry_gate import CanRetry
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+    from ._broker_core import BrokerCore
+    from ._retry_policy import Decision
+
+__all__ = ("Broker", "EarlyRetryResult", "RequestEarlyRetry", "Subscribed")
+
+_log = structlog.get_logger("actorgrid.broker")
+
+_PAGE = 500
+
+
+class RequestEarlyRetry(Message, frozen=True):
+    """Ask for the explicit early retry of a target's scheduled message (reply below)."""
+
+    target_type: str
+    target_id: str
+
+
+class EarlyRetryResult(msgspec.Struct, frozen=True, kw_only=True):
+    """What came of an early-retry request."""
+
+    granted: bool
+    reason: str
+    """``early_retry`` when granted; else the gate's reason or ``nothing_scheduled``."""
+    message_id: str | None = None
+    retry_after: float | None = None
+
+
+class Subscribed(Message, frozen=True):
+    """A topic got its subscription: deliver what waited for it (reply: None)."""
+
+    topic: str
+
+
+class _Due(Message, frozen=True):
+    pass
+
+
+class _Prune(Message, frozen=True):
+    pass
+
+
+class Broker(Actor[Any]):
+    """The scheduling half of the broker (the message paths are in :class:`BrokerCore`).
+
+    Args:
+        core: the shared broker core.
+        engine: the database (``None`` for a memory-only runtime).
+        retention: seconds a ``done`` row is kept before pruning.
+        prune_interval: seconds between prunes.
+    """
+
+    def __init__(
+        self,
+        core: BrokerCore,
+        *,
+        engine: AsyncEngine | None,
+        retention: float,
+        prune_interval: float,
+    ) -> None:
+        self._core = core
+        self._engine = engine
+        self._retention = retention
+        self._prune_interval = prune_interval
+        self._heap: list[tuple[float, int, Delivery]] = []
+        self._seq = itertools.count()
+        self._scheduled: dict[str, Delivery] = {}
+        """Scheduled deliveries by message id (the heap may hold stale entries)."""
+        self._by_target: dict[tuple[str, str], set[str]] = {}
+        self._waiting: dict[str, list[Delivery]] = {}
+        """Due deliveries of topics that have no subscription yet."""
+        self._armed = math.inf
+        self._sleep: anyio.CancelScope | None = None
+        self._cutoff = 0.0
+
+    async def on_start(self) -> None:
+        """Take the recovery cutoff, re-arm scheduled rows, start the timer and the pruner."""
+        core = self._core
+        core.scheduler = self.actor_ref
+        self._cutoff = self.actor_clock.now()
+        if self._engine is not None:
+            async with self._engine.connect() as conn:
+                result = await conn.stream(recover_scheduled)
+                async for row in result:
+                    d = Delivery.from_row(row)
+                    self._add(d, row.available_at)
+            if self._scheduled:
+                _log.info("scheduled_recovered", count=len(self._scheduled))
+            self.actor_start_task(self._pruner, name="broker:pruner")
+        self.actor_start_task(self._timer, name="broker:timer")
+
+    # -- the timer ------------------------------------------------------------------------
+
+    async def _timer(self) -> None:
+        """Sleep until the earliest due time, then tell the actor; ``_arm`` re-arms it."""
+        clock = self.actor_clock
+        while True:
+            due = self._armed
+            with anyio.CancelScope() as scope:
+                self._sleep = scope
+                if math.isinf(due):
+                    await anyio.sleep_forever()
+                else:
+                    await clock.sleep_until(due)
+            self._sleep = None
+            if scope.cancel_called:
+                continue  # re-armed for an earlier time
+            self._armed = math.inf
+            await self.actor_ref.tell(_Due())
+
+    def _arm(self) -> None:
+        earliest = self._heap[0][0] if self._heap else math.inf
+        if earliest < self._armed:
+            self._armed = earliest
+            if self._sleep is not None:
+                self._sleep.cancel()
+
+    async def _pruner(self) -> None:
+        while True:
+            await self.actor_clock.sleep(self._prune_interval)
+            await self.actor_ref.tell(_Prune())
+
+    # -- state ---------------------------------------------------------------------------
+
+    def _add(self, d: Delivery, at: float) -> None:
+        self._scheduled[d.id] = d
+        self._by_target.setdefault((d.target_type, d.target_id), set()).add(d.id)
+        heapq.heappush(self._heap, (at, next(self._seq), d))
+
+    def _take(self, d: Delivery) -> bool:
+        if self._scheduled.get(d.id) is not d:
+            return False
+        del self._scheduled[d.id]
+        ids = self._by_target.get((d.target_type, d.target_id))
+        if ids is not None:
+            ids.discard(d.id)
+            if not ids:
+                del self._by_target[(d.target_type, d.target_id)]
+        return True
+
+    # -- messages ------------------------------------------------------------------------
+
+    async def receive(self, message: Any) -> Any:
+        """Handle Schedule, the timer's _Due, early-retry requests, subscriptions, pruning."""
+        match message:
+            case Schedule(delivery=d, at=at):
+                self._add(d, at)
+                self._arm()
+            case _Due():
+                await self._release_due()
+            case RequestEarlyRetry(target_type=tt, target_id=tid):
+                return await self._early(tt, tid)
+            case Subscribed(topic=topic):
+                await self._subscribed(topic)
+            case _Prune():
+                self._prune()
+            case _:
+                raise TypeError(f"broker does not handle {type(message).__name__}")
+        return None
+
+    async def _release_due(self) -> None:
+        now = self.actor_clock.now()
+        heap = self._heap
+        while heap and heap[0][0] <= now:
+            _, _, d = heapq.heappop(heap)
+            if not self._take(d):
+                continue
+            await self._attempt(d, explicit=d.early_requested)
+        self._armed = math.inf
+        self._arm()
+
+    async def _attempt(self, d: Delivery, *, explicit: bool) -> None:
+        core = self._core
+        if core.gate is not None:
+            decision: Decision = await core.gate.ask(
+                CanRetry(d.target_type, d.target_id, explicit=explicit)
+            )
+            if not decision.allowed:
+                if decision.phase == "exhausted":
+                    exc = RuntimeError(f"retries exhausted for {d.target_type}:{d.target_id}")
+                    await core.dead_letter(d, reason="exhausted", exc=exc, row=None)
+                    return
+                at = decision.retry_after
+                self._add(d, at if at is not None else self.actor_clock.now())
+                return
+            d.phase = "base" if decision.phase == "first" else decision.phase
+            d.early = decision.early
+        else:
+            d.phase = "base"
+            d.early = False
+        if not await core.dispatch(d):
+            self._waiting.setdefault(d.topic, []).append(d)
+
+    async def _early(self, target_type: str, target_id: str) -> EarlyRetryResult:
+        ids = self._by_target.get((target_type, target_id))
+        if not ids:
+            return EarlyRetryResult(granted=False, reason="nothing_scheduled")
+        d = min((self._scheduled[i] for i in ids), key=lambda x: x.created_at)
+        core = self._core
+        if core.gate is None:
+            self._take(d)
+            d.phase, d.early = "base", True
+            if not await core.dispatch(d):
+                self._waiting.setdefault(d.topic, []).append(d)
+            return EarlyRetryResult(granted=True, reason="early_retry", message_id=d.id)
+        decision: Decision = await core.gate.ask(CanRetry(target_type, target_id, explicit=True))
+        if not decision.allowed:
+            return EarlyRetryResult(
+                granted=False,
+                reason=decision.reason,
+                message_id=d.id,
+                retry_after=decision.retry_after,
+            )
+        self._take(d)
+        d.phase = "base" if decision.phase == "first" else decision.phase
+        d.early = decision.early
+        if not await core.dispatch(d):
+            self._waiting.setdefault(d.topic, []).append(d)
+        return EarlyRetryResult(granted=True, reason=decision.reason, message_id=d.id)
+
+    async def _subscribed(self, topic: str) -> None:
+        for d in self._waiting.pop(topic, []):
+            await self._core.dispatch(d)
+        spec = self._core.topics.get(topic)
+        if self._engine is not None and spec is not None and spec.durable:
+            self.actor_start_task(self._load_ready, topic, name=f"broker:recover:{topic}")
+
+    async def _load_ready(self, topic: str) -> None:
+        """Deliver the rows that were ready before this start (page by page, with backpressure)."""
+        assert self._engine is not None
+        after_at, after_id, total = -math.inf, "", 0
+        while True:
+            params = {
+                "b_topic": topic,
+                "b_cutoff": self._cutoff,
+                "b_after_at": after_at,
+                "b_after_id": after_id,
+                "b_limit": _PAGE,
+            }
+            async with self._engine.connect() as conn:
+                rows = (await conn.execute(recover_ready, params)).fetchall()
+            for row in rows:
+                await self._core.dispatch(Delivery.from_row(row))
+            total += len(rows)
+            if len(rows) < _PAGE:
+                break
+            after_at, after_id = rows[-1].created_at, rows[-1].id
+        if total:
+            _log.info("ready_recovered", topic=topic, count=total)
+
+    def _prune(self) -> None:
+        writer = self._core.writer
+        if writer is None:
+            return
+        cutoff = self.actor_clock.now() - self._retention
+        writer.submit(Op(prune_done, {"b_cutoff": cutoff}))
+
+    async def on_stop(self) -> None:
+        """Scheduled deliveries stay in their rows (durable); transient ones are reported."""
+        lost = sum(1 for d in self._scheduled.values() if not d.durable)
+        if lost:
+            _log.warning("transient_scheduled_dropped", count=lost)

@@ -1,0 +1,445 @@
+"""The broker's message paths: publish, dispatch to workers, ack, nack, dead-letter.
+
+:class:`BrokerCore` is shared by the publishers, the subscription workers and the broker
+actor. Everything here runs on the event loop's single thread; the only state it changes
+is its counters and its dispatch tables (which workers a topic has). Retry state is the
+retry gate's; timers are the broker actor's.
+
+Durability: a durable publish returns after its row is committed. A state change (done,
+scheduled, dead) is submitted together with the target's retry record and, for a dead
+message, its dead letter: one submission, one transaction.
+"""
+
+from __future__ import annotations
+
+import random
+import traceback
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, final
+
+import structlog
+
+from actorgrid.kernel import MailboxFull, MessageEncodeError, encode
+from actorgrid.storage import KEY_MAX_LENGTH, Op
+
+from ._delivery import (
+    Delivery,
+    dead_letter_op,
+    done_op,
+    insert_op,
+    new_message_id,
+    scheduled_op,
+)
+from ._exceptions import (
+    BrokerFull,
+    InvalidArgument,
+    InvalidPayload,
+    NoSubscriber,
+    TopicConflict,
+    UnknownTopic,
+)
+from ._pattern_protocol import FailureContext, NoteFailure, NoteOutcome
+from ._retry_gate import CanRetry, FailureOutcome, RecordFailure, RecordSuccess
+from ._retry_policy import validate_target
+from ._retry_store import retry_record_upsert
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping, Sequence
+
+    from actorgrid.kernel import ActorRef, Clock
+    from actorgrid.storage import Writer
+
+    from ._broker_types import FallbackPolicy, Handler, Subscription, TopicSpec
+    from ._retry_policy import Decision
+
+__all__ = ("BrokerCore", "BrokerStatistics", "Schedule", "SubscriptionState")
+
+_log = structlog.get_logger("actorgrid.broker")
+
+_TRACEBACK_LIMIT = 8000
+
+
+@final
+class Schedule:
+    """Internal message to the broker actor: deliver ``delivery`` at ``at`` (epoch seconds)."""
+
+    __slots__ = ("at", "delivery")
+
+    def __init__(self, delivery: Delivery, at: float) -> None:
+        self.delivery = delivery
+        self.at = at
+
+
+@dataclass(slots=True)
+class SubscriptionState:
+    """A live subscription: its spec, its workers and how payloads are decoded."""
+
+    spec: Subscription
+    handler: Handler
+    decode: Callable[[bytes], Any]
+    workers: list[ActorRef[Delivery]] = field(default_factory=list)
+    next_worker: int = 0
+    running: int = 0
+    """Handlers running right now."""
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerStatistics:
+    """A snapshot of the broker's counters."""
+
+    published: int
+    acked: int
+    failed: int
+    """Handler attempts that raised."""
+    scheduled: int
+    dead: int
+    queued: int
+    """Messages waiting in worker mailboxes now."""
+    running: int
+    """Handlers running now."""
+
+
+class BrokerCore:
+    """Publish and delivery paths shared by the runtime, the workers and the broker actor."""
+
+    def __init__(
+        self,
+        *,
+        clock: Clock,
+        writer: Writer | None,
+        dialect: str | None,
+        fallback: FallbackPolicy,
+        reference_timeout: float = 2.0,
+    ) -> None:
+        self.clock = clock
+        self.writer = writer
+        self.fallback = fallback
+        self.reference_timeout = reference_timeout
+        self.gate: ActorRef[Any] | None = None
+        self.pattern: ActorRef[Any] | None = None
+        self.scheduler: ActorRef[Any] | None = None
+        self.dead_letters: ActorRef[Any] | None = None
+        self.topics: dict[str, TopicSpec] = {}
+        self.subs: dict[str, SubscriptionState] = {}
+        self._upsert = retry_record_upsert(dialect) if dialect else None
+        self._random = random.Random()
+        self.published = 0
+        self.acked = 0
+        self.failed = 0
+        self.scheduled = 0
+        self.dead = 0
+
+    # -- topics and publishing ----------------------------------------------------------
+
+    def declare(self, spec: TopicSpec) -> None:
+        """Declare a topic; declaring it again with the same settings is a no-op.
+
+        Raises:
+            InvalidArgument: bad name, or a durable topic without a database.
+            TopicConflict: the topic exists with other settings.
+        """
+        name = spec.name
+        if not isinstance(name, str) or not name or len(name) > KEY_MAX_LENGTH:
+            raise InvalidArgument("topic name", name, f"1 to {KEY_MAX_LENGTH} characters")
+        if spec.durable and self.writer is None:
+            raise InvalidArgument("durable", True, "a database for durable topics")
+        known = self.topics.get(name)
+        if known is not None and known != spec:
+            raise TopicConflict(name, f"already declared as {known}")
+        self.topics[name] = spec
+
+    def topic(self, name: str) -> TopicSpec:
+        """Return a declared topic.
+
+        Raises:
+            UnknownTopic: it was never declared.
+        """
+        spec = self.topics.get(name)
+        if spec is None:
+            raise UnknownTopic(name)
+        return spec
+
+    def build(
+        self,
+        topic: str,
+        payload: object,
+        target: tuple[str, str] | None,
+        headers: Mapping[str, str] | None,
+    ) -> Delivery:
+        """Validate and encode one publish; nothing is stored or sent yet.
+
+        Raises:
+            UnknownTopic, InvalidPayload, InvalidTarget, InvalidArgument.
+        """
+        spec = self.topic(topic)
+        kind = spec.payload_type
+        if kind is not None and isinstance(kind, type) and not isinstance(payload, kind):
+            raise InvalidPayload(topic, f"expected {kind.__name__}, got {type(payload).__name__}")
+        try:
+            data = encode(payload)
+        except MessageEncodeError as exc:
+            raise InvalidPayload(topic, str(exc)) from None
+        message_id = new_message_id()
+        if target is None:
+            target_type, target_id = topic, message_id
+        else:
+            if not isinstance(target, tuple) or len(target) != 2:
+                raise InvalidArgument("target", target, "a (target_type, target_id) pair")
+            target_type, target_id = target
+            validate_target(target_type, target_id)
+        if headers is None:
+            header_map: dict[str, str] = {}
+        else:
+            header_map = dict(headers)
+            for key, value in header_map.items():
+                if not isinstance(key, str) or not isinstance(value, str):
+                    raise InvalidArgument("header", (key, value), "str keys and str values")
+        return Delivery(
+            id=message_id,
+            topic=topic,
+            target_type=target_type,
+            target_id=target_id,
+            payload=data,
+            headers=header_map,
+            created_at=self.clock.now(),
+            durable=spec.durable,
+        )
+
+    async def publish(self, deliveries: Sequence[Delivery]) -> None:
+        """Store (durable: committed in one transaction) and dispatch built deliveries.
+
+        Raises:
+            NoSubscriber: a transient topic has no subscription.
+        """
+        durable = [d for d in deliveries if d.durable]
+        for d in deliveries:
+            if not d.durable and d.topic not in self.subs:
+                raise NoSubscriber(d.topic)
+        if durable:
+            assert self.writer is not None
+            now = self.clock.now()
+            await self.writer.write(*(insert_op(d, now) for d in durable))
+        self.published += len(deliveries)
+        for d in deliveries:
+            await self.dispatch(d)
+
+    def publish_nowait(self, d: Delivery) -> None:
+        """Submit (not awaiting the commit) and dispatch without waiting.
+
+        Raises:
+            BrokerFull: every worker of the subscription is full (nothing stored).
+            NoSubscriber: a transient topic has no subscription.
+        """
+        sub = self.subs.get(d.topic)
+        if sub is None and not d.durable:
+            raise NoSubscriber(d.topic)
+        worker = None
+        if sub is not None:
+            worker = self._worker_with_room(sub)
+            if worker is None:
+                raise BrokerFull(d.topic, self.queued(d.topic))
+        if d.durable:
+            assert self.writer is not None
+            self.writer.submit(insert_op(d, self.clock.now()))
+        self.published += 1
+        if worker is not None:
+            worker.tell_nowait(d)
+
+    # -- dispatch -----------------------------------------------------------------------
+
+    def _worker_with_room(self, sub: SubscriptionState) -> ActorRef[Delivery] | None:
+        workers = sub.workers
+        n = len(workers)
+        start = sub.next_worker
+        for i in range(n):
+            ref = workers[(start + i) % n]
+            stats = ref._cell.mailbox
+            if len(stats) < stats.capacity:
+                sub.next_worker = (start + i + 1) % n
+                return ref
+        return None
+
+    async def dispatch(self, d: Delivery) -> bool:
+        """Hand ``d`` to a worker of its topic, waiting for room; False without a subscription."""
+        sub = self.subs.get(d.topic)
+        if sub is None or not sub.workers:
+            return False
+        worker = self._worker_with_room(sub)
+        if worker is None:
+            worker = sub.workers[sub.next_worker % len(sub.workers)]
+            sub.next_worker += 1
+            await worker.tell(d)
+        else:
+            try:
+                worker.tell_nowait(d)
+            except MailboxFull:
+                await worker.tell(d)
+        return True
+
+    def queued(self, topic: str | None = None) -> int:
+        """Messages waiting in worker mailboxes (of one topic, or all)."""
+        subs = (
+            [self.subs[topic]]
+            if topic in self.subs
+            else ([] if topic is not None else list(self.subs.values()))
+        )
+        return sum(len(w._cell.mailbox) for s in subs for w in s.workers)
+
+    def running(self) -> int:
+        """Handlers running now."""
+        return sum(s.running for s in self.subs.values())
+
+    # -- outcomes -------------------------------------------------------------------------
+
+    def _has_shared_target(self, d: Delivery) -> bool:
+        return d.attempts > 0 or d.target_type != d.topic or d.target_id != d.id
+
+    async def ack(self, d: Delivery) -> None:
+        """The handler returned: the message is done and its target's cycle ends."""
+        self.acked += 1
+        row: dict[str, Any] | None = None
+        if self.gate is not None and self._has_shared_target(d):
+            row = await self.gate.ask(RecordSuccess(d.target_type, d.target_id))
+        if self.writer is not None and (d.durable or row is not None):
+            now = self.clock.now()
+            ops = [done_op(d, now)] if d.durable else []
+            if row is not None and self._upsert is not None:
+                ops.append(Op(self._upsert, row))
+            self.writer.submit(*ops)
+        if d.attempts > 0 and self.pattern is not None:
+            self._tell_pattern(NoteOutcome(d.target_type, d.target_id, "success"))
+
+    async def nack(
+        self, d: Delivery, exc: BaseException, *, early: bool, sub: Subscription
+    ) -> None:
+        """The handler raised: record the failure, then schedule a retry or dead-letter it."""
+        self.failed += 1
+        now = self.clock.now()
+        d.attempts += 1
+        d.last_error_type = type(exc).__name__
+        d.last_error = f"{type(exc).__name__}: {exc}"[:2000]
+        d.early_requested = early
+        if self.pattern is not None:
+            self._tell_pattern(NoteFailure(self._context(d)))
+        if self.gate is None:
+            self._nack_fallback(d, exc, sub, now)
+            return
+        outcome: FailureOutcome = await self.gate.ask(
+            RecordFailure(d.target_type, d.target_id, policy=sub.policy_for(exc))
+        )
+        if isinstance(exc, sub.non_retryable):
+            await self.dead_letter(d, reason="non_retryable", exc=exc, row=outcome.row)
+            return
+        decision = outcome.decision
+        if decision.phase == "exhausted":
+            await self.dead_letter(d, reason="exhausted", exc=exc, row=outcome.row)
+            return
+        at = decision.retry_after if decision.retry_after is not None else now
+        if early:
+            asked: Decision = await self.gate.ask(
+                CanRetry(d.target_type, d.target_id, explicit=True)
+            )
+            if asked.allowed:
+                at = now
+            elif asked.retry_after is not None:
+                at = min(at, asked.retry_after)
+        self._schedule(d, at, now, outcome.row)
+
+    def _nack_fallback(
+        self, d: Delivery, exc: BaseException, sub: Subscription, now: float
+    ) -> None:
+        if isinstance(exc, sub.non_retryable) or d.attempts >= self.fallback.max_attempts:
+            reason = "non_retryable" if isinstance(exc, sub.non_retryable) else "exhausted"
+            self._dead_letter_now(d, reason, exc, None, now)
+            return
+        at = now + self.fallback.delay(d.attempts, self._random.random())
+        self._schedule(d, at, now, None)
+
+    def _schedule(self, d: Delivery, at: float, now: float, row: dict[str, Any] | None) -> None:
+        self.scheduled += 1
+        if self.writer is not None and (d.durable or row is not None):
+            ops = [scheduled_op(d, at, now)] if d.durable else []
+            if row is not None and self._upsert is not None:
+                ops.append(Op(self._upsert, row))
+            self.writer.submit(*ops)
+        assert self.scheduler is not None
+        self.scheduler.tell_nowait(Schedule(d, at))
+
+    async def dead_letter(
+        self, d: Delivery, *, reason: str, exc: BaseException, row: dict[str, Any] | None
+    ) -> None:
+        """File ``d`` as a dead letter (same transaction as its state and retry record)."""
+        self._dead_letter_now(d, reason, exc, row, self.clock.now())
+
+    def _dead_letter_now(
+        self,
+        d: Delivery,
+        reason: str,
+        exc: BaseException,
+        row: dict[str, Any] | None,
+        now: float,
+    ) -> None:
+        self.dead += 1
+        text = "".join(traceback.format_exception(exc))[-_TRACEBACK_LIMIT:]
+        fields: dict[str, Any] = {
+            "dead_letter_id": new_message_id(),
+            "reason": reason,
+            "error_type": type(exc).__name__,
+            "error_message": str(exc)[:2000],
+            "traceback": text,
+            "retry_record": row,
+            "now": now,
+        }
+        _log.warning(
+            "message_dead_lettered",
+            topic=d.topic,
+            message_id=d.id,
+            reason=reason,
+            attempts=d.attempts,
+            error=d.last_error or repr(exc),
+        )
+        if self.writer is not None:
+            ops = [dead_letter_op(d, **fields)]
+            if d.durable:
+                ops.insert(0, scheduled_op(d, now, now, state="dead"))
+            if row is not None and self._upsert is not None:
+                ops.append(Op(self._upsert, row))
+            self.writer.submit(*ops)
+        elif self.dead_letters is not None:
+            from ._dead_letter_queue import FileDeadLetter
+
+            self.dead_letters.tell_nowait(FileDeadLetter.from_delivery(d, **fields))
+        if self.pattern is not None:
+            self._tell_pattern(NoteOutcome(d.target_type, d.target_id, "dead"))
+
+    # -- helpers --------------------------------------------------------------------------
+
+    def _context(self, d: Delivery) -> FailureContext:
+        return FailureContext(
+            topic=d.topic,
+            target_type=d.target_type,
+            target_id=d.target_id,
+            message_id=d.id,
+            attempt=d.attempts,
+            error_type=d.last_error_type,
+            error_message=d.last_error,
+        )
+
+    def _tell_pattern(self, message: Any) -> None:
+        assert self.pattern is not None
+        try:
+            self.pattern.tell_nowait(message)
+        except Exception as exc:  # a busy or stopped pattern engine must not fail a delivery
+            _log.warning("pattern_note_dropped", message=type(message).__name__, error=repr(exc))
+
+    def statistics(self) -> BrokerStatistics:
+        """Return a snapshot of the counters."""
+        return BrokerStatistics(
+            published=self.published,
+            acked=self.acked,
+            failed=self.failed,
+            scheduled=self.scheduled,
+            dead=self.dead,
+            queued=self.queued(),
+            running=self.running(),
+        )
