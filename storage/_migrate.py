@@ -17,13 +17,14 @@ from alembic.runtime.migration import MigrationContext
 
 import actorgrid.migrations
 
-from ._engine import DEFAULT_URL, create_engine
+from ._engine import DEFAULT_URL, create_engine, is_memory_url
 from ._exceptions import MigrationError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Coroutine
 
     from sqlalchemy.engine import Connection
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
 __all__ = (
     "current_revision",
@@ -56,11 +57,25 @@ def _check_revision(action: str, revision: object) -> str:
     return revision
 
 
+def _check_sqlite_folder(action: str, revision: str | None, engine: AsyncEngine) -> None:
+    # A missing folder is the common reason a SQLite file cannot be opened; say so plainly
+    # (and spare aiosqlite's failed-connect path, which leaves an unawaited future behind).
+    url = engine.url
+    if url.get_backend_name() != "sqlite" or is_memory_url(url) or url.database is None:
+        return
+    folder = Path(url.database).expanduser().parent
+    if not folder.is_dir():
+        raise MigrationError(
+            action, revision, f"cannot open {url.database!r}: folder {str(folder)!r} does not exist"
+        )
+
+
 async def _with_connection(
     action: str, url: str, revision: str | None, fn: Callable[[Connection], Any]
 ) -> Any:
     engine = create_engine(url)
     try:
+        _check_sqlite_folder(action, revision, engine)
         async with engine.connect() as connection:
             return await connection.run_sync(fn)
     except MigrationError:
