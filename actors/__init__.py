@@ -2,18 +2,42 @@
 
 from __future__ import annotations
 
+from ._broker import Broker as Broker
+from ._broker import EarlyRetryResult as EarlyRetryResult
+from ._broker import RequestEarlyRetry as RequestEarlyRetry
+from ._broker_core import BrokerStatistics as BrokerStatistics
+from ._broker_types import DeliveryContext as DeliveryContext
+from ._broker_types import FallbackPolicy as FallbackPolicy
+from ._broker_types import Handler as Handler
+from ._broker_types import RetryEarly as RetryEarly
+from ._broker_types import Subscription as Subscription
+from ._broker_types import TopicSpec as TopicSpec
 from ._embedder import Embedder as Embedder
 from ._embedder import HashingEmbedder as HashingEmbedder
 from ._embedder import SentenceTransformerEmbedder as SentenceTransformerEmbedder
 from ._exceptions import ActorsError as ActorsError
+from ._exceptions import BrokerError as BrokerError
+from ._exceptions import BrokerFull as BrokerFull
+from ._exceptions import DeadLetterNotFound as DeadLetterNotFound
 from ._exceptions import EmbeddingError as EmbeddingError
 from ._exceptions import IndexCorrupt as IndexCorrupt
 from ._exceptions import IndexMismatch as IndexMismatch
+from ._exceptions import InvalidArgument as InvalidArgument
+from ._exceptions import InvalidPayload as InvalidPayload
 from ._exceptions import InvalidQuery as InvalidQuery
 from ._exceptions import InvalidRetryPolicy as InvalidRetryPolicy
 from ._exceptions import InvalidTarget as InvalidTarget
 from ._exceptions import InvalidVectors as InvalidVectors
+from ._exceptions import NoSubscriber as NoSubscriber
+from ._exceptions import RuntimeClosed as RuntimeClosed
+from ._exceptions import TopicConflict as TopicConflict
+from ._exceptions import UnknownTopic as UnknownTopic
 from ._exceptions import UnsupportedDialect as UnsupportedDialect
+from ._pattern_protocol import REVISION_SUBPROCESS as REVISION_SUBPROCESS
+from ._pattern_protocol import FailureContext as FailureContext
+from ._pattern_protocol import RecurringPattern as RecurringPattern
+from ._pattern_protocol import Reference as Reference
+from ._pattern_protocol import Revision as Revision
 from ._retry_gate import RetryGate as RetryGate
 from ._retry_gate_messages import CanRetry as CanRetry
 from ._retry_gate_messages import FailureOutcome as FailureOutcome
@@ -40,6 +64,11 @@ from ._retry_store import record_to_row as record_to_row
 from ._retry_store import retry_record_delete as retry_record_delete
 from ._retry_store import retry_record_upsert as retry_record_upsert
 from ._retry_store import row_to_record as row_to_record
+from ._runtime import Runtime as Runtime
+from ._runtime_config import BrokerSettings as BrokerSettings
+from ._runtime_config import GateSettings as GateSettings
+from ._runtime_config import RuntimeConfig as RuntimeConfig
+from ._runtime_config import StorageSettings as StorageSettings
 from ._vector_index import DEFAULT_EXACT_THRESHOLD as DEFAULT_EXACT_THRESHOLD
 from ._vector_index import Hit as Hit
 from ._vector_index import IndexStats as IndexStats
