@@ -13,17 +13,26 @@ import contextlib
 import hashlib
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import hnswlib
 import msgspec
+import numpy as np
+import numpy.typing as npt
 
 from ._exceptions import IndexCorrupt, IndexMismatch
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-__all__ = ("FORMAT_VERSION", "IndexMeta", "meta_path", "read_index", "write_index")
+__all__ = (
+    "FORMAT_VERSION",
+    "IndexMeta",
+    "LoadedIndex",
+    "meta_path",
+    "read_index",
+    "write_index",
+)
 
 FORMAT_VERSION = 1
 """Version of the sidecar layout; a sidecar with another version is rebuilt, not read."""
@@ -123,9 +132,20 @@ def write_index(
         _fsync(target.parent)
 
 
-def read_index(
-    path: str | os.PathLike[str], *, embedder: str, dim: int
-) -> tuple[Any, IndexMeta, set[int]]:
+class LoadedIndex(NamedTuple):
+    """What :func:`read_index` returns."""
+
+    hnsw: Any
+    """The ``hnswlib.Index``, loaded with deleted slots reusable."""
+    ids: list[int]
+    """Live ids, in the order of ``vectors``."""
+    vectors: npt.NDArray[np.float32]
+    """Unit vectors of the live ids, one row each."""
+    stale: set[int]
+    """Labels hnswlib still holds for deleted items."""
+
+
+def read_index(path: str | os.PathLike[str], *, embedder: str, dim: int) -> LoadedIndex:
     """Load a saved index after checking that it is whole and was built for this setup.
 
     Args:
@@ -134,8 +154,7 @@ def read_index(
         dim: Vector dimension in use now.
 
     Returns:
-        The loaded ``hnswlib.Index`` (deleted slots reusable), the sidecar, and the labels
-        that hnswlib still holds as deleted.
+        The graph, the live ids with their unit vectors, and the deleted labels.
 
     Raises:
         IndexMismatch: The index was built by another embedder, for another dimension, or
@@ -183,4 +202,11 @@ def read_index(
     live = set(meta.ids)
     if not live <= labels:
         raise IndexCorrupt(where, "the graph lacks ids the sidecar lists")
-    return hnsw, meta, labels - live
+    vectors = np.zeros((len(meta.ids), dim), np.float32)
+    if meta.ids:
+        try:
+            items = np.asarray(hnsw.get_items(meta.ids), dtype=np.float32)
+        except RuntimeError as exc:
+            raise IndexCorrupt(where, f"a listed id is deleted in the graph: {exc}") from exc
+        vectors[:] = items / np.linalg.norm(items, axis=1, keepdims=True)
+    return LoadedIndex(hnsw, meta.ids, vectors, labels - live)

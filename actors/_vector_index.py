@@ -10,7 +10,7 @@ import hnswlib
 import numpy as np
 import numpy.typing as npt
 
-from ._exceptions import IndexCorrupt
+from ._exact_search import Hit, exact_search
 from ._index_store import read_index, write_index
 from ._vector_input import as_ids, as_query, as_unit_rows, check_k, check_threshold
 
@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     import os
     from collections.abc import Callable, Sequence
 
-__all__ = ("DEFAULT_EXACT_THRESHOLD", "Hit", "IndexStats", "VectorIndex")
+__all__ = ("DEFAULT_EXACT_THRESHOLD", "IndexStats", "VectorIndex")
 
 DEFAULT_EXACT_THRESHOLD: Final = 5000
 """Below this many live items ``search`` uses exact numpy search.
@@ -29,15 +29,6 @@ exact; beyond that hnswlib pulls ahead. See the crossover table the benchmark pr
 """
 
 _GROWTH: Final = 1.5
-
-
-@dataclass(frozen=True, slots=True)
-class Hit:
-    """One search result."""
-
-    id: int
-    similarity: float
-    """Cosine similarity in [-1, 1]; 1 means the same direction."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -355,34 +346,8 @@ class VectorIndex:
                     for label, dist in zip(labels[0].tolist(), dists[0].tolist(), strict=True)
                 )
                 return [h for h in hits if h.similarity >= floor]
-        return self._exact(query, k, floor, filter)
-
-    def _exact(
-        self,
-        query: npt.NDArray[np.float32],
-        k: int,
-        floor: float,
-        filter: Callable[[int], bool] | None,
-    ) -> list[Hit]:
         n = len(self._row)
-        sims = self._matrix[:n] @ query
-        if filter is None and k < n:
-            top = np.argpartition(-sims, k - 1)[:k]
-            order = top[np.argsort(-sims[top], kind="stable")]
-        else:
-            order = np.argsort(-sims, kind="stable")
-        hits: list[Hit] = []
-        for row in order.tolist():
-            sim = min(1.0, max(-1.0, float(sims[row])))
-            if sim < floor:
-                break
-            label = int(self._ids[row])
-            if filter is not None and not filter(label):
-                continue
-            hits.append(Hit(label, sim))
-            if len(hits) == k:
-                break
-        return hits
+        return exact_search(self._matrix[:n], self._ids[:n], query, k, floor, filter)
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Save the index to ``path`` and a ``.meta.json`` sidecar beside it, atomically.
@@ -424,30 +389,22 @@ class VectorIndex:
             IndexMismatch: The index was built by another embedder or for another dimension.
             IndexCorrupt: A file is missing or garbled, or its checksum is wrong.
         """
-        hnsw, meta, stale = read_index(path, embedder=embedder_name, dim=dim)
+        loaded = read_index(path, embedder=embedder_name, dim=dim)
         index = cls(
             dim,
-            M=hnsw.M,
-            ef_construction=hnsw.ef_construction,
+            M=loaded.hnsw.M,
+            ef_construction=loaded.hnsw.ef_construction,
             ef=ef,
             initial_capacity=1,
             exact_threshold=exact_threshold,
             num_threads=num_threads,
             embedder_name=embedder_name,
         )
-        index._hnsw = hnsw
+        index._hnsw = loaded.hnsw
         index.set_ef(ef)
-        index._stale = stale
-        n = len(meta.ids)
-        cap = max(1, n)
-        index._matrix = np.zeros((cap, dim), np.float32)
-        index._ids = np.zeros(cap, np.int64)
-        if n:
-            try:
-                items = np.asarray(hnsw.get_items(meta.ids), dtype=np.float32)
-            except RuntimeError as exc:
-                raise IndexCorrupt(str(path), f"graph lacks a listed id: {exc}") from exc
-            index._matrix[:n] = items / np.linalg.norm(items, axis=1, keepdims=True)
-            index._ids[:n] = meta.ids
-        index._row = {label: row for row, label in enumerate(meta.ids)}
+        index._stale = loaded.stale
+        if loaded.ids:
+            index._matrix = loaded.vectors
+            index._ids = np.asarray(loaded.ids, np.int64)
+        index._row = {label: row for row, label in enumerate(loaded.ids)}
         return index
