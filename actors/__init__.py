@@ -29,6 +29,7 @@ from ._dead_letter_store import MemoryDeadLetterStore as MemoryDeadLetterStore
 from ._embedder import Embedder as Embedder
 from ._embedder import HashingEmbedder as HashingEmbedder
 from ._embedder import SentenceTransformerEmbedder as SentenceTransformerEmbedder
+from ._exact_search import Hit as Hit
 from ._exceptions import ActorsError as ActorsError
 from ._exceptions import BrokerError as BrokerError
 from ._exceptions import BrokerFull as BrokerFull
@@ -84,6 +85,5 @@ from ._runtime_config import GateSettings as GateSettings
 from ._runtime_config import RuntimeConfig as RuntimeConfig
 from ._runtime_config import StorageSettings as StorageSettings
 from ._vector_index import DEFAULT_EXACT_THRESHOLD as DEFAULT_EXACT_THRESHOLD
-from ._vector_index import Hit as Hit
 from ._vector_index import IndexStats as IndexStats
 from ._vector_index import VectorIndex as VectorIndex
