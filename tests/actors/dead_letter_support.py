@@ -72,8 +72,19 @@ class Bundle:
             if isinstance(m, ResetTarget)
         ]
 
-    async def add(
+    async def add(self, **kwargs: Any) -> str:
+        """File one dead letter at the clock's current time; return its id.
+
+        SQL mode: the message row (state ``dead``), the dead letter and the target's retry
+        record in one transaction, as the broker writes them. Memory mode: a tell.
+        Keywords: see :meth:`add_many`.
+        """
+        [dead_letter_id] = await self.add_many(1, **kwargs)
+        return dead_letter_id
+
+    async def add_many(
         self,
+        count: int,
         *,
         topic: str = "orders",
         target: tuple[str, str] | None = None,
@@ -85,50 +96,51 @@ class Bundle:
         attempts: int = 6,
         durable: bool = True,
         with_record: bool = True,
-    ) -> str:
-        """File one dead letter at the clock's current time; return its id.
-
-        SQL mode: the message row (state ``dead``), the dead letter and the target's retry
-        record in one transaction, as the broker writes them. Memory mode: a tell.
-        """
+    ) -> list[str]:
+        """File ``count`` dead letters at the clock's current time (SQL: one transaction)."""
         now = self.clock.now()
-        message_id = new_message_id()
-        target_type, target_id = target or (topic, message_id)
-        d = Delivery(
-            id=message_id,
-            topic=topic,
-            target_type=target_type,
-            target_id=target_id,
-            payload=payload,
-            headers=headers if headers is not None else {"trace": message_id[:8]},
-            created_at=now - 100.0,
-            durable=durable and self.mode == "sql",
-            attempts=attempts,
-            last_error=f"{error_type}: {error_message}",
-        )
-        record = RetryRecord(target_type, target_id, attempt_count=attempts, version=attempts)
-        row = record_to_row(record, now)
-        dead_letter_id = new_message_id()
-        fields: dict[str, Any] = {
-            "dead_letter_id": dead_letter_id,
-            "reason": reason,
-            "error_type": error_type,
-            "error_message": error_message,
-            "traceback": "Traceback (most recent call last):\n  ...\nValueError: boom",
-            "retry_record": row if with_record else None,
-            "now": now,
-        }
-        if self.writer is not None:
-            ops = [dead_letter_op(d, **fields)]
+        ids: list[str] = []
+        ops: list[Op] = []
+        for _ in range(count):
+            message_id = new_message_id()
+            target_type, target_id = target or (topic, message_id)
+            d = Delivery(
+                id=message_id,
+                topic=topic,
+                target_type=target_type,
+                target_id=target_id,
+                payload=payload,
+                headers=headers if headers is not None else {"trace": message_id[:8]},
+                created_at=now - 100.0,
+                durable=durable and self.mode == "sql",
+                attempts=attempts,
+                last_error=f"{error_type}: {error_message}",
+            )
+            record = RetryRecord(target_type, target_id, attempt_count=attempts, version=attempts)
+            row = record_to_row(record, now)
+            ids.append(new_message_id())
+            fields: dict[str, Any] = {
+                "dead_letter_id": ids[-1],
+                "reason": reason,
+                "error_type": error_type,
+                "error_message": error_message,
+                "traceback": "Traceback (most recent call last):\n  ...\nValueError: boom",
+                "retry_record": row if with_record else None,
+                "now": now,
+            }
+            if self.writer is None:
+                await self.dlq.tell(FileDeadLetter.from_delivery(d, **fields))
+                continue
             if d.durable:
-                ops[:0] = [insert_op(d, d.created_at), scheduled_op(d, now, now, state="dead")]
+                ops += [insert_op(d, d.created_at), scheduled_op(d, now, now, state="dead")]
+            ops.append(dead_letter_op(d, **fields))
             if with_record:
                 ops.append(Op(retry_record_upsert("sqlite"), row))
+        if self.writer is not None:
             await self.writer.write(*ops)
         else:
-            await self.dlq.tell(FileDeadLetter.from_delivery(d, **fields))
             await self.dlq.ask(DeadLetterCount())
-        return dead_letter_id
+        return ids
 
     async def all_entries(self) -> list[DeadLetterEntry]:
         """Every dead letter, newest first."""

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import math
+import sqlite3
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -16,6 +18,7 @@ from actorgrid.actors import (
     DeadLetterNotFound,
     DeadLetterPage,
     DeadLetterQueue,
+    FileDeadLetter,
     InvalidArgument,
     ListDeadLetters,
     MemoryDeadLetterStore,
@@ -23,7 +26,7 @@ from actorgrid.actors import (
     ReplayDeadLetters,
     ShowDeadLetter,
 )
-from actorgrid.kernel import FakeClock
+from actorgrid.kernel import FakeClock, MessageDecodeError
 
 from .dead_letter_support import MODES, T0, Bundle, open_bundle
 
@@ -375,3 +378,36 @@ class TestBadInput:
         )
         assert await q.dlq.ask(PurgeDeadLetters(filter=DeadLetterFilter(topic="x"))) == 0
         assert await q.snapshot() == before
+
+
+class TestDatabaseMode:
+    """What only the table-backed queue does."""
+
+    async def test_filed_entry_is_inserted(self, tmp_path: Path) -> None:
+        """A FileDeadLetter tell with a database inserts the row; a duplicate is logged."""
+        async with open_bundle(tmp_path, "memory") as source:
+            await source.add(topic="orders")
+            entry = (await source.all_entries())[0]
+        async with open_bundle(tmp_path, "sql") as q:
+            await q.dlq.tell(FileDeadLetter(entry))
+            assert await q.dlq.ask(ShowDeadLetter(entry.id)) == entry
+            with capture_logs() as logs:
+                await q.dlq.tell(FileDeadLetter(entry))
+                assert await q.dlq.ask(DeadLetterCount()) == 1
+            assert "dead_letter_file_failed" in [e["event"] for e in logs]
+
+    async def test_unreadable_envelope(self, tmp_path: Path) -> None:
+        """A row whose envelope cannot be decoded: show raises, replay reports it, purge works."""
+        async with open_bundle(tmp_path, "sql") as q:
+            bad = await q.add()
+            good = await q.add()
+            with contextlib.closing(sqlite3.connect(q.path)) as conn, conn:
+                conn.execute("UPDATE dead_letters SET envelope = x'c1' WHERE id = ?", (bad,))
+            with pytest.raises(MessageDecodeError):
+                await q.dlq.ask(ShowDeadLetter(bad))
+            result = await q.dlq.ask(ReplayDeadLetters(ids=(bad, good)))
+            assert [r[0] for r in result.replayed] == [good]
+            assert [f[0] for f in result.failed] == [bad]
+            assert q.query("SELECT replayed_at FROM dead_letters WHERE id = ?", bad) == [(None,)]
+            assert await q.dlq.ask(PurgeDeadLetters(ids=(bad,))) == 1
+            assert [e.id for e in await q.all_entries()] == [good]
