@@ -17,12 +17,13 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import msgspec
 import structlog
+from msgspec.structs import replace
 
 from actorgrid.kernel import Actor, Message
 from actorgrid.storage import Op
 
 from ._broker_core import Schedule
-from ._delivery import Delivery, prune_done, recover_ready, recover_scheduled
+from ._delivery import Delivery, delivery_from_row, prune_done, recover_ready, recover_scheduled
 from ._retry_gate import CanRetry
 
 if TYPE_CHECKING:
@@ -111,10 +112,11 @@ class Broker(Actor[Any]):
             async with self._engine.connect() as conn:
                 result = await conn.stream(recover_scheduled)
                 async for row in result:
-                    d = Delivery.from_row(row)
+                    d = delivery_from_row(row)
                     self._add(d, row.available_at)
             if self._scheduled:
                 _log.info("scheduled_recovered", count=len(self._scheduled))
+                self._arm()
             self.actor_start_task(self._pruner, name="broker:pruner")
         self.actor_start_task(self._timer, name="broker:timer")
 
@@ -212,11 +214,10 @@ class Broker(Actor[Any]):
                 at = decision.retry_after
                 self._add(d, at if at is not None else self.actor_clock.now())
                 return
-            d.phase = "base" if decision.phase == "first" else decision.phase
-            d.early = decision.early
+            phase = "base" if decision.phase == "first" else decision.phase
+            d = replace(d, phase=phase, early=decision.early)
         else:
-            d.phase = "base"
-            d.early = False
+            d = replace(d, phase="base", early=False)
         if not await core.dispatch(d):
             self._waiting.setdefault(d.topic, []).append(d)
 
@@ -228,7 +229,7 @@ class Broker(Actor[Any]):
         core = self._core
         if core.gate is None:
             self._take(d)
-            d.phase, d.early = "base", True
+            d = replace(d, phase="base", early=True)
             if not await core.dispatch(d):
                 self._waiting.setdefault(d.topic, []).append(d)
             return EarlyRetryResult(granted=True, reason="early_retry", message_id=d.id)
@@ -241,8 +242,8 @@ class Broker(Actor[Any]):
                 retry_after=decision.retry_after,
             )
         self._take(d)
-        d.phase = "base" if decision.phase == "first" else decision.phase
-        d.early = decision.early
+        phase = "base" if decision.phase == "first" else decision.phase
+        d = replace(d, phase=phase, early=decision.early)
         if not await core.dispatch(d):
             self._waiting.setdefault(d.topic, []).append(d)
         return EarlyRetryResult(granted=True, reason=decision.reason, message_id=d.id)
@@ -269,7 +270,7 @@ class Broker(Actor[Any]):
             async with self._engine.connect() as conn:
                 rows = (await conn.execute(recover_ready, params)).fetchall()
             for row in rows:
-                await self._core.dispatch(Delivery.from_row(row))
+                await self._core.dispatch(delivery_from_row(row))
             total += len(rows)
             if len(rows) < _PAGE:
                 break

@@ -15,11 +15,12 @@ from __future__ import annotations
 import random
 import traceback
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, final
+from typing import TYPE_CHECKING, Any
 
 import structlog
+from msgspec.structs import replace
 
-from actorgrid.kernel import MailboxFull, MessageEncodeError, encode
+from actorgrid.kernel import MailboxFull, Message, MessageEncodeError, encode
 from actorgrid.storage import KEY_MAX_LENGTH, Op
 
 from ._delivery import (
@@ -59,15 +60,11 @@ _log = structlog.get_logger("actorgrid.broker")
 _TRACEBACK_LIMIT = 8000
 
 
-@final
-class Schedule:
-    """Internal message to the broker actor: deliver ``delivery`` at ``at`` (epoch seconds)."""
+class Schedule(Message, frozen=True):
+    """To the broker actor: deliver ``delivery`` at ``at`` (epoch seconds)."""
 
-    __slots__ = ("at", "delivery")
-
-    def __init__(self, delivery: Delivery, at: float) -> None:
-        self.delivery = delivery
-        self.at = at
+    delivery: Delivery
+    at: float
 
 
 @dataclass(slots=True)
@@ -315,10 +312,14 @@ class BrokerCore:
         """The handler raised: record the failure, then schedule a retry or dead-letter it."""
         self.failed += 1
         now = self.clock.now()
-        d.attempts += 1
-        d.last_error_type = type(exc).__name__
-        d.last_error = f"{type(exc).__name__}: {exc}"[:2000]
-        d.early_requested = early
+        d = replace(
+            d,
+            attempts=d.attempts + 1,
+            last_error_type=type(exc).__name__,
+            last_error=f"{type(exc).__name__}: {exc}"[:2000],
+            early_requested=early,
+            early=False,
+        )
         if self.pattern is not None:
             self._tell_pattern(NoteFailure(self._context(d)))
         if self.gate is None:

@@ -7,18 +7,19 @@ once here; the writer runs consecutive ops of one statement as a single ``execut
 from __future__ import annotations
 
 import os
-from typing import Any, final
+from typing import Any
 
 import msgspec
 from sqlalchemy import Table, bindparam, delete, insert, select, update
 
-from actorgrid.kernel import encode
+from actorgrid.kernel import Message, encode
 from actorgrid.storage import DeadLetter, MessageRow, Op
 
 __all__ = (
     "Delivery",
     "Envelope",
     "dead_letter_op",
+    "delivery_from_row",
     "done_op",
     "insert_op",
     "new_message_id",
@@ -96,78 +97,30 @@ class Envelope(msgspec.Struct, frozen=True, kw_only=True):
     created_at: float
 
 
-@final
-class Delivery:
-    """A message in memory: its row's fields plus what the next attempt carries."""
+class Delivery(Message, frozen=True, kw_only=True):
+    """A message on its way to a worker: its row's fields plus what the attempt carries.
 
-    __slots__ = (
-        "attempts",
-        "created_at",
-        "durable",
-        "early",
-        "early_requested",
-        "headers",
-        "id",
-        "last_error",
-        "last_error_type",
-        "payload",
-        "phase",
-        "references",
-        "revision",
-        "target_id",
-        "target_type",
-        "topic",
-    )
+    Deliveries are immutable like every actor message; a state change makes a new one
+    (``msgspec.structs.replace``).
+    """
 
-    def __init__(
-        self,
-        *,
-        id: str,
-        topic: str,
-        target_type: str,
-        target_id: str,
-        payload: bytes,
-        headers: dict[str, str],
-        created_at: float,
-        durable: bool,
-        attempts: int = 0,
-        last_error: str | None = None,
-        early_requested: bool = False,
-    ) -> None:
-        self.id = id
-        self.topic = topic
-        self.target_type = target_type
-        self.target_id = target_id
-        self.payload = payload
-        self.headers = headers
-        self.created_at = created_at
-        self.durable = durable
-        self.attempts = attempts
-        """Failed attempts so far."""
-        self.last_error = last_error
-        self.last_error_type: str | None = None
-        self.early_requested = early_requested
-        self.phase = "first"
-        self.early = False
-        self.references: tuple[Any, ...] = ()
-        self.revision: Any = None
-
-    @classmethod
-    def from_row(cls, row: Any) -> Delivery:
-        """Rebuild a delivery from a ``messages`` row (after a restart)."""
-        return cls(
-            id=row.id,
-            topic=row.topic,
-            target_type=row.target_type,
-            target_id=row.target_id,
-            payload=row.payload,
-            headers=dict(row.headers or {}),
-            created_at=row.created_at,
-            durable=True,
-            attempts=row.attempts,
-            last_error=row.last_error,
-            early_requested=bool(row.early_requested),
-        )
+    id: str
+    topic: str
+    target_type: str
+    target_id: str
+    payload: bytes
+    headers: dict[str, str]
+    created_at: float
+    durable: bool
+    attempts: int = 0
+    """Failed attempts so far."""
+    last_error: str | None = None
+    last_error_type: str | None = None
+    early_requested: bool = False
+    """The handler asked for the explicit early retry."""
+    phase: str = "first"
+    early: bool = False
+    """This attempt is the explicit early retry (the glimpse runs before it)."""
 
     def envelope(self) -> Envelope:
         """Return the replayable envelope."""
@@ -181,6 +134,23 @@ class Delivery:
             attempts=self.attempts,
             created_at=self.created_at,
         )
+
+
+def delivery_from_row(row: Any) -> Delivery:
+    """Rebuild a delivery from a ``messages`` row (after a restart)."""
+    return Delivery(
+        id=row.id,
+        topic=row.topic,
+        target_type=row.target_type,
+        target_id=row.target_id,
+        payload=row.payload,
+        headers=dict(row.headers or {}),
+        created_at=row.created_at,
+        durable=True,
+        attempts=row.attempts,
+        last_error=row.last_error,
+        early_requested=bool(row.early_requested),
+    )
 
 
 def insert_op(d: Delivery, now: float) -> Op:

@@ -15,7 +15,7 @@ import structlog
 from actorgrid.kernel import Actor
 
 from ._broker_types import DeliveryContext, RetryEarly
-from ._pattern_protocol import FailureContext, Glimpse, Revise, Revision
+from ._pattern_protocol import FailureContext, Glimpse, Reference, Revise, Revision
 
 if TYPE_CHECKING:
     from ._broker_core import BrokerCore, SubscriptionState
@@ -43,8 +43,10 @@ class SubscriptionWorker(Actor["Delivery"]):
         except (msgspec.DecodeError, ValueError) as exc:
             await core.dead_letter(d, reason="undecodable", exc=exc, row=None)
             return
+        references: tuple[Reference, ...] = ()
+        revision: Revision | None = None
         if d.early or d.phase == "revise":
-            await self._attach_references(d)
+            references, revision = await self._references(d)
         ctx = DeliveryContext(
             message_id=d.id,
             topic=d.topic,
@@ -53,8 +55,8 @@ class SubscriptionWorker(Actor["Delivery"]):
             early=d.early,
             target=(d.target_type, d.target_id),
             headers=d.headers,
-            references=d.references,
-            revision=d.revision,
+            references=references,
+            revision=revision,
             last_error=d.last_error,
         )
         sub.running += 1
@@ -68,10 +70,10 @@ class SubscriptionWorker(Actor["Delivery"]):
             sub.running -= 1
             await core.ack(d)
 
-    async def _attach_references(self, d: Delivery) -> None:
+    async def _references(self, d: Delivery) -> tuple[tuple[Reference, ...], Revision | None]:
         pattern = self._core.pattern
         if pattern is None:
-            return
+            return (), None
         context = FailureContext(
             topic=d.topic,
             target_type=d.target_type,
@@ -81,19 +83,15 @@ class SubscriptionWorker(Actor["Delivery"]):
             error_type=d.last_error_type,
             error_message=d.last_error,
         )
+        timeout = self._core.reference_timeout
         try:
             if d.phase == "revise":
-                revision: Revision = await pattern.ask(
-                    Revise(context), timeout=self._core.reference_timeout
-                )
-                d.revision = revision
-                d.references = revision.references
-            else:
-                d.references = tuple(
-                    await pattern.ask(Glimpse(context), timeout=self._core.reference_timeout)
-                )
+                revision: Revision = await pattern.ask(Revise(context), timeout=timeout)
+                return revision.references, revision
+            return tuple(await pattern.ask(Glimpse(context), timeout=timeout)), None
         except Exception as exc:
             _log.warning("reference_lookup_failed", message_id=d.id, error=repr(exc))
+            return (), None
 
     async def on_failure(self, exc: Exception, message: object | None) -> None:
         """Only a bug in the broker itself gets here (handler errors are nacks)."""
