@@ -57,7 +57,7 @@ class EarlyRetryResult(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class Subscribed(Message, frozen=True):
-    """A topic got its subscription: deliver what waited for it (reply: None)."""
+    """A topic got its subscription: deliver its ready rows from earlier runs (reply: None)."""
 
     topic: str
 
@@ -97,17 +97,13 @@ class Broker(Actor[Any]):
         self._scheduled: dict[str, Delivery] = {}
         """Scheduled deliveries by message id (the heap may hold stale entries)."""
         self._by_target: dict[tuple[str, str], set[str]] = {}
-        self._waiting: dict[str, list[Delivery]] = {}
-        """Due deliveries of topics that have no subscription yet."""
         self._armed = math.inf
         self._sleep: anyio.CancelScope | None = None
-        self._cutoff = 0.0
 
     async def on_start(self) -> None:
         """Take the recovery cutoff, re-arm scheduled rows, start the timer and the pruner."""
         core = self._core
         core.scheduler = self.actor_ref
-        self._cutoff = self.actor_clock.now()
         if self._engine is not None:
             async with self._engine.connect() as conn:
                 result = await conn.stream(recover_scheduled)
@@ -182,7 +178,7 @@ class Broker(Actor[Any]):
             case RequestEarlyRetry(target_type=tt, target_id=tid):
                 return await self._early(tt, tid)
             case Subscribed(topic=topic):
-                await self._subscribed(topic)
+                self._subscribed(topic)
             case _Prune():
                 self._prune()
             case _:
@@ -218,8 +214,7 @@ class Broker(Actor[Any]):
             d = replace(d, phase=phase, early=decision.early)
         else:
             d = replace(d, phase="base", early=False)
-        if not await core.dispatch(d):
-            self._waiting.setdefault(d.topic, []).append(d)
+        await core.dispatch(d)
 
     async def _early(self, target_type: str, target_id: str) -> EarlyRetryResult:
         ids = self._by_target.get((target_type, target_id))
@@ -230,8 +225,7 @@ class Broker(Actor[Any]):
         if core.gate is None:
             self._take(d)
             d = replace(d, phase="base", early=True)
-            if not await core.dispatch(d):
-                self._waiting.setdefault(d.topic, []).append(d)
+            await core.dispatch(d)
             return EarlyRetryResult(granted=True, reason="early_retry", message_id=d.id)
         decision: Decision = await core.gate.ask(CanRetry(target_type, target_id, explicit=True))
         if not decision.allowed:
@@ -244,25 +238,35 @@ class Broker(Actor[Any]):
         self._take(d)
         phase = "base" if decision.phase == "first" else decision.phase
         d = replace(d, phase=phase, early=decision.early)
-        if not await core.dispatch(d):
-            self._waiting.setdefault(d.topic, []).append(d)
+        await core.dispatch(d)
         return EarlyRetryResult(granted=True, reason=decision.reason, message_id=d.id)
 
-    async def _subscribed(self, topic: str) -> None:
-        for d in self._waiting.pop(topic, []):
-            await self._core.dispatch(d)
-        spec = self._core.topics.get(topic)
+    def _subscribed(self, topic: str) -> None:
+        core = self._core
+        spec = core.topics.get(topic)
         if self._engine is not None and spec is not None and spec.durable:
             self.actor_start_task(self._load_ready, topic, name=f"broker:recover:{topic}")
+        else:
+            core.loading.pop(topic, None)
 
     async def _load_ready(self, topic: str) -> None:
-        """Deliver the rows that were ready before this start (page by page, with backpressure)."""
+        """Deliver the topic's ready rows that this run has not dispatched itself.
+
+        Page by page, with backpressure. The rows of this run that are still ready were
+        dispatched from memory, and their ids are in ``core.loading[topic]``.
+        """
+        skip = self._core.loading.setdefault(topic, set())
+        try:
+            await self._load_pages(topic, skip)
+        finally:
+            self._core.loading.pop(topic, None)
+
+    async def _load_pages(self, topic: str, skip: set[str]) -> None:
         assert self._engine is not None
         after_at, after_id, total = -math.inf, "", 0
         while True:
             params = {
                 "b_topic": topic,
-                "b_cutoff": self._cutoff,
                 "b_after_at": after_at,
                 "b_after_id": after_id,
                 "b_limit": _PAGE,
@@ -270,7 +274,8 @@ class Broker(Actor[Any]):
             async with self._engine.connect() as conn:
                 rows = (await conn.execute(recover_ready, params)).fetchall()
             for row in rows:
-                await self._core.dispatch(delivery_from_row(row))
+                if row.id not in skip:
+                    await self._core.dispatch(delivery_from_row(row))
             total += len(rows)
             if len(rows) < _PAGE:
                 break

@@ -118,6 +118,10 @@ class BrokerCore:
         self.dead_letters: ActorRef[Any] | None = None
         self.topics: dict[str, TopicSpec] = {}
         self.subs: dict[str, SubscriptionState] = {}
+        self.parked: dict[str, list[Delivery]] = {}
+        self.loading: dict[str, set[str]] = {}
+        """While a topic's earlier rows are loaded: ids this run dispatched from memory."""
+        """Deliveries of topics without a subscription yet (this run's; older ones are rows)."""
         self._upsert = retry_record_upsert(dialect) if dialect else None
         self._random = random.Random()
         self.published = 0
@@ -256,11 +260,20 @@ class BrokerCore:
                 return ref
         return None
 
-    async def dispatch(self, d: Delivery) -> bool:
-        """Hand ``d`` to a worker of its topic, waiting for room; False without a subscription."""
+    async def dispatch(self, d: Delivery) -> None:
+        """Hand ``d`` to a worker of its topic, waiting for room.
+
+        Without a subscription the delivery is parked until one arrives (a durable one is
+        also a ``ready`` row, so a restart recovers it either way).
+        """
         sub = self.subs.get(d.topic)
         if sub is None or not sub.workers:
-            return False
+            self.parked.setdefault(d.topic, []).append(d)
+            return
+        if self.loading:
+            seen = self.loading.get(d.topic)
+            if seen is not None:
+                seen.add(d.id)
         worker = self._worker_with_room(sub)
         if worker is None:
             worker = sub.workers[sub.next_worker % len(sub.workers)]
@@ -271,7 +284,11 @@ class BrokerCore:
                 worker.tell_nowait(d)
             except MailboxFull:
                 await worker.tell(d)
-        return True
+
+    async def unpark(self, topic: str) -> None:
+        """Dispatch what waited for ``topic``'s subscription (before its rows are loaded)."""
+        for d in self.parked.pop(topic, []):
+            await self.dispatch(d)
 
     def queued(self, topic: str | None = None) -> int:
         """Messages waiting in worker mailboxes (of one topic, or all)."""

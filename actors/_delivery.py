@@ -62,7 +62,6 @@ recover_ready = (
     select(_messages)
     .where(_messages.c.topic == bindparam("b_topic"))
     .where(_messages.c.state.in_(("ready", "inflight")))
-    .where(_messages.c.created_at <= bindparam("b_cutoff"))
     .where(
         (_messages.c.created_at > bindparam("b_after_at"))
         | (
@@ -73,7 +72,7 @@ recover_ready = (
     .order_by(_messages.c.created_at, _messages.c.id)
     .limit(bindparam("b_limit"))
 )
-"""One page of a topic's ready rows written before ``b_cutoff``, after a (created_at, id)."""
+"""One page of a topic's ready rows after a (created_at, id) position."""
 
 recover_scheduled = select(_messages).where(_messages.c.state == "scheduled")
 """Every scheduled row (timers to re-arm after a restart)."""

@@ -244,6 +244,8 @@ class Runtime:
             )
             state.workers.append(ref)
         core.subs[topic] = state
+        core.loading[topic] = set()  # from here on, memory dispatches are not loaded again
+        await core.unpark(topic)
         await self._broker.ask(Subscribed(topic))
 
     # -- publishing ---------------------------------------------------------------------

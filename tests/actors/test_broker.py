@@ -90,6 +90,36 @@ class TestPublishAndDeliver:
         states = runtimes.query("select id, state from messages order by id")
         assert states == sorted((i, "done") for i in ids)
 
+    async def test_parked_and_recovered_messages_are_delivered_once(
+        self, runtimes: RuntimeFactory
+    ) -> None:
+        """Rows of an earlier run, rows published before the subscription, and rows published
+        while the backlog loads are each delivered exactly once."""
+        seen: Recorder = []
+        release = anyio.Event()
+
+        async def held(payload: int, ctx: DeliveryContext) -> None:
+            await release.wait()  # keeps this run's rows "ready" while the backlog loads
+            seen.append((payload, ctx))
+
+        async with runtimes() as rt:
+            rt.declare_topic("jobs")
+            await rt.publish_batch("jobs", list(range(0, 600)))
+        async with runtimes() as rt:
+            rt.declare_topic("jobs")
+            await rt.publish_batch("jobs", list(range(600, 700)))
+            await rt.subscribe("jobs", held, concurrency=4, max_in_flight=2000)
+            await rt.publish_batch("jobs", list(range(700, 800)))
+            await wait_until(lambda: rt.statistics().queued + rt.statistics().running >= 800)
+            await settle()
+            release.set()
+            await wait_until(lambda: rt.statistics().acked >= 800, timeout=20)
+            await rt.drain(5)
+        assert sorted(p for p, _ in seen) == list(range(800))
+        assert runtimes.query("select state, count(*) from messages group by state") == [
+            ("done", 800)
+        ]
+
     async def test_transient_topic_in_memory(self, runtimes: RuntimeFactory) -> None:
         """A memory-only runtime serves transient topics and refuses durable ones."""
         seen: Recorder = []
