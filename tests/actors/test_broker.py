@@ -104,7 +104,7 @@ class TestPublishAndDeliver:
 
         async with runtimes() as rt:
             rt.declare_topic("jobs")
-            await rt.publish_batch("jobs", list(range(0, 600)))
+            await rt.publish_batch("jobs", list(range(600)))
         async with runtimes() as rt:
             rt.declare_topic("jobs")
             await rt.publish_batch("jobs", list(range(600, 700)))
