@@ -197,6 +197,7 @@ class RetryGate(Actor[RetryGateMessage]):
         self._receipts: deque[tuple[Receipt, list[RetryRecord]]] = deque()
         self._reader: AsyncConnection | None = None
         self._timer = _FlushTimer()
+        self._timer_scope: anyio.CancelScope | None = None
         self._now = _unbound_now
         self._loads = self._flushes = self._rows_flushed = self._decisions = 0
         self._failures = self._successes = self._resets = 0
@@ -223,7 +224,7 @@ class RetryGate(Actor[RetryGateMessage]):
             await self._close_reader()
             raise
         self._all_absent = empty
-        self.actor_start_task(
+        self._timer_scope = self.actor_start_task(
             self._timer.run,
             self.actor_ref,
             self.actor_clock,
@@ -233,6 +234,8 @@ class RetryGate(Actor[RetryGateMessage]):
 
     async def on_stop(self) -> None:
         """Flush every change and wait for the writer to commit it; close the read connection."""
+        if self._timer_scope is not None:
+            self._timer_scope.cancel()  # this flush is the last one
         try:
             if self._writer is not None:
                 await self._flush_and_wait()
@@ -250,12 +253,16 @@ class RetryGate(Actor[RetryGateMessage]):
             UnhandledMessage: for a message that is not part of the protocol.
         """
         cls = type(message)
-        if cls is CanRetry:
-            return await self._can_retry(message)  # type: ignore[arg-type]
-        if cls is RecordFailure:
-            return await self._record_failure(message)  # type: ignore[arg-type]
-        if cls is RecordSuccess:
-            return await self._record_success(message)  # type: ignore[arg-type]
+        if cls is CanRetry or cls is RecordFailure or cls is RecordSuccess:
+            msg: CanRetry | RecordFailure | RecordSuccess = message  # type: ignore[assignment]
+            record = self._cached(msg.target_type, msg.target_id)
+            if record is _UNKNOWN:
+                record = await self._load((msg.target_type, msg.target_id))
+            if type(msg) is CanRetry:
+                return self._can_retry(record, msg.explicit)
+            if type(msg) is RecordFailure:
+                return self._record_failure(msg, record)
+            return self._record_success(record)
         if cls is _Flush:
             self._flush()
             self._reap()
@@ -264,10 +271,11 @@ class RetryGate(Actor[RetryGateMessage]):
             return None
         match message:
             case ResetTarget(target_type, target_id):
-                return await self._reset(target_type, target_id)
+                self._reset(await self._lookup(target_type, target_id))
+                return None
             case GetRecord(target_type, target_id):
-                record = await self._lookup(target_type, target_id)
-                return None if record is None else msgspec.structs.replace(record)
+                found = await self._lookup(target_type, target_id)
+                return None if found is None else msgspec.structs.replace(found)
             case FlushGate():
                 await self._flush_and_wait()
                 return None
@@ -276,21 +284,19 @@ class RetryGate(Actor[RetryGateMessage]):
                 return self._statistics()
         raise UnhandledMessage(self.actor_name, message)
 
-    # -- requests -------------------------------------------------------------------------
+    # -- requests (the record is already in memory, or None: the key has no record) ------
 
-    async def _can_retry(self, msg: CanRetry) -> Decision:
-        record = await self._lookup(msg.target_type, msg.target_id)
+    def _can_retry(self, record: RetryRecord | None, explicit: bool) -> Decision:
         self._decisions += 1
         if record is None:
-            return self._decide(None, self._now(), msg.explicit)
+            return self._decide(None, self._now(), explicit)
         version = record.version
-        decision = self._decide(record, self._now(), msg.explicit)
+        decision = self._decide(record, self._now(), explicit)
         if record.version != version:
             self._mark(record)
         return decision
 
-    async def _record_failure(self, msg: RecordFailure) -> FailureOutcome:
-        record = await self._lookup(msg.target_type, msg.target_id)
+    def _record_failure(self, msg: RecordFailure, record: RetryRecord | None) -> FailureOutcome:
         if record is None:
             record = self._create(msg.target_type, msg.target_id)
         now = self._now()
@@ -308,8 +314,7 @@ class RetryGate(Actor[RetryGateMessage]):
         self._mark(record)
         return FailureOutcome(self._decide(record, now), record_to_row(record, now))
 
-    async def _record_success(self, msg: RecordSuccess) -> dict[str, Any] | None:
-        record = await self._lookup(msg.target_type, msg.target_id)
+    def _record_success(self, record: RetryRecord | None) -> dict[str, Any] | None:
         if record is None:
             return None
         now = self._now()
@@ -318,8 +323,7 @@ class RetryGate(Actor[RetryGateMessage]):
         self._mark(record)
         return record_to_row(record, now)
 
-    async def _reset(self, target_type: str, target_id: str) -> None:
-        record = await self._lookup(target_type, target_id)
+    def _reset(self, record: RetryRecord | None) -> None:
         if record is None:
             return
         record.attempt_count = 0
@@ -335,8 +339,12 @@ class RetryGate(Actor[RetryGateMessage]):
 
     # -- the cache ------------------------------------------------------------------------
 
-    async def _lookup(self, target_type: str, target_id: str) -> RetryRecord | None:
-        """Return the key's record from memory, or read it once; ``None``: it has none."""
+    def _cached(self, target_type: str, target_id: str) -> Any:
+        """Return the key's record or ``None`` (no record) from memory, else ``_UNKNOWN``.
+
+        Raises:
+            InvalidTarget: for a bad key.
+        """
         if not (
             type(target_type) is str
             and type(target_id) is str
@@ -344,19 +352,23 @@ class RetryGate(Actor[RetryGateMessage]):
             and 0 < len(target_id) <= KEY_MAX_LENGTH
         ):
             validate_target(target_type, target_id)
-            target_type, target_id = str(target_type), str(target_id)
         inner = self._by_type.get(target_type)
         if inner is not None:
             record = inner.get(target_id)
             if record is not None:
                 inner.move_to_end(target_id)
                 return record
-        if self._all_absent:
+        if self._all_absent or (target_type, target_id) in self._absent:
             return None
-        key = (target_type, target_id)
-        if key in self._absent:
-            return None
-        return await self._load(key)
+        return _UNKNOWN
+
+    async def _lookup(self, target_type: str, target_id: str) -> RetryRecord | None:
+        """Return the key's record from memory, or read it once; ``None``: it has none."""
+        record = self._cached(target_type, target_id)
+        if record is _UNKNOWN:
+            return await self._load((target_type, target_id))
+        result: RetryRecord | None = record
+        return result
 
     async def _load(self, key: tuple[str, str]) -> RetryRecord | None:
         self._loads += 1
