@@ -28,6 +28,9 @@ from actorgrid.storage import Writer, create_engine, migrate_async
 from ._broker import Broker, EarlyRetryResult, RequestEarlyRetry, Subscribed
 from ._broker_core import BrokerCore, BrokerStatistics, SubscriptionState
 from ._broker_types import Subscription, TopicSpec
+from ._dead_letter_api import DeadLetters
+from ._dead_letter_queue import DeadLetterQueue
+from ._dead_letter_store import MemoryDeadLetterStore
 from ._exceptions import InvalidArgument, RuntimeClosed, TopicConflict
 from ._retry_gate import RetryGate
 from ._retry_gate_messages import FlushGate, GetRecord, ResetTarget
@@ -71,6 +74,7 @@ class Runtime:
         self._broker: ActorRef[Any] | None = None
         self._gate: ActorRef[Any] | None = None
         self._subs: Supervisor | None = None
+        self._dead_letters: DeadLetters | None = None
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -128,6 +132,22 @@ class Runtime:
                 name="retry-gate",
                 capacity=100_000,
             )
+        db, writer = self.engine, self.writer
+        memory = MemoryDeadLetterStore(10_000) if db is None else None
+        dlq = await kernel.spawn(
+            lambda: DeadLetterQueue(
+                engine=db,
+                writer=writer,
+                clock=kernel.clock,
+                dispatch=core.dispatch,
+                gate=self._gate,
+                memory=memory,
+            ),
+            name="dead-letters",
+            capacity=100_000,
+        )
+        core.dead_letters = dlq
+        self._dead_letters = DeadLetters(dlq)
         settings = config.broker
         self._broker = await kernel.spawn(
             lambda: Broker(
@@ -352,6 +372,17 @@ class Runtime:
             await self._gate.ask(FlushGate(), timeout=60)
         if self.writer is not None:
             await self.writer.flush()
+
+    @property
+    def dead_letters(self) -> DeadLetters:
+        """List, show, count, replay and purge dead letters.
+
+        Raises:
+            RuntimeClosed: the runtime is not running.
+        """
+        self._running("use the dead-letter queue")
+        assert self._dead_letters is not None
+        return self._dead_letters
 
     def statistics(self) -> BrokerStatistics:
         """Return the broker's counters."""
