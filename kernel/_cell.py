@@ -9,10 +9,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, final
 
 import structlog
+from anyio.lowlevel import checkpoint
 
 from ._envelope import STOP, Ask, SystemMessage
 from ._exceptions import ActorDeadError
-from ._mailbox import Mailbox
+from ._mailbox import Mailbox, MailboxEmpty
 from ._ref import ActorRef
 
 if TYPE_CHECKING:
@@ -29,6 +30,9 @@ __all__ = ("ActorCell",)
 M = TypeVar("M")
 
 _log = structlog.get_logger("actorgrid.kernel")
+
+_BURST = 256
+"""Messages an actor handles back to back before it yields to the event loop."""
 
 
 @final
@@ -104,10 +108,22 @@ class ActorCell(Generic[M]):
             _log.error("actor_hook_failed", actor=self.name, hook=hook, exc_info=exc)
 
     async def _loop(self, actor: Actor[M]) -> tuple[Exception, object] | None:
-        get = self.mailbox.get
+        get, get_nowait = self.mailbox.get, self.mailbox.get_nowait
         receive = actor.receive
+        burst = 0
         while True:
-            item = await get()
+            try:
+                item = get_nowait()  # no coroutine for get while messages are waiting
+                burst += 1
+                if burst >= _BURST:
+                    # A full mailbox and handlers that never wait would otherwise keep the
+                    # loop to themselves: yield now and then, so others run and a
+                    # cancellation can land.
+                    burst = 0
+                    await checkpoint()
+            except MailboxEmpty:
+                burst = 0
+                item = await get()
             cls = type(item)
             if cls is Ask:
                 reply = item.reply

@@ -13,13 +13,17 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Generic, TypeVar, final
 
-__all__ = ("Mailbox", "MailboxClosed", "MailboxStatistics", "MailboxWouldBlock")
+__all__ = ("Mailbox", "MailboxClosed", "MailboxEmpty", "MailboxStatistics", "MailboxWouldBlock")
 
 T = TypeVar("T")
 
 
 class MailboxWouldBlock(Exception):
     """Internal: ``put_nowait`` found the mailbox full (the ref turns it into ``MailboxFull``)."""
+
+
+class MailboxEmpty(Exception):
+    """Internal: ``get_nowait`` found nothing to take."""
 
 
 class MailboxClosed(Exception):
@@ -62,9 +66,11 @@ class Mailbox(Generic[T]):
             raise ValueError(f"mailbox capacity must be an int >= 1, got {capacity!r}")
         self._capacity = capacity
         self._user: deque[T] = deque()
-        self._system: deque[T] = deque()
+        # Most mailboxes never see a system item or a blocked sender: both queues are
+        # created on first use (an empty deque costs ~600 bytes per actor).
+        self._system: list[T] | None = None
         self._getter: asyncio.Future[None] | None = None
-        self._putters: deque[asyncio.Future[None]] = deque()
+        self._putters: deque[asyncio.Future[None]] | None = None
         self._closed = False
         self._received = 0
 
@@ -79,7 +85,7 @@ class Mailbox(Generic[T]):
         return self._closed
 
     def __len__(self) -> int:
-        return len(self._user) + len(self._system)
+        return len(self._user) + len(self._system or ())
 
     def _wake_getter(self) -> None:
         getter = self._getter
@@ -103,6 +109,24 @@ class Mailbox(Generic[T]):
         if self._getter is not None:
             self._wake_getter()
 
+    def try_put(self, item: T) -> bool:
+        """Append a user item if that needs no wait: there is room and no sender waits ahead.
+
+        Returns:
+            True if the item was appended; False (nothing changed) if :meth:`put` would wait.
+
+        Raises:
+            MailboxClosed: if the mailbox is closed.
+        """
+        if self._closed:
+            raise MailboxClosed
+        if self._putters or len(self._user) >= self._capacity:
+            return False
+        self._user.append(item)
+        if self._getter is not None:
+            self._wake_getter()
+        return True
+
     async def put(self, item: T) -> None:
         """Append a user item, waiting while the mailbox is full (FIFO among waiting senders).
 
@@ -113,6 +137,8 @@ class Mailbox(Generic[T]):
             raise MailboxClosed
         if len(self._user) >= self._capacity or self._putters:
             loop = asyncio.get_running_loop()
+            if self._putters is None:
+                self._putters = deque()
             while True:
                 fut: asyncio.Future[None] = loop.create_future()
                 self._putters.append(fut)
@@ -134,8 +160,9 @@ class Mailbox(Generic[T]):
             self._wake_getter()
 
     def _discard_putter(self, fut: asyncio.Future[None]) -> None:
-        with contextlib.suppress(ValueError):
-            self._putters.remove(fut)
+        if self._putters is not None:
+            with contextlib.suppress(ValueError):
+                self._putters.remove(fut)
 
     def _wake_putter(self) -> None:
         putters = self._putters
@@ -150,7 +177,10 @@ class Mailbox(Generic[T]):
 
         System items are accepted even after :meth:`close`, so a stop request always lands.
         """
-        self._system.append(item)
+        if self._system is None:
+            self._system = [item]
+        else:
+            self._system.append(item)
         if self._getter is not None:
             self._wake_getter()
 
@@ -170,7 +200,23 @@ class Mailbox(Generic[T]):
                 if self._getter is fut:
                     self._getter = None
         if self._system:
-            return self._system.popleft()
+            return self._system.pop(0)
+        item = self._user.popleft()
+        self._received += 1
+        if self._putters:
+            self._wake_putter()
+        return item
+
+    def get_nowait(self) -> T:
+        """Take the next item like :meth:`get`, without waiting.
+
+        Raises:
+            MailboxEmpty: if both queues are empty.
+        """
+        if self._system:
+            return self._system.pop(0)
+        if not self._user:
+            raise MailboxEmpty
         item = self._user.popleft()
         self._received += 1
         if self._putters:
@@ -193,8 +239,8 @@ class Mailbox(Generic[T]):
 
     def drain_system(self) -> list[T]:
         """Remove and return every waiting system item."""
-        items = list(self._system)
-        self._system.clear()
+        items = self._system or []
+        self._system = None
         return items
 
     def statistics(self) -> MailboxStatistics:
@@ -202,8 +248,8 @@ class Mailbox(Generic[T]):
         return MailboxStatistics(
             capacity=self._capacity,
             depth=len(self._user),
-            system_depth=len(self._system),
-            blocked_senders=sum(1 for f in self._putters if not f.done()),
+            system_depth=len(self._system or ()),
+            blocked_senders=sum(1 for f in self._putters or () if not f.done()),
             received=self._received,
             closed=self._closed,
         )

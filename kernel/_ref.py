@@ -66,8 +66,10 @@ class ActorRef(Generic[M]):
         cell = self._cell
         if cell.strict:
             message = roundtrip(message)
+        mailbox = cell.mailbox
         try:
-            await cell.mailbox.put(message)
+            if not mailbox.try_put(message):  # no coroutine for put unless it must wait
+                await mailbox.put(message)
         except MailboxClosed as exc:
             raise self._dead(message, exc) from None
 
@@ -103,8 +105,31 @@ class ActorRef(Generic[M]):
         cell = self._cell
         if cell.strict:
             message = roundtrip(message)
-        reply: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        reply: asyncio.Future[Any] = loop.create_future()
         envelope = Ask(message, reply)
+        try:
+            queued = cell.mailbox.try_put(envelope)
+        except MailboxClosed as exc:
+            raise self._dead(message, exc) from None
+        if not queued:
+            return await self._ask_when_full(envelope, timeout)
+        if timeout is None:
+            return await reply
+        # A timer instead of a cancel scope: entering and leaving an anyio scope costs more
+        # than the whole round trip. The expired reply raises AskTimeout from the await.
+        timer = loop.call_later(timeout, _expire, reply, cell.name, message, timeout)
+        try:
+            return await reply
+        except asyncio.CancelledError:
+            if reply.done() and not reply.cancelled():
+                reply.exception()  # expired just as we were cancelled: mark it retrieved
+            raise
+        finally:
+            timer.cancel()
+
+    async def _ask_when_full(self, envelope: Ask, timeout: float | None) -> Any:
+        cell, message, reply = self._cell, envelope.message, envelope.reply
         if timeout is None:
             try:
                 await cell.mailbox.put(envelope)
@@ -127,3 +152,8 @@ class ActorRef(Generic[M]):
     def mailbox_statistics(self) -> MailboxStatistics:
         """Return a snapshot of the actor's mailbox."""
         return self._cell.mailbox.statistics()
+
+
+def _expire(reply: asyncio.Future[Any], actor: str, message: object, timeout: float) -> None:
+    if not reply.done():
+        reply.set_exception(AskTimeout(actor, message, timeout))

@@ -110,7 +110,7 @@ class Supervisor:
 
     def _add(self, spec: ChildSpec) -> _Child:
         kernel = self._kernel
-        if any(c.spec.id == spec.id for c in self._children) or kernel.is_registered(spec.id):
+        if kernel.is_registered(spec.id):  # every child is registered while it is a child
             raise NameTaken(spec.id)
         unit: ActorCell[Any] | Supervisor
         if isinstance(spec.start, SupervisorSpec):
