@@ -79,7 +79,10 @@ def validate_texts(texts: Sequence[str]) -> list[str]:
     """
     if isinstance(texts, (str, bytes)):
         raise EmbeddingError("expected a sequence of strings, got a single string")
-    items = list(texts)
+    try:
+        items = list(texts)
+    except TypeError as exc:
+        raise EmbeddingError(f"expected a sequence of strings, got {type(texts).__name__}") from exc
     if not items:
         raise EmbeddingError("no texts given")
     for i, text in enumerate(items):

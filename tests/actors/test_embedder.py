@@ -146,8 +146,18 @@ class TestEmbeddingInputErrors:
 
     @pytest.mark.parametrize(
         "texts",
-        [[], [""], ["   \n\t"], ["ok", ""], [None], ["ok", 3], "a bare string", [b"bytes"]],
-        ids=["empty", "empty-text", "blank", "one-empty", "none", "int", "bare-str", "bytes"],
+        [[], [""], ["   \n\t"], ["ok", ""], [None], ["ok", 3], "a bare string", [b"bytes"], 7],
+        ids=[
+            "empty",
+            "empty-text",
+            "blank",
+            "one-empty",
+            "none",
+            "int",
+            "bare-str",
+            "bytes",
+            "not-iterable",
+        ],
     )
     def test_rejected(self, texts: Any) -> None:
         """Empty lists, blank texts, non-strings and a bare string are rejected."""
