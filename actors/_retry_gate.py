@@ -85,6 +85,7 @@ class _Flush(Message, frozen=True):
 
 
 _FLUSH: Final = _Flush()
+_MAX_POLICIES: Final = 256
 _UNKNOWN: Final[Any] = object()
 
 
@@ -196,6 +197,7 @@ class RetryGate(Actor[RetryGateMessage]):
         self._in_flight: dict[int, Receipt] = {}
         self._receipts: deque[tuple[Receipt, list[RetryRecord]]] = deque()
         self._reader: AsyncConnection | None = None
+        self._policies: dict[RetryPolicyConfig, RetryPolicyConfig] = {}
         self._timer = _FlushTimer()
         self._timer_scope: anyio.CancelScope | None = None
         self._now = _unbound_now
@@ -303,6 +305,7 @@ class RetryGate(Actor[RetryGateMessage]):
         policy = self._policy
         override = msg.policy
         if override is not None and record.attempt_count == 0:
+            override = self._shared_policy(override)
             current, policy.config = policy.config, override  # snapshotted by this new cycle
             try:
                 self._record(record, now, False)
@@ -313,6 +316,15 @@ class RetryGate(Actor[RetryGateMessage]):
         self._failures += 1
         self._mark(record)
         return FailureOutcome(self._decide(record, now), record_to_row(record, now))
+
+    def _shared_policy(self, config: RetryPolicyConfig) -> RetryPolicyConfig:
+        """Return one shared object per distinct policy (records keep a reference to it)."""
+        shared = self._policies.get(config)
+        if shared is None:
+            if len(self._policies) >= _MAX_POLICIES:
+                self._policies.clear()
+            shared = self._policies[config] = config
+        return shared
 
     def _record_success(self, record: RetryRecord | None) -> dict[str, Any] | None:
         if record is None:

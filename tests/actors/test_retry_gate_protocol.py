@@ -176,6 +176,15 @@ class TestRecordFailure:
         other = await fail(gate, ("entity", "other"))
         assert other.decision.retry_after == T0 + 5 * MIN + 30 * MIN
 
+    async def test_equal_policy_overrides_share_one_snapshot(self, gate: ActorRef[Any]) -> None:
+        """Records whose cycles began with equal overrides keep one shared config object."""
+        keys = [("entity", f"e{i}") for i in range(3)]
+        for key in keys:
+            await gate.ask(RecordFailure(*key, policy=RetryPolicyConfig(max_retries=9)))
+        snapshots = [(await record(gate, key)).policy for key in keys]  # type: ignore[union-attr]
+        assert snapshots[0] == RetryPolicyConfig(max_retries=9)
+        assert snapshots[0] is snapshots[1] is snapshots[2]
+
 
 class TestRecordSuccess:
     """RecordSuccess ends the cycle; a target that never failed leaves nothing behind."""
