@@ -26,7 +26,7 @@ from actorgrid.actors import (
 )
 from actorgrid.kernel import ActorRef, FakeClock, Kernel, KernelConfig
 from actorgrid.kernel.testing import wait_until
-from actorgrid.storage import Op, Writer, create_engine, migrate
+from actorgrid.storage import Op, Writer, WriterClosed, WriteRejected, create_engine, migrate
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -192,6 +192,41 @@ class TestWriteBehind:
             committed = rows(db_path)[KEY]
             await gate.ask(FlushGate())
             assert rows(db_path)[KEY] == committed
+
+
+class TestWriteFailures:
+    """A write that fails is reported and kept, never dropped silently."""
+
+    async def test_a_rejected_write_is_retried_by_the_next_flush(
+        self, db_path: Path, clock: FakeClock
+    ) -> None:
+        """With the table gone the flush is rejected; the record stays dirty and lands later."""
+        async with running_gate(db_path, clock) as (gate, _):
+            await gate.ask(RecordFailure(*KEY))
+            conn = sqlite3.connect(db_path)
+            try:
+                conn.execute("ALTER TABLE retry_records RENAME TO parked")
+                conn.commit()
+                with pytest.raises(WriteRejected):
+                    await gate.ask(FlushGate())
+                assert ((s := await stats(gate)).write_errors, s.dirty, s.in_flight) == (1, 1, 0)
+                assert (await gate.ask(CanRetry(*KEY))).attempt == 2
+                conn.execute("ALTER TABLE parked RENAME TO retry_records")
+                conn.commit()
+            finally:
+                conn.close()
+            await gate.ask(FlushGate())
+            assert rows(db_path)[KEY]["attempt_count"] == 1
+
+    async def test_a_closed_writer_fails_the_flush(self, db_path: Path, clock: FakeClock) -> None:
+        """FlushGate raises when the writer is gone; decisions still flow from memory."""
+        async with running_gate(db_path, clock) as (gate, writer):
+            await writer.aclose()
+            await gate.ask(RecordFailure(*KEY))
+            with pytest.raises(WriterClosed):
+                await gate.ask(FlushGate())
+            assert (await stats(gate)).dirty == 1
+            assert not (await gate.ask(CanRetry(*KEY))).allowed
 
 
 class TestLoads:
