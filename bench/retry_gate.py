@@ -25,6 +25,12 @@ Figures (subjects and baselines measured in the same run):
 * ``memory_per_record``: bytes per record cached by the gate (key strings included),
   measured with tracemalloc. Target: at most 400.
 
+Every rate is the best of five timed rounds, over 3 (quick) or 5 (full) runs that interleave
+subjects and baselines, so a noisy neighbour hurts them alike. Sizes: quick 100,000 manager
+pairs, 32,000 ask pairs, 300 naive pairs, 10,000 flushed rows per pass, 100,000 records on
+disk, 20,000 records for memory; full 1,000,000, 320,000, 2,000, 100,000, 1,000,000 and
+100,000.
+
 Run: ``.venv/bin/python -m bench.retry_gate --quick`` (or ``--full``).
 """
 
