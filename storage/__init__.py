@@ -26,7 +26,7 @@ from ._models import DeadLetter as DeadLetter
 from ._models import MessageRow as MessageRow
 from ._models import ReferenceChunk as ReferenceChunk
 from ._models import RetryRecordRow as RetryRecordRow
-from ._writer import Op as Op
+from ._op import Op as Op
 from ._writer import Receipt as Receipt
 from ._writer import Writer as Writer
 from ._writer import WriterStatistics as WriterStatistics

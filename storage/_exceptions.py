@@ -28,6 +28,19 @@ def _mask(url: object) -> str:
     return _PASSWORD.sub(r"\1***@", str(url))
 
 
+def _describe(statement: object) -> str:
+    """Name a statement without compiling it (compiling can warn or fail on its own)."""
+    text = getattr(statement, "text", None)
+    if isinstance(text, str):
+        described = " ".join(text.split())
+    else:
+        table = getattr(statement, "table", None)
+        name = getattr(table, "name", None)
+        kind = type(statement).__name__
+        described = f"{kind} on {name}" if isinstance(name, str) else repr(statement)
+    return described if len(described) <= 120 else described[:117] + "..."
+
+
 class StorageError(Exception):
     """Root of every error raised by ``actorgrid.storage``."""
 
@@ -62,10 +75,7 @@ class InvalidOp(StorageError):
     def __init__(self, statement: object, reason: str) -> None:
         self.statement = statement
         self.reason = reason
-        text = " ".join(str(statement).split())
-        if len(text) > 120:
-            text = text[:117] + "..."
-        super().__init__(f"invalid write operation ({text}): {reason}")
+        super().__init__(f"invalid write operation ({_describe(statement)}): {reason}")
 
 
 class MigrationError(StorageError):

@@ -13,16 +13,17 @@ params are kept as a dict and executed through SQLAlchemy itself.
 from __future__ import annotations
 
 import json
-from operator import itemgetter
 from typing import TYPE_CHECKING, Any, Final
 
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.sqltypes import JSON, Boolean, String, TupleType
 
+from ._engine import _json_encoder, _json_serializer
 from ._exceptions import InvalidOp
+from ._op import Op
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping, Sequence
+    from collections.abc import Callable, Mapping
 
     from sqlalchemy.engine import Dialect
     from sqlalchemy.sql.base import Executable
@@ -40,13 +41,16 @@ class Plan:
     Attributes:
         statement: The statement as the caller built it.
         sql: The compiled SQL string (positional parameters), for the fast path.
-        fast: Whether rows are positional sequences for ``sql`` (else dicts for SQLAlchemy).
+        fast: Whether rows are positional tuples for ``sql`` (else dicts for SQLAlchemy).
         nkeys: The number of parameter keys this plan was compiled for.
         convert: Turns a params mapping into the row to execute; raises ``KeyError`` when the
             mapping does not have this plan's keys.
+        values_split: For an ``INSERT ... VALUES (?, ...)`` whose only parameters are that
+            one VALUES tuple: the SQL before it, the tuple and the SQL after it, so many rows
+            can go in one multi-row VALUES statement; else ``None``.
     """
 
-    __slots__ = ("convert", "fast", "nkeys", "sql", "statement")
+    __slots__ = ("_many_sql", "convert", "fast", "nkeys", "sql", "statement", "values_split")
 
     def __init__(
         self,
@@ -55,12 +59,24 @@ class Plan:
         fast: bool,
         nkeys: int,
         convert: Callable[[Mapping[str, Any]], Any],
+        values_split: tuple[str, str, str] | None = None,
     ) -> None:
         self.statement = statement
         self.sql = sql
         self.fast = fast
         self.nkeys = nkeys
         self.convert = convert
+        self.values_split = values_split
+        self._many_sql: dict[int, str] = {}
+
+    def many_sql(self, rows: int) -> str:
+        """Return the INSERT with ``rows`` VALUES tuples (only when ``values_split`` is set)."""
+        sql = self._many_sql.get(rows)
+        if sql is None:
+            assert self.values_split is not None
+            before, values, after = self.values_split
+            sql = self._many_sql[rows] = before + ", ".join([values] * rows) + after
+        return sql
 
 
 class _StatementPlans:
@@ -84,43 +100,60 @@ class PlanCache:
         self._dialect = dialect
         self._by_statement: dict[int, _StatementPlans] = {}
 
-    def prepare(self, statement: Executable, params: Mapping[str, Any]) -> tuple[Plan, Any]:
-        """Return the plan for ``statement`` with ``params`` and the row converted from them.
+    def prepare_ops(self, ops: tuple[object, ...]) -> list[tuple[Plan, Any]]:
+        """Return ``(plan, row)`` for each of ``ops``, in order (the writer's per-row hot path).
 
         Raises:
-            InvalidOp: The statement does not compile, a required parameter is missing, or a
-                value cannot be converted for its column.
+            InvalidOp: An item is not an :class:`Op`, its statement does not compile, a
+                required parameter is missing or unknown, or a value cannot be converted.
         """
+        items: list[tuple[Plan, Any]] = []
+        by_statement = self._by_statement
+        for op in ops:
+            if type(op) is not Op:
+                raise InvalidOp(op, f"expected an Op, got {type(op).__name__}")
+            params = op.params
+            # The entry holds the statement, so its id cannot be reused while it is cached.
+            entry = by_statement.get(id(op.statement))
+            if entry is not None:
+                plan = entry.last
+                # Same key count and every used key present means the same key set: a fast
+                # plan either uses every key or checks the exact key set itself.
+                if len(params) == plan.nkeys:
+                    try:
+                        items.append((plan, plan.convert(params)))
+                        continue
+                    except KeyError:
+                        pass
+                    except Exception as exc:
+                        raise _conversion_error(op.statement, exc) from exc
+            items.append(self._prepare_slow(op.statement, params))
+        return items
+
+    def _prepare_slow(self, statement: Executable, params: Mapping[str, Any]) -> tuple[Plan, Any]:
         entry = self._by_statement.get(id(statement))
-        if entry is not None and entry.statement is statement:
-            plan = entry.last
-            if len(params) == plan.nkeys:
-                # Same count and every used key present: for INSERT/UPDATE every key is used
-                # (SQLAlchemy rejects unconsumed ones), so this is the same key set.
-                try:
-                    return plan, plan.convert(params)
-                except KeyError:
-                    pass
-                except Exception as exc:
-                    raise InvalidOp(statement, f"cannot convert parameters: {exc!r}") from exc
-            keys = frozenset(params)
+        keys = frozenset(params)
+        if entry is None:
+            plan = _compile(statement, params, self._dialect)
+            if len(self._by_statement) >= _MAX_STATEMENTS:
+                del self._by_statement[next(iter(self._by_statement))]
+            self._by_statement[id(statement)] = _StatementPlans(statement, plan, keys)
+        else:
             found = entry.by_keys.get(keys)
             if found is None:
                 found = _compile(statement, params, self._dialect)
                 if len(entry.by_keys) >= _MAX_KEY_SETS:
                     entry.by_keys.clear()
                 entry.by_keys[keys] = found
-            entry.last = found
-            plan = found
-        else:
-            plan = _compile(statement, params, self._dialect)
-            if len(self._by_statement) >= _MAX_STATEMENTS:
-                del self._by_statement[next(iter(self._by_statement))]
-            self._by_statement[id(statement)] = _StatementPlans(statement, plan, frozenset(params))
+            entry.last = plan = found
         try:
             return plan, plan.convert(params)
         except Exception as exc:
-            raise InvalidOp(statement, f"cannot convert parameters: {exc!r}") from exc
+            raise _conversion_error(statement, exc) from exc
+
+
+def _conversion_error(statement: Executable, exc: Exception) -> InvalidOp:
+    return InvalidOp(statement, f"cannot convert parameters: {type(exc).__name__}: {exc}")
 
 
 def _compile(statement: Executable, params: Mapping[str, Any], dialect: Dialect) -> Plan:
@@ -136,15 +169,16 @@ def _compile(statement: Executable, params: Mapping[str, Any], dialect: Dialect)
     sql = str(compiled)
     if isinstance(compiled, SQLCompiler):
         if compiled.isinsert or compiled.isupdate or compiled.isdelete:
-            # SQLAlchemy ignores keys that match no column or parameter; for a write that is
-            # almost always a typo that would silently drop a value, so refuse it.
+            # SQLAlchemy ignores keys that match no column or parameter (or that .values()
+            # already fixes); for a write that silently drops a value, so refuse it.
             used = {bind.key for bind in compiled.binds.values()} | set(compiled.binds)
-            unknown = sorted(keyset - used)
-            if unknown:
-                raise InvalidOp(statement, f"unknown column or parameter name(s): {unknown}")
+            unused = sorted(keyset - used)
+            if unused:
+                raise InvalidOp(statement, f"parameter(s) not used by the statement: {unused}")
         convert = _fast_converter(compiled, params, expected, dialect)
         if convert is not None:
-            return Plan(statement, sql, True, len(keyset), convert)
+            split = _values_split(compiled, sql, dialect)
+            return Plan(statement, sql, True, len(keyset), convert, split)
 
     def keep_dict(p: Mapping[str, Any]) -> dict[str, Any]:
         if p.keys() != keyset:
@@ -154,12 +188,29 @@ def _compile(statement: Executable, params: Mapping[str, Any], dialect: Dialect)
     return Plan(statement, sql, False, len(keyset), keep_dict)
 
 
+def _values_split(compiled: SQLCompiler, sql: str, dialect: Dialect) -> tuple[str, str, str] | None:
+    # Only the plain shape is rewritten: qmark parameters, one VALUES tuple made of nothing
+    # but placeholders, and no parameter anywhere else (an ON CONFLICT clause that only
+    # refers to excluded.* is fine). Anything else keeps executemany.
+    positions = compiled.positiontup
+    if not compiled.isinsert or dialect.paramstyle != "qmark" or not positions:
+        return None
+    marker = " VALUES ("
+    if sql.count(marker) != 1 or sql.count("?") != len(positions):
+        return None
+    start = sql.index(marker) + len(marker) - 1
+    values = "(" + ", ".join("?" * len(positions)) + ")"
+    if not sql.startswith(values, start):
+        return None
+    return sql[:start], values, sql[start + len(values) :]
+
+
 def _fast_converter(
     compiled: SQLCompiler,
     params: Mapping[str, Any],
     expected: Mapping[str, Any],
     dialect: Dialect,
-) -> Callable[[Mapping[str, Any]], Sequence[Any]] | None:
+) -> Callable[[Mapping[str, Any]], tuple[Any, ...]] | None:
     positions = compiled.positiontup
     if (
         not compiled.positional
@@ -213,7 +264,7 @@ def _fast_converter(
         keyset = frozenset(params)
         unchecked = convert
 
-        def convert(p: Mapping[str, Any]) -> Sequence[Any]:
+        def convert(p: Mapping[str, Any]) -> tuple[Any, ...]:
             if p.keys() != keyset:
                 raise KeyError("parameter keys differ")
             return unchecked(p)
@@ -224,10 +275,29 @@ def _fast_converter(
             proc(value) if proc is not None else value
             for value, proc in zip(reference_values, processors, strict=True)
         )
-        same = bool(tuple(convert(params)) == reference)
+        same = bool(convert(params) == reference)
     except Exception:
         return None
     return convert if same else None
+
+
+class _Shortcut:
+    """A bind processor plus an inline expression for its common values (see _make_converter).
+
+    ``template`` is formatted with ``v`` (a local name), ``value`` (the expression giving the
+    parameter), ``f`` (the name bound to ``process``) and ``h`` (the name bound to
+    ``helper``); it must equal ``process(value)`` for every value.
+    """
+
+    __slots__ = ("helper", "process", "template")
+
+    def __init__(self, process: Callable[[Any], Any], template: str, helper: Any = None) -> None:
+        self.process = process
+        self.template = template
+        self.helper = helper
+
+    def __call__(self, value: Any) -> Any:
+        return self.process(value)
 
 
 def _bind_processor(type_: TypeEngine[Any], dialect: Dialect) -> Callable[[Any], Any] | None:
@@ -235,22 +305,23 @@ def _bind_processor(type_: TypeEngine[Any], dialect: Dialect) -> Callable[[Any],
     process = impl.bind_processor(dialect)
     if process is None or dialect.name != "sqlite":
         return process
-    # Shortcuts for the common values of the two processed types on the write-behind path,
-    # equal to what the processor returns (checked against it on each plan's first row).
+    # The two processed types on the write-behind path get their common values handled
+    # inline, equal to what the processor returns (checked on each plan's first row):
+    # SQLite binds True/False as 1/0 by itself, and a dict/list is simply serialized.
     if type(impl) is Boolean:
-
-        def boolean(value: Any) -> Any:
-            return value if value is True or value is False else process(value)
-
-        return boolean
+        return _Shortcut(process, "({v} if ({v} := {value}) is True or {v} is False else {f}({v}))")
     if isinstance(impl, JSON) and String().bind_processor(dialect) is None:
-        serialize = getattr(dialect, "_json_serializer", None) or json.dumps
-
-        def json_value(value: Any) -> Any:
-            kind = type(value)
-            return serialize(value) if kind is dict or kind is list else process(value)
-
-        return json_value
+        serializer = getattr(dialect, "_json_serializer", None) or json.dumps
+        helper: Callable[[Any], Any]
+        if serializer is _json_serializer:
+            helper, call = _json_encoder.encode, "{h}({v}).decode()"
+        else:
+            helper, call = serializer, "{h}({v})"
+        template = (
+            "(" + call + " if ({v} := {value}).__class__ is dict or {v}.__class__ is list"
+            " else {f}({v}))"
+        )
+        return _Shortcut(process, template, helper)
     return process
 
 
@@ -258,44 +329,39 @@ def _make_converter(
     sources: list[str | None],
     constants: list[Any],
     processors: list[Callable[[Any], Any] | None],
-) -> Callable[[Mapping[str, Any]], Sequence[Any]]:
+) -> Callable[[Mapping[str, Any]], tuple[Any, ...]]:
+    """Build ``convert(params) -> row`` as straight-line code for this plan's positions.
+
+    Generated once per plan (like dataclasses does for ``__init__``): one subscript per
+    parameter and one call per processed column, no loop and no intermediate list. Keys enter
+    the code as ``repr`` literals of strings; processors and constants as default arguments.
+    """
     if not sources:
         return lambda _params: ()
-    if any(s is None for s in sources):
-        spec = tuple(zip(sources, constants, processors, strict=True))
-
-        def general(p: Mapping[str, Any]) -> tuple[Any, ...]:
-            row = [p[s] if s is not None else c for s, c, _ in spec]
-            return tuple(v if f is None else f(v) for v, (_, _, f) in zip(row, spec, strict=True))
-
-        return general
-    keys = [s for s in sources if s is not None]
-    getter: Callable[[Mapping[str, Any]], tuple[Any, ...]]
-    if len(keys) == 1:
-        key = keys[0]
-
-        def getter(p: Mapping[str, Any]) -> tuple[Any, ...]:
-            return (p[key],)
-
-    else:
-        getter = itemgetter(*keys)
-    fixups = tuple((i, f) for i, f in enumerate(processors) if f is not None)
-    if not fixups:
-        return getter
-    if len(fixups) == 1:
-        ((index, proc),) = fixups
-
-        def one_fixup(p: Mapping[str, Any]) -> list[Any]:
-            row = list(getter(p))
-            row[index] = proc(row[index])
-            return row
-
-        return one_fixup
-
-    def fixup(p: Mapping[str, Any]) -> list[Any]:
-        row = list(getter(p))
-        for i, f in fixups:
-            row[i] = f(row[i])
-        return row
-
-    return fixup
+    if not all(isinstance(s, str) for s in sources if s is not None):
+        raise TypeError("parameter keys must be strings")
+    defaults: dict[str, Any] = {}
+    parts: list[str] = []
+    for i, (source, constant, process) in enumerate(
+        zip(sources, constants, processors, strict=True)
+    ):
+        if source is None:
+            defaults[f"c{i}"] = constant
+            expr = f"c{i}"
+        else:
+            expr = f"p[{source!r}]"
+        if isinstance(process, _Shortcut):
+            defaults[f"f{i}"] = process.process
+            if process.helper is not None:
+                defaults[f"h{i}"] = process.helper
+            expr = process.template.format(v=f"v{i}", value=expr, f=f"f{i}", h=f"h{i}")
+        elif process is not None:
+            defaults[f"f{i}"] = process
+            expr = f"f{i}({expr})"
+        parts.append(expr)
+    params = "".join(f", {name}={name}" for name in defaults)
+    code = f"def convert(p{params}):\n    return ({', '.join(parts)},)\n"
+    namespace: dict[str, Any] = dict(defaults)
+    exec(compile(code, "<actorgrid.storage plan>", "exec"), namespace)
+    convert: Callable[[Mapping[str, Any]], tuple[Any, ...]] = namespace["convert"]
+    return convert

@@ -22,20 +22,17 @@ from __future__ import annotations
 
 import sqlite3
 from collections import deque
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from types import MappingProxyType
+from dataclasses import dataclass
+from itertools import islice
 from typing import TYPE_CHECKING, Any, Final
 
 import anyio
 import structlog
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import OperationalError as SAOperationalError
-from sqlalchemy.sql.base import Executable
 
 from ._exceptions import (
     FlushTimeout,
-    InvalidOp,
     InvalidStorageArgument,
     WriterClosed,
     WriteRejected,
@@ -45,18 +42,20 @@ from ._executor import BatchExecutor
 from ._plan import PlanCache
 
 if TYPE_CHECKING:
+    import asyncio
     from types import TracebackType
 
     from anyio.abc import TaskGroup, TaskStatus
     from sqlalchemy.ext.asyncio import AsyncEngine
 
+    from ._op import Op
     from ._plan import Plan
 
-__all__ = ("Op", "Receipt", "Writer", "WriterStatistics", "is_transient")
+__all__ = ("Receipt", "Writer", "WriterStatistics", "is_transient")
 
 _log = structlog.get_logger("actorgrid.storage.writer")
 
-_NO_PARAMS: Final[Mapping[str, Any]] = MappingProxyType({})
+_PIPELINE_DEPTH: Final = 2
 
 _TRANSIENT_MESSAGES: Final = (
     "database is locked",
@@ -78,28 +77,6 @@ def is_transient(exc: BaseException) -> bool:
         message = str(orig).lower()
         return any(text in message for text in _TRANSIENT_MESSAGES)
     return False
-
-
-@dataclass(frozen=True, slots=True)
-class Op:
-    """One write: a statement built once by the caller and the parameters of this execution.
-
-    Consecutive operations with the same statement object (and the same parameter keys) are
-    executed as one ``executemany``, so build each statement once and reuse it.
-    """
-
-    statement: Executable
-    """A Core INSERT / UPDATE / DELETE / upsert (or ``text()``)."""
-    params: Mapping[str, Any] = field(default_factory=lambda: _NO_PARAMS)
-    """Column keys / bind parameter names to values."""
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.statement, Executable):
-            raise InvalidOp(self.statement, "statement must be an executable SQLAlchemy construct")
-        if type(self.params) is not dict and not isinstance(self.params, Mapping):
-            raise InvalidOp(
-                self.statement, f"params must be a mapping, got {type(self.params).__name__}"
-            )
 
 
 @dataclass(frozen=True, slots=True)
@@ -281,12 +258,7 @@ class Writer:
         """
         if self._state != "running":
             raise WriterNotStarted() if self._state == "new" else WriterClosed()
-        prepare = self._plans.prepare
-        items: list[tuple[Plan, Any]] = []
-        for op in ops:
-            if type(op) is not Op:
-                raise InvalidOp(op, f"expected an Op, got {type(op).__name__}")
-            items.append(prepare(op.statement, op.params))
+        items = self._plans.prepare_ops(ops)
         receipt = Receipt(items, 0)
         if not items:
             receipt._resolve(None)
@@ -371,8 +343,7 @@ class Writer:
                 if self._run_scope is not None:
                     self._run_scope.cancel()
                 await self._run_done.wait()
-                while self._queue:
-                    await self._process(self._take_batch())
+                await self._pump()
             await self._executor.close()
             if self._queue:
                 self._fail_remaining()
@@ -395,7 +366,7 @@ class Writer:
                 task_status.started()
                 while True:
                     await self._wait_for_work()
-                    await self._process(self._take_batch())
+                    await self._pump()
         finally:
             assert self._run_done is not None
             self._run_done.set()
@@ -424,10 +395,53 @@ class Writer:
             finally:
                 self._wake = None
 
-    def _take_batch(self) -> list[Receipt]:
+    async def _pump(self) -> None:
+        """Commit batches until the queue is empty.
+
+        Up to ``_PIPELINE_DEPTH`` transactions are queued in the driver's thread at once, so
+        the thread starts the next one as soon as it finishes the last. Waiting on a queued
+        transaction is shielded: cancellation lands only when nothing is in flight. After a
+        failure the transactions queued behind it are skipped and the failed batch takes the
+        careful path (:meth:`_process`: retries, then one submission at a time).
+        """
+        inflight: deque[tuple[list[Receipt], asyncio.Future[None]]] = deque()
+        covered = 0  # receipts at the head of the queue that belong to in-flight batches
+        while True:
+            while len(inflight) < _PIPELINE_DEPTH:
+                batch = self._take_batch(skip=covered)
+                if not batch:
+                    break
+                if not inflight and not self._executor.connected:
+                    await self._executor.connect()
+                future = self._executor.start([receipt._items for receipt in batch])
+                if future is None:
+                    if inflight:
+                        break
+                    await self._process(batch)
+                    continue
+                inflight.append((batch, future))
+                covered += len(batch)
+            if not inflight:
+                return
+            batch, future = inflight.popleft()
+            covered -= len(batch)
+            with anyio.CancelScope(shield=True):
+                error = await _outcome(future)
+            if error is None:
+                self._resolve(batch, None)
+                continue
+            with anyio.CancelScope(shield=True):
+                for _, later in inflight:
+                    await _outcome(later)
+                inflight.clear()
+                covered = 0
+                await self._executor.recover()
+            await self._process(batch)
+
+    def _take_batch(self, skip: int = 0) -> list[Receipt]:
         batch: list[Receipt] = []
         count = 0
-        for receipt in self._queue:
+        for receipt in islice(self._queue, skip, None):
             if batch and count + receipt._n > self._max_batch_ops:
                 break
             batch.append(receipt)
@@ -511,6 +525,14 @@ class Writer:
         if self._progress is not None:
             self._progress.set()
             self._progress = None
+
+
+async def _outcome(future: asyncio.Future[None]) -> Exception | None:
+    try:
+        await future
+    except Exception as exc:
+        return exc
+    return None
 
 
 def _check_seconds(name: str, value: object, *, allow_zero: bool) -> None:
