@@ -1,0 +1,561 @@
+"""Broker benchmark: transient and durable delivery, the failure path, memory per scheduled message.
+
+Figures (subject and baseline measured in the same process and run, repetitions interleaved,
+best of each kept):
+
+* ``transient_throughput``: one producer awaiting ``publish`` on a transient topic of a
+  memory-only runtime, one worker (``concurrency=1``, ``max_in_flight=1000``) whose handler
+  counts; msgs/s until the handler has seen every message. Baseline: a bounded
+  ``asyncio.Queue`` (maxsize 1000) with ``await put`` / ``await get``. Target: 20 % of it.
+* ``transient_nowait_throughput`` / ``transient_batch_throughput``: the same topic fed with
+  ``publish_nowait`` (a ``max_in_flight`` burst, drained, repeated) or ``publish_batch``
+  (1,000 per call), against ``put_nowait`` / ``get`` on the same queue: the ceiling of the
+  transient path once the per-publish await is gone.
+* ``durable_throughput``: a durable topic on a SQLite file; concurrent publisher tasks each
+  awaiting ``publish`` (its row committed by the group-commit writer) until every message
+  is handled and its ``done`` state committed. Baseline: one SQLAlchemy ``AsyncSession``
+  commit per inserted ``messages`` row, on its own file. Target: 20x.
+* ``durable_batch_throughput``: the same with ``publish_batch`` (a few concurrent
+  publishers, 500 messages per call), against the same baseline.
+* ``failure_path`` / ``failure_path_durable``: handlers that always raise, the default retry
+  policy (six attempts, 20/30-minute windows) on a ``FakeClock`` the bench advances as soon
+  as every failure of a round is scheduled, until every message is dead-lettered; msgs/s
+  (each message runs six attempts). Memory-only with a transient topic, then durable on
+  SQLite (state rows, retry records and dead letters committed).
+* ``memory_per_scheduled``: tracemalloc bytes per message waiting in the broker's schedule
+  after one failure (delivery, heap entry, indexes, the target's retry record and error
+  text), payload bytes excluded. Target: at most 1 KiB.
+
+Run: ``python -m bench.broker --quick`` (under a minute) or ``--full``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import logging
+import shutil
+import sqlite3
+import sys
+import tempfile
+import time
+import tracemalloc
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from actorgrid.actors._runtime import Runtime
+from actorgrid.actors._runtime_config import BrokerSettings, RuntimeConfig, StorageSettings
+from actorgrid.kernel import FakeClock, encode
+from actorgrid.storage import MessageRow, create_engine, migrate
+from bench._common import Figure, Mode, best_of, parse_mode, report
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Callable, Coroutine
+
+    from actorgrid.actors._broker_types import DeliveryContext
+
+IN_FLIGHT = 1000
+"""``max_in_flight`` of every subscription here, and maxsize of every baseline queue."""
+TOPIC = "bench"
+_POLL = 0.001
+
+
+@dataclass(frozen=True, slots=True)
+class Sizes:
+    """How much work one mode does."""
+
+    runs: int
+    transient: int
+    durable: int
+    publishers: int
+    batch: int
+    batch_publishers: int
+    per_message: int
+    failures: int
+    failures_durable: int
+    scheduled: int
+
+
+QUICK = Sizes(
+    runs=3,
+    transient=30_000,
+    durable=6_000,
+    publishers=100,
+    batch=500,
+    batch_publishers=4,
+    per_message=400,
+    failures=1_000,
+    failures_durable=500,
+    scheduled=5_000,
+)
+FULL = Sizes(
+    runs=5,
+    transient=200_000,
+    durable=40_000,
+    publishers=200,
+    batch=500,
+    batch_publishers=4,
+    per_message=2_000,
+    failures=20_000,
+    failures_durable=10_000,
+    scheduled=50_000,
+)
+
+
+class _Tally:
+    """Counts handled messages and fires ``done`` at the target; subject and baseline share it."""
+
+    __slots__ = ("count", "done", "target")
+
+    def __init__(self, target: int) -> None:
+        self.count = 0
+        self.target = target
+        self.done = asyncio.Event()
+
+    def rearm(self, target: int) -> None:
+        """Fire a fresh ``done`` when the count reaches ``target``."""
+        self.target = target
+        self.done = asyncio.Event()
+
+    def hit(self) -> None:
+        self.count += 1
+        if self.count >= self.target:
+            self.done.set()
+
+    async def handler(self, payload: object, ctx: DeliveryContext) -> None:
+        """The subscription handler: count the message."""
+        self.count += 1
+        if self.count >= self.target:
+            self.done.set()
+
+
+async def _always_fail(payload: object, ctx: DeliveryContext) -> None:
+    raise RuntimeError("fails on purpose")
+
+
+async def _wait_for(predicate: Callable[[], bool]) -> None:
+    while not predicate():  # noqa: ASYNC110 - polls the broker's counters
+        await asyncio.sleep(_POLL)
+
+
+# -- databases ---------------------------------------------------------------------------
+
+
+class Databases:
+    """Fresh SQLite files for the durable runs, copied from one migrated template."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.template = folder / "template.db"
+        migrate(f"sqlite+aiosqlite:///{self.template}")
+        conn = sqlite3.connect(self.template)
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        conn.close()
+        self._count = 0
+
+    def fresh(self, name: str) -> str:
+        """Return the URL of a new database file at the schema's head revision."""
+        self._count += 1
+        path = self.folder / f"{name}-{self._count}.db"
+        shutil.copyfile(self.template, path)
+        return f"sqlite+aiosqlite:///{path}"
+
+
+def _memory_config() -> RuntimeConfig:
+    return RuntimeConfig(storage=StorageSettings(url=None))
+
+
+def _durable_config(url: str) -> RuntimeConfig:
+    return RuntimeConfig(
+        storage=StorageSettings(url=url, migrate=False),
+        broker=BrokerSettings(drain_timeout=60.0),
+    )
+
+
+# -- transient ---------------------------------------------------------------------------
+
+
+@contextlib.asynccontextmanager
+async def _transient_runtime(tally: _Tally) -> AsyncIterator[Runtime]:
+    async with Runtime(_memory_config()) as rt:
+        rt.declare_topic(TOPIC, durable=False)
+        await rt.subscribe(TOPIC, tally.handler, concurrency=1, max_in_flight=IN_FLIGHT)
+        yield rt
+
+
+async def transient_publish(n: int) -> float:
+    """One producer awaiting ``publish`` on a transient topic; msgs/s until all handled."""
+    tally = _Tally(n)
+    async with _transient_runtime(tally) as rt:
+        publish = rt.publish
+        start = time.perf_counter()
+        for i in range(n):
+            await publish(TOPIC, i)
+        await tally.done.wait()
+        elapsed = time.perf_counter() - start
+    return n / elapsed
+
+
+async def transient_nowait(n: int) -> float:
+    """``publish_nowait`` bursts of ``max_in_flight``, each drained before the next; msgs/s."""
+    n -= n % IN_FLIGHT
+    tally = _Tally(n)
+    async with _transient_runtime(tally) as rt:
+        publish = rt.publish_nowait
+        start = time.perf_counter()
+        for sent in range(IN_FLIGHT, n + 1, IN_FLIGHT):
+            tally.rearm(sent)
+            for i in range(IN_FLIGHT):
+                publish(TOPIC, i)
+            await tally.done.wait()
+        elapsed = time.perf_counter() - start
+    return n / elapsed
+
+
+async def transient_batch(n: int) -> float:
+    """``publish_batch`` of ``max_in_flight`` payloads per call; msgs/s until all handled."""
+    n -= n % IN_FLIGHT
+    tally = _Tally(n)
+    payloads = list(range(IN_FLIGHT))
+    async with _transient_runtime(tally) as rt:
+        publish = rt.publish_batch
+        start = time.perf_counter()
+        for _ in range(n // IN_FLIGHT):
+            await publish(TOPIC, payloads)
+        await tally.done.wait()
+        elapsed = time.perf_counter() - start
+    return n / elapsed
+
+
+async def queue_put_get(n: int) -> float:
+    """Baseline: ``await put`` / ``await get`` on a bounded asyncio.Queue; msgs/s."""
+    tally = _Tally(n)
+    queue: asyncio.Queue[int] = asyncio.Queue(IN_FLIGHT)
+
+    async def consume() -> None:
+        get, hit = queue.get, tally.hit
+        while True:
+            await get()
+            hit()
+
+    consumer = asyncio.create_task(consume())
+    put = queue.put
+    start = time.perf_counter()
+    for i in range(n):
+        await put(i)
+    await tally.done.wait()
+    elapsed = time.perf_counter() - start
+    consumer.cancel()
+    return n / elapsed
+
+
+async def queue_put_nowait(n: int) -> float:
+    """Baseline: bursts of ``put_nowait`` drained by ``await get``; msgs/s."""
+    n -= n % IN_FLIGHT
+    tally = _Tally(n)
+    queue: asyncio.Queue[int] = asyncio.Queue(IN_FLIGHT)
+
+    async def consume() -> None:
+        get, hit = queue.get, tally.hit
+        while True:
+            await get()
+            hit()
+
+    consumer = asyncio.create_task(consume())
+    put = queue.put_nowait
+    start = time.perf_counter()
+    for sent in range(IN_FLIGHT, n + 1, IN_FLIGHT):
+        tally.rearm(sent)
+        for i in range(IN_FLIGHT):
+            put(i)
+        await tally.done.wait()
+    elapsed = time.perf_counter() - start
+    consumer.cancel()
+    return n / elapsed
+
+
+# -- durable -----------------------------------------------------------------------------
+
+
+async def _durable_run(
+    url: str, n: int, feed: Callable[[Runtime], Coroutine[Any, Any, None]]
+) -> float:
+    tally = _Tally(n)
+    async with Runtime(_durable_config(url)) as rt:
+        rt.declare_topic(TOPIC)
+        await rt.subscribe(TOPIC, tally.handler, concurrency=1, max_in_flight=IN_FLIGHT)
+        start = time.perf_counter()
+        await feed(rt)
+        await tally.done.wait()
+        await _wait_for(lambda: rt.statistics().acked >= n)
+        await rt.flush()
+        elapsed = time.perf_counter() - start
+    return n / elapsed
+
+
+async def durable_publish(url: str, n: int, publishers: int) -> float:
+    """``publishers`` tasks each awaiting ``publish`` (committed); msgs/s until done committed."""
+
+    async def feed(rt: Runtime) -> None:
+        async def producer(count: int) -> None:
+            publish = rt.publish
+            for i in range(count):
+                await publish(TOPIC, i)
+
+        async with asyncio.TaskGroup() as tg:
+            for _ in range(publishers):
+                tg.create_task(producer(n // publishers))
+
+    return await _durable_run(url, n // publishers * publishers, feed)
+
+
+async def durable_batch(url: str, n: int, batch: int, publishers: int) -> float:
+    """``publishers`` tasks each awaiting ``publish_batch`` of ``batch``; msgs/s as above."""
+    payloads = list(range(batch))
+    calls = n // (batch * publishers)
+
+    async def feed(rt: Runtime) -> None:
+        async def producer() -> None:
+            for _ in range(calls):
+                await rt.publish_batch(TOPIC, payloads)
+
+        async with asyncio.TaskGroup() as tg:
+            for _ in range(publishers):
+                tg.create_task(producer())
+
+    return await _durable_run(url, calls * batch * publishers, feed)
+
+
+async def per_message_commit(url: str, n: int) -> float:
+    """Baseline: one AsyncSession commit per inserted ``messages`` row; rows/s."""
+    engine = create_engine(url)
+    sessions = async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
+    payload = encode(0)
+    try:
+        start = time.perf_counter()
+        for i in range(n):
+            now = time.time()
+            async with sessions() as session:
+                session.add(
+                    MessageRow(
+                        id=f"{i:032x}",
+                        topic=TOPIC,
+                        target_type=TOPIC,
+                        target_id=f"{i:032x}",
+                        payload=payload,
+                        headers=None,
+                        state="ready",
+                        attempts=0,
+                        available_at=now,
+                        created_at=now,
+                        updated_at=now,
+                        last_error=None,
+                        early_requested=False,
+                    )
+                )
+                await session.commit()
+        elapsed = time.perf_counter() - start
+    finally:
+        await engine.dispose()
+    return n / elapsed
+
+
+# -- failure path and memory ----------------------------------------------------------------
+
+
+async def failure_path(n: int, url: str | None) -> float:
+    """``n`` always-failing messages through six attempts each to the DLQ; msgs/s."""
+    clock = FakeClock()
+    config = _memory_config() if url is None else _durable_config(url)
+    wait = config.retry.base_wait_minutes * 60.0
+    rounds = config.retry.max_retries
+    async with Runtime(config, clock=clock) as rt:
+        rt.declare_topic(TOPIC, durable=url is not None)
+        await rt.subscribe(TOPIC, _always_fail, concurrency=1, max_in_flight=IN_FLIGHT)
+        stats = rt.statistics
+        start = time.perf_counter()
+        for i in range(0, n, IN_FLIGHT):
+            await rt.publish_batch(TOPIC, list(range(i, min(i + IN_FLIGHT, n))))
+        for k in range(1, rounds + 1):
+            expected = k * n
+            await _wait_for(lambda: stats().scheduled >= expected)  # noqa: B023 - awaited here
+            clock.advance(wait)
+        await _wait_for(lambda: stats().dead >= n)
+        if url is not None:
+            await rt.flush()
+        elapsed = time.perf_counter() - start
+        if stats().failed != n * (rounds + 1):
+            raise AssertionError(f"expected {n * (rounds + 1)} failures, got {stats()}")
+    return n / elapsed
+
+
+async def memory_per_scheduled(n: int) -> float:
+    """Tracemalloc bytes per message waiting in the schedule after one failure, sans payload."""
+    clock = FakeClock()
+    payloads = [f"p{i}" for i in range(n)]
+    payload_bytes = sum(sys.getsizeof(encode(p)) for p in payloads)
+    async with Runtime(_memory_config(), clock=clock) as rt:
+        rt.declare_topic(TOPIC, durable=False)
+        await rt.subscribe(TOPIC, _always_fail, concurrency=1, max_in_flight=IN_FLIGHT)
+        await rt.publish(TOPIC, "warm-up")
+        await _wait_for(lambda: rt.statistics().scheduled >= 1)
+        gc.collect()
+        tracemalloc.start()
+        try:
+            before = tracemalloc.get_traced_memory()[0]
+            for p in payloads:
+                await rt.publish(TOPIC, p)
+            await _wait_for(lambda: rt.statistics().scheduled >= n + 1)
+            await asyncio.sleep(0.05)
+            gc.collect()
+            after = tracemalloc.get_traced_memory()[0]
+        finally:
+            tracemalloc.stop()
+        del payloads
+    return (after - before - payload_bytes) / n
+
+
+# -- driver -----------------------------------------------------------------------------------
+
+_STARTED = time.perf_counter()
+
+
+def note(text: str) -> None:
+    """Print a progress line with the time since the script started."""
+    print(f"[{time.perf_counter() - _STARTED:5.1f} s] {text}", flush=True)
+
+
+def pair(
+    runs: int, subject: Callable[[], float], baseline: Callable[[], float]
+) -> tuple[float, float]:
+    """Interleave ``runs`` repetitions of subject and baseline; return the best of each."""
+    best_subject = best_baseline = 0.0
+    for _ in range(runs):
+        best_baseline = max(best_baseline, best_of(1, baseline))
+        best_subject = max(best_subject, best_of(1, subject))
+    return best_subject, best_baseline
+
+
+def run(mode: Mode) -> list[Figure]:
+    """Measure everything for ``mode`` and return the figures."""
+    sizes = QUICK if mode == "quick" else FULL
+    figures: list[Figure] = []
+    with asyncio.Runner() as runner, tempfile.TemporaryDirectory(prefix="bench-broker-") as tmp:
+
+        def on_loop(factory: Callable[[], Coroutine[Any, Any, float]]) -> Callable[[], float]:
+            return lambda: runner.run(factory())
+
+        note("transient: publish, publish_nowait, publish_batch")
+        n = sizes.transient
+        value, queue = pair(
+            sizes.runs, on_loop(lambda: transient_publish(n)), on_loop(lambda: queue_put_get(n))
+        )
+        figures.append(
+            Figure(
+                "transient_throughput",
+                "msgs/s",
+                value,
+                "asyncio.Queue put/get",
+                queue,
+                target_ratio=0.2,
+            )
+        )
+        value, queue_nowait = pair(
+            sizes.runs, on_loop(lambda: transient_nowait(n)), on_loop(lambda: queue_put_nowait(n))
+        )
+        figures.append(
+            Figure(
+                "transient_nowait_throughput",
+                "msgs/s",
+                value,
+                "asyncio.Queue put_nowait/get",
+                queue_nowait,
+            )
+        )
+        value = best_of(sizes.runs, on_loop(lambda: transient_batch(n)))
+        figures.append(
+            Figure(
+                "transient_batch_throughput",
+                "msgs/s",
+                value,
+                "asyncio.Queue put_nowait/get",
+                queue_nowait,
+            )
+        )
+
+        dbs = Databases(Path(tmp))
+        note(f"durable: {sizes.publishers} publishers, batches, per-message commit")
+        value, base = pair(
+            sizes.runs,
+            on_loop(lambda: durable_publish(dbs.fresh("d"), sizes.durable, sizes.publishers)),
+            on_loop(lambda: per_message_commit(dbs.fresh("pm"), sizes.per_message)),
+        )
+        figures.append(
+            Figure(
+                "durable_throughput",
+                "msgs/s",
+                value,
+                "per-message commit",
+                base,
+                target_ratio=20.0,
+            )
+        )
+        value = best_of(
+            sizes.runs,
+            on_loop(
+                lambda: durable_batch(
+                    dbs.fresh("b"), sizes.durable, sizes.batch, sizes.batch_publishers
+                )
+            ),
+        )
+        figures.append(
+            Figure(
+                "durable_batch_throughput",
+                "msgs/s",
+                value,
+                "per-message commit",
+                base,
+                target_ratio=20.0,
+            )
+        )
+
+        note("failure path")
+        value = best_of(sizes.runs, on_loop(lambda: failure_path(sizes.failures, None)))
+        figures.append(Figure("failure_path", "msgs/s", value))
+        value = best_of(
+            sizes.runs,
+            on_loop(lambda: failure_path(sizes.failures_durable, dbs.fresh("f"))),
+        )
+        figures.append(Figure("failure_path_durable", "msgs/s", value))
+
+        note(f"memory of {sizes.scheduled:,} scheduled messages")
+        memory = runner.run(memory_per_scheduled(sizes.scheduled))
+        figures.append(
+            Figure(
+                "memory_per_scheduled",
+                "bytes",
+                round(memory),
+                target=1024,
+                target_direction="max",
+            )
+        )
+    return figures
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: ``python -m bench.broker --quick|--full``."""
+    mode = parse_mode(__doc__ or "broker benchmark", argv)
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.CRITICAL))
+    figures = run(mode)
+    note("done")
+    path = report("broker", mode, figures)
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
