@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -15,7 +16,7 @@ from ._exceptions import InvalidDatabaseURL, InvalidStorageArgument
 if TYPE_CHECKING:
     from sqlalchemy.pool import ConnectionPoolEntry
 
-__all__ = ("DEFAULT_URL", "create_engine", "is_memory_url")
+__all__ = ("DEFAULT_URL", "create_engine", "is_memory_url", "missing_sqlite_folder")
 
 DEFAULT_URL = "sqlite+aiosqlite:///./actorgrid.db"
 """The database used when none is configured: a SQLite file in the working directory."""
@@ -41,6 +42,21 @@ def is_memory_url(url: URL) -> bool:
         or url.query.get("mode") == "memory"
         or (database.startswith("file:") and "mode=memory" in database)
     )
+
+
+def missing_sqlite_folder(url: URL) -> Path | None:
+    """Return the folder of a SQLite database file if that folder does not exist, else None.
+
+    A missing folder is the common reason a SQLite file cannot be opened. Checking first
+    gives a plain message and spares aiosqlite's failed-connect path, which leaves an
+    unawaited future behind (it errors in the worker thread once the event loop is closed).
+    """
+    if url.get_backend_name() != "sqlite" or is_memory_url(url) or not url.database:
+        return None
+    if url.database.startswith("file:"):
+        return None
+    folder = Path(url.database).expanduser().parent
+    return None if folder.is_dir() else folder
 
 
 def create_engine(

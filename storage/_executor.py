@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING, Any, Final
 
 import anyio
 
+from ._engine import missing_sqlite_folder
+
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
 
@@ -121,17 +123,11 @@ class BatchExecutor:
         self._driver: Any = None
         self._failed = False  # written by the worker thread, reset when nothing is queued
 
-    @property
-    def connected(self) -> bool:
-        """Whether a connection is open (``start`` needs one)."""
-        return self._connection is not None
-
-    async def connect(self) -> None:
-        """Open the writer's connection if it is not open."""
-        await self._connect()
-
     def start(self, item_lists: Iterable[list[tuple[Plan, Any]]]) -> asyncio.Future[None] | None:
         """Queue one transaction in the driver's thread; ``None`` if it must go through ``run``.
+
+        That is the case until ``run`` has opened a connection, after a failure, and for
+        batches with slow plans or drivers other than aiosqlite.
 
         Returns:
             A future that completes when the transaction is committed, or fails with its
@@ -192,6 +188,11 @@ class BatchExecutor:
 
     async def _connect(self) -> AsyncConnection:
         if self._connection is None:
+            folder = missing_sqlite_folder(self._engine.url)
+            if folder is not None:
+                raise sqlite3.OperationalError(
+                    f"unable to open database file: folder {str(folder)!r} does not exist"
+                )
             conn = await self._engine.connect()
             if self._use_driver:
                 raw = await conn.get_raw_connection()

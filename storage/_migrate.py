@@ -17,7 +17,7 @@ from alembic.runtime.migration import MigrationContext
 
 import actorgrid.migrations
 
-from ._engine import DEFAULT_URL, create_engine, is_memory_url
+from ._engine import DEFAULT_URL, create_engine, missing_sqlite_folder
 from ._exceptions import MigrationError
 
 if TYPE_CHECKING:
@@ -58,15 +58,12 @@ def _check_revision(action: str, revision: object) -> str:
 
 
 def _check_sqlite_folder(action: str, revision: str | None, engine: AsyncEngine) -> None:
-    # A missing folder is the common reason a SQLite file cannot be opened; say so plainly
-    # (and spare aiosqlite's failed-connect path, which leaves an unawaited future behind).
-    url = engine.url
-    if url.get_backend_name() != "sqlite" or is_memory_url(url) or url.database is None:
-        return
-    folder = Path(url.database).expanduser().parent
-    if not folder.is_dir():
+    folder = missing_sqlite_folder(engine.url)
+    if folder is not None:
         raise MigrationError(
-            action, revision, f"cannot open {url.database!r}: folder {str(folder)!r} does not exist"
+            action,
+            revision,
+            f"cannot open {engine.url.database!r}: folder {str(folder)!r} does not exist",
         )
 
 

@@ -411,8 +411,8 @@ class Writer:
                 batch = self._take_batch(skip=covered)
                 if not batch:
                     break
-                if not inflight and not self._executor.connected:
-                    await self._executor.connect()
+                # None until a connection is open (the careful path opens it and reports
+                # any failure to) and for batches only SQLAlchemy can run.
                 future = self._executor.start([receipt._items for receipt in batch])
                 if future is None:
                     if inflight:

@@ -325,6 +325,20 @@ class TestFailures:
         finally:
             await engine.dispose()
 
+    async def test_a_database_that_cannot_be_opened(self, tmp_path: Path) -> None:
+        """A failed connect rejects the submission; the writer keeps running and closes."""
+        engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'missing' / 'x.db'}")
+        try:
+            async with Writer(engine) as writer:
+                with pytest.raises(WriteRejected, match="unable to open database file"):
+                    await writer.write(Op(INSERT_RECORD, record("k")))
+                receipt = writer.submit(Op(INSERT_RECORD, record("j")))
+                await writer.flush()
+                assert isinstance(receipt.error, WriteRejected)
+                assert writer.statistics().rejected == 2
+        finally:
+            await engine.dispose()
+
     async def test_locked_database_is_retried_until_it_commits(
         self, db_path: Path, engine: AsyncEngine
     ) -> None:
