@@ -1,0 +1,414 @@
+"""Pattern-engine retrieval benchmark: hnswlib search against numpy brute force.
+
+Vectors come from the default :class:`HashingEmbedder` over generated texts: bags of words
+drawn mostly from one of 2,000 topic vocabularies (pseudo-words), plus shared failure
+vocabulary and an id. They have the clustered structure of real embeddings (isotropic
+random vectors would give any approximate index near-zero recall and say nothing), and they
+are dense: the 3rd and 4th nearest neighbours of a query differ by about 0.006 in
+similarity (median), which makes recall@3 demanding.
+
+Figures, all measured in the same run:
+
+- ``embed_rate``: texts/s embedded in batches of 1,000.
+- ``index_build_rate``: vectors/s added to a :class:`VectorIndex` (M=16, ef_construction=200,
+  hnswlib on every core) in batches of 1,000.
+- ``index_memory``: resident memory the built index holds (RSS after minus before; the
+  graph with its capacity headroom plus the exact-search matrix), and the saved file size.
+- ``query_speed@N/efE``: k=3 queries/s through ``VectorIndex.search`` on the hnswlib path,
+  one query at a time, against ``numpy brute force`` (matrix-vector product + argpartition)
+  on the same queries, interleaved, best of each. Reported at the index's default ef and,
+  when it differs, at the smallest swept ef whose recall reaches 0.95 (if any does; the
+  printed ef sweep shows recall and latency for each ef). The target ratio
+  (10x) applies at 100,000 items (``--full``) only.
+- ``recall_at_3@N/efE``: share of the exact top 3 (by id) that the hnswlib path returns.
+- ``glimpse_p50`` / ``glimpse_p99``: embed one error message and search (k=1, >= 0.5).
+- ``exact_crossover``: the smallest measured size from which hnswlib (default ef) answers
+  faster than exact search through the same ``VectorIndex.search`` at every larger size;
+  the table of latencies by size is printed. ``DEFAULT_EXACT_THRESHOLD`` is set from it.
+
+Run: ``python -m bench.pattern_engine --quick`` (15,000 items, under a minute on an idle
+two-core machine) or ``--full`` (100,000 items, several minutes).
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from actorgrid.actors import HashingEmbedder, VectorIndex
+from bench._common import Figure, Mode, best_of, parse_mode, report
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    import numpy.typing as npt
+
+    Matrix = npt.NDArray[np.float32]
+
+K = 3
+BATCH = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class Sizes:
+    """How much work one mode does."""
+
+    items: int
+    queries: int
+    checkpoints: tuple[int, ...]
+    """Corpus sizes at which exact and hnswlib latency are compared."""
+    runs: int
+
+
+SIZES: dict[Mode, Sizes] = {
+    "quick": Sizes(15_000, 200, (500, 1000, 2000, 3000, 5000, 10_000, 15_000), 3),
+    "full": Sizes(
+        100_000,
+        1000,
+        (500, 1000, 2000, 3000, 5000, 7500, 10_000, 20_000, 50_000, 100_000),
+        3,
+    ),
+}
+EF_SWEEP = (16, 32, 64, 128, 256)
+RECALL_TARGET = 0.95
+
+_SYLLABLES = [
+    "ka",
+    "lo",
+    "mi",
+    "nu",
+    "pe",
+    "ra",
+    "si",
+    "to",
+    "ve",
+    "xa",
+    "zo",
+    "qui",
+    "bren",
+    "dal",
+    "fen",
+    "gor",
+    "hul",
+    "jin",
+    "kes",
+    "lam",
+    "mor",
+    "nax",
+]
+_COMMON = [
+    "failed",
+    "error",
+    "retry",
+    "request",
+    "response",
+    "timeout",
+    "connection",
+    "service",
+    "worker",
+    "job",
+    "queue",
+    "database",
+    "write",
+    "read",
+    "lock",
+    "host",
+    "port",
+    "token",
+    "user",
+    "order",
+    "payment",
+    "invoice",
+    "cache",
+    "disk",
+    "memory",
+    "upstream",
+    "downstream",
+    "client",
+    "server",
+    "handler",
+    "message",
+    "topic",
+    "batch",
+    "record",
+    "update",
+    "insert",
+    "deadline",
+    "limit",
+    "quota",
+    "denied",
+    "refused",
+    "expired",
+    "invalid",
+    "missing",
+    "unavailable",
+    "restart",
+]
+
+
+def _pseudo_word(rng: random.Random) -> str:
+    return "".join(rng.choice(_SYLLABLES) for _ in range(rng.randint(2, 4)))
+
+
+class TextGenerator:
+    """Failure reports and runbook lines on a few hundred topics, deterministic per seed."""
+
+    def __init__(self, seed: int = 7, topics: int = 2000) -> None:
+        rng = random.Random(seed)
+        self._rng = rng
+        vocab = sorted({_pseudo_word(rng) for _ in range(6000)})
+        self._vocab = vocab
+        self._topics = [rng.sample(vocab, 12) + rng.sample(_COMMON, 3) for _ in range(topics)]
+
+    def text(self) -> str:
+        """Return one generated text: mostly topic words, some shared words, an id."""
+        rng = self._rng
+        topic = rng.choice(self._topics)
+        words = [rng.choice(topic) for _ in range(rng.randint(4, 10))]
+        words += [rng.choice(_COMMON) for _ in range(rng.randint(3, 8))]
+        words += [rng.choice(self._vocab) for _ in range(rng.randint(1, 5))]
+        rng.shuffle(words)
+        words.append(f"id {rng.randrange(10**6)}")
+        return " ".join(words)
+
+    def texts(self, n: int) -> list[str]:
+        """Return ``n`` generated texts."""
+        return [self.text() for _ in range(n)]
+
+
+def _progress(text: str) -> None:
+    print(f"  ... {text}", file=sys.stderr, flush=True)
+
+
+def _rss_bytes() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def _brute_force_top(matrix: Matrix, query: Matrix, k: int) -> npt.NDArray[np.intp]:
+    sims = matrix @ query
+    top = np.argpartition(-sims, k - 1)[:k]
+    return top[np.argsort(-sims[top])]
+
+
+def _latency_ms(fn: Callable[[Matrix], object], queries: Matrix, repeats: int = 3) -> float:
+    """Return the best mean per-query latency in ms of ``fn(query)`` over ``queries``."""
+    best = float("inf")
+    for _ in range(repeats):
+        gc.collect()
+        start = time.perf_counter()
+        for q in queries:
+            fn(q)
+        best = min(best, (time.perf_counter() - start) / len(queries))
+    return best * 1000.0
+
+
+def run(mode: Mode) -> list[Figure]:
+    """Measure every figure for ``mode``."""
+    sizes = SIZES[mode]
+    n = sizes.items
+    gen = TextGenerator()
+    embedder = HashingEmbedder()
+    corpus_texts = gen.texts(n)
+    query_texts = gen.texts(sizes.queries)
+
+    start = time.perf_counter()
+    chunks = [embedder.embed(corpus_texts[i : i + BATCH]) for i in range(0, n, BATCH)]
+    embed_rate = n / (time.perf_counter() - start)
+    corpus = np.concatenate(chunks)
+    _progress(f"{n} texts embedded")
+    queries = embedder.embed(query_texts)
+
+    index = VectorIndex(embedder.dim, embedder_name=embedder.name)
+    gc.collect()
+    rss_before = _rss_bytes()
+    build_seconds = 0.0
+    crossover_rows: list[tuple[int, float, float, float]] = []
+    default_ef = index.stats().ef
+    probe = queries[: min(200, len(queries))]
+    added = 0
+    for size in sizes.checkpoints:
+        start = time.perf_counter()
+        while added < size:
+            stop = min(size, added + BATCH)
+            index.add(range(added, stop), corpus[added:stop])
+            added = stop
+        build_seconds += time.perf_counter() - start
+        exact_ms, hnsw_ms, hnsw2_ms = _compare_paths(index, probe, default_ef)
+        crossover_rows.append((size, exact_ms, hnsw_ms, hnsw2_ms))
+        _progress(f"{size} items indexed")
+    gc.collect()
+    index_memory = _rss_bytes() - rss_before
+    build_rate = n / build_seconds
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "bench.hnsw"
+        index.save(path)
+        file_bytes = path.stat().st_size
+
+    index.exact_threshold = 0
+    ef_rows = _ef_sweep(index, corpus, queries, default_ef)
+    recall_at = {ef: recall for ef, recall, _ in ef_rows}
+    enough_ef = next((ef for ef, r, _ in ef_rows if r >= RECALL_TARGET), None)
+    speed_efs = sorted({default_ef} | ({enough_ef} if enough_ef is not None else set()))
+
+    def hnsw_rate() -> float:
+        start = time.perf_counter()
+        for q in queries:
+            index.search(q, k=K)
+        return len(queries) / (time.perf_counter() - start)
+
+    def brute_rate() -> float:
+        start = time.perf_counter()
+        for q in queries:
+            _brute_force_top(corpus, q, K)
+        return len(queries) / (time.perf_counter() - start)
+
+    qps = dict.fromkeys(speed_efs, 0.0)
+    brute_qps = 0.0
+    for _ in range(sizes.runs):  # interleaved, best of each
+        for ef in speed_efs:
+            index.set_ef(ef)
+            qps[ef] = max(qps[ef], best_of(1, hnsw_rate))
+        brute_qps = max(brute_qps, best_of(1, brute_rate))
+    index.set_ef(default_ef)
+    _progress("queries measured")
+
+    glimpse_ms: list[float] = []
+    for text in query_texts:
+        start = time.perf_counter()
+        index.search(embedder.embed([text])[0], k=1, min_similarity=0.5)
+        glimpse_ms.append((time.perf_counter() - start) * 1000.0)
+    glimpse_ms.sort()
+
+    crossover = _crossover([(size, exact, hnsw) for size, exact, hnsw, _ in crossover_rows])
+    _print_tables(crossover_rows, ef_rows, index_memory, file_bytes, n, default_ef)
+    full = mode == "full"
+    label = f"@{n // 1000}k"
+    return [
+        Figure("embed_rate", "texts/s", round(embed_rate)),
+        Figure("index_build_rate", "vectors/s", round(build_rate)),
+        Figure("index_memory" + label, "bytes", float(index_memory)),
+        Figure("index_file_size" + label, "bytes", float(file_bytes)),
+        *(
+            figure
+            for ef in speed_efs
+            for figure in (
+                Figure(
+                    f"query_speed{label}/ef{ef}",
+                    "queries/s",
+                    round(qps[ef]),
+                    baseline="numpy brute force",
+                    baseline_value=round(brute_qps),
+                    target_ratio=10.0 if full else None,
+                ),
+                Figure(
+                    f"recall_at_3{label}/ef{ef}",
+                    "ratio",
+                    round(recall_at[ef], 4),
+                    target=RECALL_TARGET,
+                    target_direction="min",
+                ),
+            )
+        ),
+        Figure("glimpse_p50" + label, "ms", round(statistics.median(glimpse_ms), 4)),
+        Figure(
+            "glimpse_p99" + label, "ms", round(glimpse_ms[int(0.99 * (len(glimpse_ms) - 1))], 4)
+        ),
+        Figure(
+            "exact_crossover",
+            "items",
+            float(crossover if crossover is not None else sizes.checkpoints[-1]),
+        ),
+    ]
+
+
+def _compare_paths(index: VectorIndex, probe: Matrix, ef: int) -> tuple[float, float, float]:
+    """Return ms per query: exact, hnswlib at ``ef``, hnswlib at ``2 * ef``.
+
+    The three are measured in turn, five rounds, best of each, so that a burst of load
+    from other processes does not land on one column only.
+    """
+    best = [float("inf")] * 3
+    settings = ((10**12, ef), (0, ef), (0, 2 * ef))
+    for _ in range(5):
+        for col, (threshold, col_ef) in enumerate(settings):
+            index.exact_threshold = threshold
+            index.set_ef(col_ef)
+            best[col] = min(best[col], _latency_ms(lambda q: index.search(q, k=K), probe, 1))
+    index.set_ef(ef)
+    return best[0], best[1], best[2]
+
+
+def _crossover(rows: list[tuple[int, float, float]]) -> int | None:
+    """Return the smallest size from which hnswlib was faster at every larger size too."""
+    found: int | None = None
+    for size, exact, hnsw in reversed(rows):
+        if hnsw >= exact:
+            break
+        found = size
+    return found
+
+
+def _ef_sweep(
+    index: VectorIndex, corpus: Matrix, queries: Matrix, default_ef: int
+) -> list[tuple[int, float, float]]:
+    """Return (ef, recall@3 against the exact top 3, ms per query) for each swept ef."""
+    truths = [set(_brute_force_top(corpus, q, K).tolist()) for q in queries]
+    rows = []
+    for ef in sorted({*EF_SWEEP, default_ef}):
+        index.set_ef(ef)
+        found = sum(
+            len(t & {h.id for h in index.search(q, k=K)})
+            for q, t in zip(queries, truths, strict=True)
+        )
+        rows.append(
+            (
+                ef,
+                found / (K * len(queries)),
+                _latency_ms(lambda q: index.search(q, k=K), queries[:200]),
+            )
+        )
+    index.set_ef(default_ef)
+    return rows
+
+
+def _print_tables(
+    crossover: list[tuple[int, float, float, float]],
+    ef_rows: list[tuple[int, float, float]],
+    memory: int,
+    file_bytes: int,
+    n: int,
+    ef_default: int,
+) -> None:
+    one, two = f"hnsw ef={ef_default}", f"hnsw ef={2 * ef_default}"
+    print("\nexact vs hnswlib, k=3, ms per query through VectorIndex.search")
+    print(f"{'items':>8}  {'exact':>8}  {one:>12}  {two:>13}")
+    for size, exact, hnsw, hnsw2 in crossover:
+        print(f"{size:>8}  {exact:>8.4f}  {hnsw:>12.4f}  {hnsw2:>13.4f}")
+    print(f"\nef sweep at {n} items, k=3")
+    print(f"{'ef':>5}  {'recall@3':>8}  {'ms/query':>8}")
+    for ef, recall, ms in ef_rows:
+        print(f"{ef:>5}  {recall:>8.4f}  {ms:>8.4f}")
+    print(
+        f"\nindex memory {memory / n:,.0f} bytes/item (RSS), file {file_bytes / n:,.0f} bytes/item"
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the benchmark in the mode given on the command line and report it."""
+    mode = parse_mode("Pattern-engine retrieval: hnswlib against numpy brute force.", argv)
+    report("pattern_engine", mode, run(mode))
+
+
+if __name__ == "__main__":
+    main()
