@@ -72,7 +72,7 @@ QUICK = Sizes(
     pykka_tells=40_000,
     pykka_asks=2_000,
     spawns=1_000,
-    idle=4_000,
+    idle=10_000,
     restarts=1_000,
 )
 FULL = Sizes(

@@ -11,11 +11,21 @@ import asyncio
 import contextlib
 from collections import deque
 from dataclasses import dataclass
-from typing import Generic, TypeVar, final
+from typing import Final, Generic, TypeVar, final
 
-__all__ = ("Mailbox", "MailboxClosed", "MailboxEmpty", "MailboxStatistics", "MailboxWouldBlock")
+__all__ = (
+    "EMPTY",
+    "Mailbox",
+    "MailboxClosed",
+    "MailboxEmpty",
+    "MailboxStatistics",
+    "MailboxWouldBlock",
+)
 
 T = TypeVar("T")
+
+EMPTY: Final = object()
+"""What :meth:`Mailbox.poll` returns when there is nothing to take."""
 
 
 class MailboxWouldBlock(Exception):
@@ -65,7 +75,7 @@ class Mailbox(Generic[T]):
         if not isinstance(capacity, int) or isinstance(capacity, bool) or capacity < 1:
             raise ValueError(f"mailbox capacity must be an int >= 1, got {capacity!r}")
         self._capacity = capacity
-        self._user: deque[T] = deque()
+        self._user: deque[T] | None = None  # created with the first message
         # Most mailboxes never see a system item or a blocked sender: both queues are
         # created on first use (an empty deque costs ~600 bytes per actor).
         self._system: list[T] | None = None
@@ -85,7 +95,7 @@ class Mailbox(Generic[T]):
         return self._closed
 
     def __len__(self) -> int:
-        return len(self._user) + len(self._system or ())
+        return len(self._user or ()) + len(self._system or ())
 
     def _wake_getter(self) -> None:
         getter = self._getter
@@ -103,9 +113,12 @@ class Mailbox(Generic[T]):
         """
         if self._closed:
             raise MailboxClosed
-        if len(self._user) >= self._capacity:
+        user = self._user
+        if user is None:
+            user = self._user = deque()
+        if len(user) >= self._capacity:
             raise MailboxWouldBlock
-        self._user.append(item)
+        user.append(item)
         if self._getter is not None:
             self._wake_getter()
 
@@ -120,9 +133,12 @@ class Mailbox(Generic[T]):
         """
         if self._closed:
             raise MailboxClosed
-        if self._putters or len(self._user) >= self._capacity:
+        user = self._user
+        if user is None:
+            user = self._user = deque()
+        if self._putters or len(user) >= self._capacity:
             return False
-        self._user.append(item)
+        user.append(item)
         if self._getter is not None:
             self._wake_getter()
         return True
@@ -135,6 +151,8 @@ class Mailbox(Generic[T]):
         """
         if self._closed:
             raise MailboxClosed
+        if self._user is None:
+            self._user = deque()
         if len(self._user) >= self._capacity or self._putters:
             loop = asyncio.get_running_loop()
             if self._putters is None:
@@ -201,11 +219,34 @@ class Mailbox(Generic[T]):
                     self._getter = None
         if self._system:
             return self._system.pop(0)
-        item = self._user.popleft()
+        user = self._user
+        assert user is not None
+        item = user.popleft()
         self._received += 1
         if self._putters:
             self._wake_putter()
         return item
+
+    def waiter(self) -> asyncio.Future[None]:
+        """Return a future that completes when an item arrives (for a consumer that polls
+        with :meth:`get_nowait`); pass it to :meth:`drop_waiter` once awaited.
+
+        Raises:
+            RuntimeError: if another consumer is already waiting.
+        """
+        if self._getter is not None:
+            raise RuntimeError("only one task may wait on a mailbox")
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if self._system or self._user:
+            fut.set_result(None)
+        else:
+            self._getter = fut
+        return fut
+
+    def drop_waiter(self, fut: asyncio.Future[None]) -> None:
+        """Forget ``fut`` if it is still the registered waiter (after a cancellation)."""
+        if self._getter is fut:
+            self._getter = None
 
     def get_nowait(self) -> T:
         """Take the next item like :meth:`get`, without waiting.
@@ -213,11 +254,20 @@ class Mailbox(Generic[T]):
         Raises:
             MailboxEmpty: if both queues are empty.
         """
+        item = self.poll()
+        if item is EMPTY:
+            raise MailboxEmpty
+        return item  # type: ignore[return-value]
+
+    def poll(self) -> T | object:
+        """Take the next item like :meth:`get_nowait`, or return :data:`EMPTY` (no exception:
+        the actor loop calls this for every message)."""
         if self._system:
             return self._system.pop(0)
-        if not self._user:
-            raise MailboxEmpty
-        item = self._user.popleft()
+        user = self._user
+        if not user:
+            return EMPTY
+        item = user.popleft()
         self._received += 1
         if self._putters:
             self._wake_putter()
@@ -233,8 +283,8 @@ class Mailbox(Generic[T]):
 
     def drain(self) -> list[T]:
         """Remove and return every waiting user item (for dead-letter reporting)."""
-        items = list(self._user)
-        self._user.clear()
+        items = list(self._user or ())
+        self._user = None
         return items
 
     def drain_system(self) -> list[T]:
@@ -247,7 +297,7 @@ class Mailbox(Generic[T]):
         """Return a snapshot of depth, blocked senders and totals."""
         return MailboxStatistics(
             capacity=self._capacity,
-            depth=len(self._user),
+            depth=len(self._user or ()),
             system_depth=len(self._system or ()),
             blocked_senders=sum(1 for f in self._putters or () if not f.done()),
             received=self._received,

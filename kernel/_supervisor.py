@@ -8,6 +8,8 @@ restarts children, so restarts are serialised without locks.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import math
 import random
 from collections import deque
@@ -63,21 +65,71 @@ class SupervisorStatistics:
 
 
 class _Child:
-    __slots__ = ("done", "incarnation", "removed", "running", "scope", "spec", "stopping", "unit")
+    """A supervised child: its spec, its unit (actor cell or supervisor) and its task state."""
+
+    __slots__ = (
+        "_done",
+        "finished",
+        "handle",
+        "incarnation",
+        "removed",
+        "running",
+        "scope",
+        "spec",
+        "stopping",
+        "unit",
+    )
 
     def __init__(self, spec: ChildSpec, unit: ActorCell[Any] | Supervisor) -> None:
         self.spec = spec
         self.unit = unit
         self.scope: anyio.CancelScope | None = None
-        self.done = anyio.Event()
-        self.done.set()
+        self.handle: Any = None
+        """The anyio task handle (anyio >= 4.14), which can cancel the task itself."""
+        self.finished = True
+        """Whether no task of this child is running."""
+        self._done: anyio.Event | None = None  # created only when someone waits
         self.incarnation = 0
         self.running = False
         self.stopping = False
         self.removed = False
 
+    def started(self) -> None:
+        self.finished = False
+        self._done = None
+
+    def kill(self) -> None:
+        if self.handle is not None:
+            self.handle.cancel()
+        elif self.scope is not None:
+            self.scope.cancel()
+
+    def ended(self) -> None:
+        self.finished = True
+        if self._done is not None:
+            self._done.set()
+
+    async def wait_finished(self) -> None:
+        if not self.finished:
+            if self._done is None:
+                self._done = anyio.Event()
+            await self._done.wait()
+
 
 _STOP = object()
+
+
+class _Started:
+    """The ``task_status`` handed to a unit: ``started()`` resolves the starter's future."""
+
+    __slots__ = ("_future",)
+
+    def __init__(self, future: asyncio.Future[Any]) -> None:
+        self._future = future
+
+    def started(self, value: Any = None) -> None:
+        if not self._future.done():
+            self._future.set_result(value)
 
 
 @final
@@ -130,27 +182,60 @@ class Supervisor:
         child.unit.finalize()
         self._kernel.unregister(child.spec.id)
 
-    async def _run_child(self, child: _Child, *, task_status: TaskStatus[Any]) -> None:
+    async def _run_child(self, child: _Child, started: asyncio.Future[Any]) -> None:
+        if started.done():
+            return  # the starter was cancelled before this task ran
         child.incarnation += 1
         incarnation = child.incarnation
         child.stopping = False
-        done = child.done = anyio.Event()
+        child.started()
         result: BaseException | None = None
+        # With a task handle the handle's own scope can cancel this task; otherwise this
+        # task needs a scope of its own (about 600 bytes per actor).
+        scope = anyio.CancelScope() if child.handle is None else contextlib.nullcontext()
         try:
-            with anyio.CancelScope() as scope:
-                child.scope = scope
+            with scope:
+                child.scope = scope if isinstance(scope, anyio.CancelScope) else None
                 child.running = True
-                result = await child.unit.run(task_status=task_status)
+                try:
+                    result = await child.unit.run(task_status=_Started(started))
+                except Exception as exc:
+                    if started.done():
+                        raise  # units report crashes by returning them: this is a kernel bug
+                    started.set_exception(exc)
+                    return
         finally:
             child.running = False
-            done.set()
-        if child.stopping or scope.cancelled_caught or self._events is None:
+            child.ended()
+            if not started.done():
+                started.cancel()
+        if child.stopping or self._events is None:
+            return
+        if isinstance(scope, anyio.CancelScope) and scope.cancelled_caught:
             return
         self._events.send_nowait((child, incarnation, result))
 
     async def _start(self, child: _Child) -> None:
+        """Start the child's task; return once it reported started (its ``on_start`` ran).
+
+        The handshake is a bare future rather than ``TaskGroup.start``: an idle actor then
+        carries no start-up scope and status objects (about 1 KB each).
+        """
         assert self._tg is not None
-        await self._tg.start(self._run_child, child)
+        started: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        name = f"actor:{child.spec.id}"
+        create_task = getattr(self._tg, "create_task", None)
+        if create_task is not None:
+            child.handle = create_task(self._run_child(child, started), name=name)
+        else:
+            child.handle = None
+            self._tg.start_soon(self._run_child, child, started, name=name)
+        try:
+            await started
+        except BaseException:
+            if not started.done() or started.cancelled():
+                child.kill()  # cancelled while the child was starting: it must not live on
+            raise
 
     async def _stop(self, child: _Child) -> None:
         if not child.running:
@@ -159,12 +244,11 @@ class Supervisor:
         child.unit.request_stop()
         timeout = child.spec.shutdown_timeout
         with anyio.move_on_after(timeout if math.isfinite(timeout) else None):
-            await child.done.wait()
-        if not child.done.is_set():
+            await child.wait_finished()
+        if not child.finished:
             _log.warning("child_killed", supervisor=self.name, child=child.spec.id, after=timeout)
-            if child.scope is not None:
-                child.scope.cancel()
-            await child.done.wait()
+            child.kill()
+            await child.wait_finished()
 
     async def _stop_all(self, children: list[_Child] | None = None) -> None:
         for child in reversed(children if children is not None else list(self._children)):
