@@ -241,7 +241,10 @@ class Writer:
         finally:
             if self._task_group is not None:
                 task_group, self._task_group = self._task_group, None
-                await task_group.__aexit__(exc_type, exc, tb)
+                # The background task has ended by now. The body's own exception (or
+                # cancellation) is not the task group's business: passing it in would wrap
+                # it in an ExceptionGroup; it propagates from here unchanged instead.
+                await task_group.__aexit__(None, None, None)
 
     def submit(self, *ops: Op) -> Receipt:
         """Queue ``ops`` to be committed together, in order, in one transaction.

@@ -465,6 +465,18 @@ class TestClosing:
         assert scope.cancelled_caught
         assert "k" in await records(engine)
 
+    async def test_exit_with_an_error_flushes_and_reraises_it(self, engine: AsyncEngine) -> None:
+        """An error in the body still leaves every submission committed, then propagates."""
+
+        async def body() -> None:
+            async with Writer(engine) as writer:
+                writer.submit(Op(INSERT_RECORD, record("k")))
+                raise LookupError("from the body")
+
+        with pytest.raises(LookupError, match="from the body"):
+            await body()
+        assert "k" in await records(engine)
+
     async def test_submit_after_close_raises(self, engine: AsyncEngine) -> None:
         """submit() and write() on a closed writer raise WriterClosed; flush() returns."""
         async with Writer(engine) as writer:
