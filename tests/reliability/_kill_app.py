@@ -1,7 +1,8 @@
 """The child process of the kill/restart reliability test: a durable stream with failing handlers.
 
 Run as ``python -m tests.reliability._kill_app --db FILE --acks FILE --attempts FILE
---ready FILE --run N [--finish]``.
+--ready FILE --run N [--finish | --limit N]``, or as a fork server with ``--serve`` (see
+:func:`serve`): it imports the runtime once and forks a fresh process per run.
 
 Stream mode starts a :class:`~actorgrid.actors.Runtime` on the SQLite file, subscribes a
 handler that fails at random, creates the ``--ready`` file and publishes durable messages
@@ -54,7 +55,7 @@ if TYPE_CHECKING:
     from actorgrid.actors import DeliveryContext
 
 TOPIC = "jobs"
-FAIL_RATE = 0.35
+FAIL_RATE = 0.5
 """Chance that an attempt of a message that is not doomed fails."""
 MAX_ATTEMPTS = 6
 """Attempts until a message is dead-lettered: 1 + max_retries (5) with base_retries = 2."""
@@ -108,7 +109,7 @@ class App:
         return RuntimeConfig(
             storage=StorageSettings(url=f"sqlite+aiosqlite:///{self.options.db}"),
             retry=RETRY,
-            gate=GateSettings(flush_interval=0.02),
+            gate=GateSettings(flush_interval=0.005),  # write-behind often: more to race with
             broker=BrokerSettings(drain_timeout=5.0),
         )
 
@@ -180,7 +181,7 @@ class App:
         """Run the runtime in stream or finish mode; return the exit code."""
         async with Runtime(self.config()) as rt:
             rt.declare_topic(TOPIC, payload_type=Job)
-            await rt.subscribe(TOPIC, self.handle, concurrency=4, max_in_flight=200)
+            await rt.subscribe(TOPIC, self.handle, concurrency=8, max_in_flight=200)
             await anyio.Path(self.options.ready).write_text(f"{os.getpid()}\n")
             if self.options.finish:
                 return await self.finish(rt)
