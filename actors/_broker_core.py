@@ -313,7 +313,9 @@ class BrokerCore:
         self.acked += 1
         row: dict[str, Any] | None = None
         if self.gate is not None and self._has_shared_target(d):
-            row = await self.gate.ask(RecordSuccess(d.target_type, d.target_id))
+            row = await self.gate.ask(
+                RecordSuccess(d.target_type, d.target_id, caller_writes=self.writer is not None)
+            )
         if self.writer is not None and (d.durable or row is not None):
             now = self.clock.now()
             ops = [done_op(d, now)] if d.durable else []
@@ -343,7 +345,12 @@ class BrokerCore:
             self._nack_fallback(d, exc, sub, now)
             return
         outcome: FailureOutcome = await self.gate.ask(
-            RecordFailure(d.target_type, d.target_id, policy=sub.policy_for(exc))
+            RecordFailure(
+                d.target_type,
+                d.target_id,
+                policy=sub.policy_for(exc),
+                caller_writes=self.writer is not None,
+            )
         )
         if isinstance(exc, sub.non_retryable):
             await self.dead_letter(d, reason="non_retryable", exc=exc, row=outcome.row)

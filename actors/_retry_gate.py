@@ -222,7 +222,7 @@ class RetryGate(Actor[RetryGateMessage]):
                 return self._can_retry(record, msg.explicit)
             if type(msg) is RecordFailure:
                 return self._record_failure(msg, record)
-            return self._record_success(record)
+            return self._record_success(msg, record)  # type: ignore[arg-type]
         if cls is Flush:
             if self._wb is not None:
                 self._wb.flush()
@@ -274,7 +274,7 @@ class RetryGate(Actor[RetryGateMessage]):
         else:
             self._record(record, now, False)
         self._failures += 1
-        self._mark(record)
+        self._mark(record, later=msg.caller_writes)
         return FailureOutcome(self._decide(record, now), record_to_row(record, now))
 
     def _shared_policy(self, config: RetryPolicyConfig) -> RetryPolicyConfig:
@@ -286,13 +286,15 @@ class RetryGate(Actor[RetryGateMessage]):
             shared = self._policies[config] = config
         return shared
 
-    def _record_success(self, record: RetryRecord | None) -> dict[str, Any] | None:
+    def _record_success(
+        self, msg: RecordSuccess, record: RetryRecord | None
+    ) -> dict[str, Any] | None:
         if record is None:
             return None
         now = self._now()
         self._record(record, now, True)
         self._successes += 1
-        self._mark(record)
+        self._mark(record, later=msg.caller_writes)
         return record_to_row(record, now)
 
     def _reset(self, record: RetryRecord | None) -> None:
@@ -331,9 +333,12 @@ class RetryGate(Actor[RetryGateMessage]):
             return None
         return self._cache.add_loaded(row_to_record(row))
 
-    def _mark(self, record: RetryRecord) -> None:
+    def _mark(self, record: RetryRecord, *, later: bool = False) -> None:
         if self._wb is not None:
-            self._wb.mark(record)
+            if later:
+                self._wb.mark_later(record)
+            else:
+                self._wb.mark(record)
 
     # -- helpers --------------------------------------------------------------------------
 

@@ -63,6 +63,10 @@ class RecordFailure(Message, frozen=True):
     policy: RetryPolicyConfig | None = None
     """The policy to snapshot if this failure begins a cycle (e.g. one chosen by error type);
     ``None``: the gate's. A running cycle keeps its snapshot either way."""
+    caller_writes: bool = False
+    """The caller commits the returned row in its own transaction (the broker does, with the
+    message's state): the gate then writes its copy only a flush later, so the record can
+    never be committed ahead of the message state it belongs to."""
 
 
 class RecordSuccess(Message, frozen=True):
@@ -75,6 +79,8 @@ class RecordSuccess(Message, frozen=True):
 
     target_type: str
     target_id: str
+    caller_writes: bool = False
+    """As for :class:`RecordFailure`."""
 
 
 class ResetTarget(Message, frozen=True):

@@ -95,6 +95,7 @@ class WriteBehind:
         "dirty",
         "flushes",
         "in_flight",
+        "later",
         "rows_flushed",
         "write_errors",
     )
@@ -119,6 +120,10 @@ class WriteBehind:
         """Changed records not handed to the writer yet, by ``id``."""
         self.in_flight: dict[int, Receipt] = {}
         """Handed to the writer, not committed yet: ``id`` of the record -> latest receipt."""
+        self.later: dict[int, RetryRecord] = {}
+        """Changed records whose caller commits this version itself (with its own state
+        change); the gate writes them too, but only at the flush after next, so its copy can
+        never be committed before the caller's transaction."""
         self.flushes = 0
         self.rows_flushed = 0
         self.write_errors = 0
@@ -132,10 +137,20 @@ class WriteBehind:
         if len(dirty) >= self._flush_rows:
             self.flush()
 
+    def mark_later(self, record: RetryRecord) -> None:
+        """Note a change the caller commits itself; the gate writes it one flush later."""
+        key = id(record)
+        if key in self.dirty:
+            return  # an earlier change of the gate's own is pending: it goes as it was
+        later = self.later
+        if not later and not self.dirty:
+            self._on_dirty()
+        later[key] = record
+
     def busy(self, record: RetryRecord) -> bool:
         """Whether ``record`` has a change that is not committed yet (call :meth:`reap` first)."""
         key = id(record)
-        return key in self.dirty or key in self.in_flight
+        return key in self.dirty or key in self.in_flight or key in self.later
 
     def flush(self) -> StorageError | None:
         """Hand every dirty record to the writer in one submission; never waits.
@@ -144,7 +159,12 @@ class WriteBehind:
             ``None``, or the error ``submit`` raised (the records stay dirty; it is logged).
         """
         dirty = self.dirty
+        later = self.later
         if not dirty:
+            if later:  # nothing of ours to write yet: the deferred ones go next time
+                dirty.update(later)
+                later.clear()
+                self._on_dirty()
             return None
         now = self._now()
         upsert = self._upsert
@@ -157,6 +177,10 @@ class WriteBehind:
             )
             return exc
         dirty.clear()
+        if later:
+            dirty.update(later)
+            later.clear()
+            self._on_dirty()
         in_flight = self.in_flight
         for record in records:
             in_flight[id(record)] = receipt
@@ -202,6 +226,8 @@ class WriteBehind:
             StorageError: the submission failed (``WriterClosed``...) or the writer rejected
                 one (``WriteRejected``); the records concerned are dirty again.
         """
+        self.dirty.update(self.later)  # everything now, the callers' writes were submitted first
+        self.later.clear()
         error = self.flush()
         if self._receipts:
             await self._writer.flush()

@@ -145,6 +145,24 @@ class TestWriteBehind:
             await wait_until(lambda: writer.statistics().ops_committed == 1)
             assert rows(db_path)[KEY]["attempt_count"] == 1
 
+    async def test_a_caller_written_change_is_written_behind_one_flush_later(
+        self, db_path: Path, clock: FakeClock
+    ) -> None:
+        """With caller_writes the gate's own copy waits a flush, so the caller commits first."""
+        async with running_gate(db_path, clock, flush_interval=0.05) as (gate, writer):
+            await gate.ask(RecordFailure(*KEY, caller_writes=True))
+            await gate.ask(RecordFailure("entity", "mine"))
+            clock.advance(0.05)
+            await wait_until(lambda: writer.statistics().ops_committed == 1)
+            assert set(rows(db_path)) == {("entity", "mine")}
+            assert (await stats(gate)).dirty == 1  # the deferred one, due next time
+            clock.advance(0.05)
+            await wait_until(lambda: writer.statistics().ops_committed == 2)
+            assert rows(db_path)[KEY]["attempt_count"] == 1
+            await gate.ask(RecordSuccess(*KEY, caller_writes=True))
+            await gate.ask(FlushGate())  # a forced flush writes deferred changes too
+            assert rows(db_path)[KEY]["attempt_count"] == 0
+
     async def test_flush_rows_dirty_records_flush_at_once(
         self, db_path: Path, clock: FakeClock
     ) -> None:
