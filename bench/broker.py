@@ -41,6 +41,7 @@ import sys
 import tempfile
 import time
 import tracemalloc
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -101,8 +102,8 @@ FULL = Sizes(
     batch=500,
     batch_publishers=4,
     per_message=2_000,
-    failures=20_000,
-    failures_durable=10_000,
+    failures=10_000,
+    failures_durable=5_000,
     scheduled=50_000,
 )
 
@@ -338,15 +339,16 @@ async def per_message_commit(url: str, n: int) -> float:
     payload = encode(0)
     try:
         start = time.perf_counter()
-        for i in range(n):
+        for _ in range(n):
             now = time.time()
+            message_id = uuid.uuid4().hex
             async with sessions() as session:
                 session.add(
                     MessageRow(
-                        id=f"{i:032x}",
+                        id=message_id,
                         topic=TOPIC,
                         target_type=TOPIC,
-                        target_id=f"{i:032x}",
+                        target_id=message_id,
                         payload=payload,
                         headers=None,
                         state="ready",
