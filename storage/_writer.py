@@ -16,20 +16,21 @@ Invariants:
   warning log event) and never silently dropped.
 * Each transaction attempt is shielded from cancellation, so cancellation only ever lands
   between attempts: a batch is either committed and resolved, or still pending.
+
+Up to two batches are queued in the driver's thread at once (see ``_executor``), so the
+thread goes from one transaction to the next without waiting for the event loop; a failure
+makes the batches queued behind it skip, and they are committed after it is dealt with.
 """
 
 from __future__ import annotations
 
-import sqlite3
 from collections import deque
 from dataclasses import dataclass
 from itertools import islice
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Final
 
 import anyio
 import structlog
-from sqlalchemy.exc import DBAPIError
-from sqlalchemy.exc import OperationalError as SAOperationalError
 
 from ._exceptions import (
     FlushTimeout,
@@ -40,6 +41,8 @@ from ._exceptions import (
 )
 from ._executor import BatchExecutor
 from ._plan import PlanCache
+from ._receipt import Receipt
+from ._transient import is_transient
 
 if TYPE_CHECKING:
     import asyncio
@@ -49,34 +52,12 @@ if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
 
     from ._op import Op
-    from ._plan import Plan
 
-__all__ = ("Receipt", "Writer", "WriterStatistics", "is_transient")
+__all__ = ("Writer", "WriterStatistics")
 
 _log = structlog.get_logger("actorgrid.storage.writer")
 
 _PIPELINE_DEPTH: Final = 2
-
-_TRANSIENT_MESSAGES: Final = (
-    "database is locked",
-    "database table is locked",
-    "database schema is locked",
-    "database is busy",
-    "locking protocol",
-    "disk i/o error",
-    "database or disk is full",
-)
-
-
-def is_transient(exc: BaseException) -> bool:
-    """Return whether a failed commit is worth retrying as is (locks, I/O, lost connection)."""
-    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
-        return True
-    orig = exc.orig if isinstance(exc, DBAPIError) else exc
-    if isinstance(exc, SAOperationalError) or isinstance(orig, sqlite3.OperationalError):
-        message = str(orig).lower()
-        return any(text in message for text in _TRANSIENT_MESSAGES)
-    return False
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,52 +78,6 @@ class WriterStatistics:
     """Submissions rejected for good."""
     last_error: str | None
     """The last commit failure, as ``"Type: message"``, or ``None``."""
-
-
-class Receipt:
-    """The outcome of one submission: await it to know that it is committed."""
-
-    __slots__ = ("_done", "_error", "_event", "_items", "_n", "_seq")
-
-    def __init__(self, items: list[tuple[Plan, Any]], seq: int) -> None:
-        self._items = items
-        self._n = len(items)
-        self._seq = seq
-        self._done = False
-        self._error: WriteRejected | None = None
-        self._event: anyio.Event | None = None
-
-    @property
-    def done(self) -> bool:
-        """Whether the submission is committed or rejected."""
-        return self._done
-
-    @property
-    def error(self) -> BaseException | None:
-        """The :class:`WriteRejected` error if the submission was rejected, else ``None``."""
-        return self._error
-
-    async def wait(self) -> None:
-        """Wait until the submission is committed.
-
-        Cancelling the wait does not cancel the submission.
-
-        Raises:
-            WriteRejected: The submission failed for good; none of its operations committed.
-        """
-        if not self._done:
-            if self._event is None:
-                self._event = anyio.Event()
-            await self._event.wait()
-        if self._error is not None:
-            raise self._error
-
-    def _resolve(self, error: WriteRejected | None) -> None:
-        self._items = []
-        self._done = True
-        self._error = error
-        if self._event is not None:
-            self._event.set()
 
 
 class Writer:

@@ -25,7 +25,7 @@ from actorgrid.storage import (
     WriterNotStarted,
     create_engine,
 )
-from actorgrid.storage._writer import is_transient
+from actorgrid.storage._transient import is_transient
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -1,0 +1,59 @@
+"""``Receipt``: the outcome of one writer submission."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import anyio
+
+if TYPE_CHECKING:
+    from ._exceptions import WriteRejected
+    from ._plan import Plan
+
+__all__ = ("Receipt",)
+
+
+class Receipt:
+    """The outcome of one submission: await it to know that it is committed."""
+
+    __slots__ = ("_done", "_error", "_event", "_items", "_n", "_seq")
+
+    def __init__(self, items: list[tuple[Plan, Any]], seq: int) -> None:
+        self._items = items
+        self._n = len(items)
+        self._seq = seq
+        self._done = False
+        self._error: WriteRejected | None = None
+        self._event: anyio.Event | None = None
+
+    @property
+    def done(self) -> bool:
+        """Whether the submission is committed or rejected."""
+        return self._done
+
+    @property
+    def error(self) -> BaseException | None:
+        """The :class:`WriteRejected` error if the submission was rejected, else ``None``."""
+        return self._error
+
+    async def wait(self) -> None:
+        """Wait until the submission is committed.
+
+        Cancelling the wait does not cancel the submission.
+
+        Raises:
+            WriteRejected: The submission failed for good; none of its operations committed.
+        """
+        if not self._done:
+            if self._event is None:
+                self._event = anyio.Event()
+            await self._event.wait()
+        if self._error is not None:
+            raise self._error
+
+    def _resolve(self, error: WriteRejected | None) -> None:
+        self._items = []
+        self._done = True
+        self._error = error
+        if self._event is not None:
+            self._event.set()
