@@ -20,7 +20,7 @@ import structlog
 from msgspec.structs import replace
 
 from actorgrid.kernel import Actor, Message
-from actorgrid.storage import Op
+from actorgrid.storage import Op, read_connection
 
 from ._broker_core import Schedule
 from ._delivery import Delivery, delivery_from_row, prune_done, recover_ready, recover_scheduled
@@ -105,7 +105,7 @@ class Broker(Actor[Any]):
         core = self._core
         core.scheduler = self.actor_ref
         if self._engine is not None:
-            async with self._engine.connect() as conn:
+            async with read_connection(self._engine) as conn:
                 result = await conn.stream(recover_scheduled)
                 async for row in result:
                     d = delivery_from_row(row)
@@ -271,7 +271,7 @@ class Broker(Actor[Any]):
                 "b_after_id": after_id,
                 "b_limit": _PAGE,
             }
-            async with self._engine.connect() as conn:
+            async with read_connection(self._engine) as conn:
                 rows = (await conn.execute(recover_ready, params)).fetchall()
             for row in rows:
                 if row.id not in skip:

@@ -15,7 +15,7 @@ import structlog
 from sqlalchemy import Table, and_, bindparam, delete, exists, func, insert, or_, select, update
 
 from actorgrid.kernel import MessageDecodeError, decode, encode
-from actorgrid.storage import DeadLetter, MessageRow, Op
+from actorgrid.storage import DeadLetter, MessageRow, Op, read_connection
 
 from ._dead_letter_messages import DeadLetterEntry
 from ._delivery import Envelope, insert_op
@@ -209,14 +209,14 @@ class SqlDeadLetterStore:
             .order_by(_dead.c.created_at.desc(), _dead.c.id.desc())
             .limit(limit)
         )
-        async with self._engine.connect() as conn:
+        async with read_connection(self._engine) as conn:
             rows = (await conn.execute(query)).all()
         return [_entry(row) for row in rows]
 
     async def count(self, flt: DeadLetterFilter) -> int:
         """Return how many entries match ``flt``."""
         query = select(func.count()).select_from(_dead).where(*_conditions(flt))
-        async with self._engine.connect() as conn:
+        async with read_connection(self._engine) as conn:
             return int((await conn.execute(query)).scalar_one())
 
     async def get_many(
@@ -228,7 +228,7 @@ class SqlDeadLetterStore:
         unreadable: dict[str, str] = {}
         if not ids:
             return found, unreadable
-        async with self._engine.connect() as conn:
+        async with read_connection(self._engine) as conn:
             rows = (await conn.execute(_BY_IDS, {"b_ids": list(ids)})).all()
         for row in rows:
             try:
@@ -240,7 +240,7 @@ class SqlDeadLetterStore:
     async def select_ids(self, flt: DeadLetterFilter) -> list[str]:
         """Return the ids of every entry matching ``flt``, oldest first."""
         query = select(_dead.c.id).where(*_conditions(flt)).order_by(_dead.c.created_at, _dead.c.id)
-        async with self._engine.connect() as conn:
+        async with read_connection(self._engine) as conn:
             return list((await conn.execute(query)).scalars())
 
     async def mark_replayed(self, replays: Sequence[tuple[DeadLetterEntry, Delivery]]) -> None:
@@ -274,7 +274,7 @@ class SqlDeadLetterStore:
         """
         if not ids:
             return 0
-        async with self._engine.connect() as conn:
+        async with read_connection(self._engine) as conn:
             rows = (await conn.execute(_KEYS_BY_IDS, {"b_ids": list(ids)})).all()
         if not rows:
             return 0

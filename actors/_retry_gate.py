@@ -30,7 +30,7 @@ import msgspec
 from sqlalchemy import bindparam, select
 
 from actorgrid.kernel import Actor, UnhandledMessage
-from actorgrid.storage import Base
+from actorgrid.storage import Base, read_connection
 
 from ._retry_gate_cache import UNKNOWN, RecordCache
 
@@ -183,7 +183,7 @@ class RetryGate(Actor[RetryGateMessage]):
         # A previous incarnation's last flush may still be committing: read after it.
         await self._writer.flush()
         assert self._engine is not None
-        async with self._engine.connect() as conn:
+        async with read_connection(self._engine) as conn:
             empty = (await conn.execute(_PROBE)).first() is None
         self._cache.all_absent = empty
         self._cache.write_behind = self._wb
@@ -325,7 +325,7 @@ class RetryGate(Actor[RetryGateMessage]):
         self._loads += 1
         assert self._engine is not None
         # A pooled connection per read: nothing stays open if the gate is cancelled.
-        async with self._engine.connect() as conn:
+        async with read_connection(self._engine) as conn:
             result = await conn.execute(_SELECT, {"target_type": key[0], "target_id": key[1]})
             row = result.mappings().first()
         if row is None:

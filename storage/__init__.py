@@ -27,6 +27,7 @@ from ._models import MessageRow as MessageRow
 from ._models import ReferenceChunk as ReferenceChunk
 from ._models import RetryRecordRow as RetryRecordRow
 from ._op import Op as Op
+from ._reading import read_connection as read_connection
 from ._receipt import Receipt as Receipt
 from ._writer import Writer as Writer
 from ._writer import WriterStatistics as WriterStatistics
