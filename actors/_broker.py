@@ -96,7 +96,7 @@ class Broker(Actor[Any]):
         self._seq = itertools.count()
         self._scheduled: dict[str, Delivery] = {}
         """Scheduled deliveries by message id (the heap may hold stale entries)."""
-        self._by_target: dict[tuple[str, str], set[str]] = {}
+        self._by_target: dict[tuple[str, str], str | set[str]] = {}
         self._armed = math.inf
         self._sleep: anyio.CancelScope | None = None
 
@@ -151,18 +151,30 @@ class Broker(Actor[Any]):
 
     def _add(self, d: Delivery, at: float) -> None:
         self._scheduled[d.id] = d
-        self._by_target.setdefault((d.target_type, d.target_id), set()).add(d.id)
+        key = (d.target_type, d.target_id)
+        ids = self._by_target.get(key)
+        if ids is None:
+            self._by_target[key] = d.id
+        elif isinstance(ids, str):
+            if ids != d.id:
+                self._by_target[key] = {ids, d.id}
+        else:
+            ids.add(d.id)
         heapq.heappush(self._heap, (at, next(self._seq), d))
 
     def _take(self, d: Delivery) -> bool:
         if self._scheduled.get(d.id) is not d:
             return False
         del self._scheduled[d.id]
-        ids = self._by_target.get((d.target_type, d.target_id))
-        if ids is not None:
+        key = (d.target_type, d.target_id)
+        ids = self._by_target.get(key)
+        if isinstance(ids, str):
+            if ids == d.id:
+                del self._by_target[key]
+        elif ids is not None:
             ids.discard(d.id)
             if not ids:
-                del self._by_target[(d.target_type, d.target_id)]
+                del self._by_target[key]
         return True
 
     # -- messages ------------------------------------------------------------------------
@@ -217,7 +229,8 @@ class Broker(Actor[Any]):
         await core.dispatch(d)
 
     async def _early(self, target_type: str, target_id: str) -> EarlyRetryResult:
-        ids = self._by_target.get((target_type, target_id))
+        found = self._by_target.get((target_type, target_id))
+        ids = (found,) if isinstance(found, str) else found
         if not ids:
             return EarlyRetryResult(granted=False, reason="nothing_scheduled")
         d = min((self._scheduled[i] for i in ids), key=lambda x: x.created_at)

@@ -58,6 +58,7 @@ __all__ = ("BrokerCore", "BrokerStatistics", "Schedule", "SubscriptionState")
 _log = structlog.get_logger("actorgrid.broker")
 
 _TRACEBACK_LIMIT = 8000
+_NO_HEADERS: dict[str, str] = {}
 
 
 class Schedule(Message, frozen=True):
@@ -188,8 +189,8 @@ class BrokerCore:
                 raise InvalidArgument("target", target, "a (target_type, target_id) pair")
             target_type, target_id = target
             validate_target(target_type, target_id)
-        if headers is None:
-            header_map: dict[str, str] = {}
+        if not headers:
+            header_map: dict[str, str] = _NO_HEADERS
         else:
             header_map = dict(headers)
             for key, value in header_map.items():
@@ -223,6 +224,16 @@ class BrokerCore:
         self.published += len(deliveries)
         for d in deliveries:
             await self.dispatch(d)
+
+    async def publish_one(self, d: Delivery) -> None:
+        """:meth:`publish` for one delivery."""
+        if d.durable:
+            assert self.writer is not None
+            await self.writer.write(insert_op(d, self.clock.now()))
+        elif d.topic not in self.subs:
+            raise NoSubscriber(d.topic)
+        self.published += 1
+        await self.dispatch(d)
 
     def publish_nowait(self, d: Delivery) -> None:
         """Submit (not awaiting the commit) and dispatch without waiting.
@@ -274,6 +285,9 @@ class BrokerCore:
             seen = self.loading.get(d.topic)
             if seen is not None:
                 seen.add(d.id)
+        if len(sub.workers) == 1:
+            await sub.workers[0].tell(d)
+            return
         worker = self._worker_with_room(sub)
         if worker is None:
             worker = sub.workers[sub.next_worker % len(sub.workers)]
@@ -312,7 +326,9 @@ class BrokerCore:
         """The handler returned: the message is done and its target's cycle ends."""
         self.acked += 1
         row: dict[str, Any] | None = None
-        if self.gate is not None and self._has_shared_target(d):
+        if self.gate is not None and (
+            d.attempts > 0 or d.target_type != d.topic or d.target_id != d.id
+        ):
             row = await self.gate.ask(
                 RecordSuccess(d.target_type, d.target_id, caller_writes=self.writer is not None)
             )
@@ -405,7 +421,7 @@ class BrokerCore:
         now: float,
     ) -> None:
         self.dead += 1
-        text = "".join(traceback.format_exception(exc))[-_TRACEBACK_LIMIT:]
+        text = format_traceback(exc)[-_TRACEBACK_LIMIT:]
         fields: dict[str, Any] = {
             "dead_letter_id": new_message_id(),
             "reason": reason,
@@ -468,3 +484,34 @@ class BrokerCore:
             queued=self.queued(),
             running=self.running(),
         )
+
+
+_CAUSE = "\nThe above exception was the direct cause of the following exception:\n\n"
+_CONTEXT = "\nDuring handling of the above exception, another exception occurred:\n\n"
+
+
+def format_traceback(exc: BaseException) -> str:
+    """Format ``exc`` with its chain like ``traceback.format_exception``, without the column
+    carets: Python 3.11 re-parses every source line to place them, which costs more than a
+    delivery attempt."""
+    blocks: list[str] = []
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    link = ""
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        frames = traceback.extract_tb(current.__traceback__)
+        lines = ["Traceback (most recent call last):\n"] if frames else []
+        for frame in frames:
+            lines.append(f'  File "{frame.filename}", line {frame.lineno}, in {frame.name}\n')
+            if frame.line:
+                lines.append(f"    {frame.line.strip()}\n")
+        lines.extend(traceback.format_exception_only(type(current), current))
+        blocks.append("".join(lines) + link)
+        if current.__cause__ is not None:
+            current, link = current.__cause__, _CAUSE
+        elif current.__context__ is not None and not current.__suppress_context__:
+            current, link = current.__context__, _CONTEXT
+        else:
+            current = None
+    return "".join(reversed(blocks))

@@ -6,6 +6,7 @@ once here; the writer runs consecutive ops of one statement as a single ``execut
 
 from __future__ import annotations
 
+import itertools
 import os
 from typing import Any
 
@@ -78,9 +79,21 @@ recover_scheduled = select(_messages).where(_messages.c.state == "scheduled")
 """Every scheduled row (timers to re-arm after a restart)."""
 
 
+_ids: list[Any] = []
+
+
+def _reseed() -> None:
+    prefix = os.urandom(8).hex()
+    _ids[:] = [prefix, itertools.count(int.from_bytes(os.urandom(4), "big"))]
+
+
+_reseed()
+os.register_at_fork(after_in_child=_reseed)
+
+
 def new_message_id() -> str:
-    """Return a new message id: 32 hex digits, random (uuid4-sized)."""
-    return os.urandom(16).hex()
+    """Return a new message id: 32 hex digits, a random per-process prefix and a counter."""
+    return f"{_ids[0]}{next(_ids[1]):016x}"
 
 
 class Envelope(msgspec.Struct, frozen=True, kw_only=True):

@@ -288,7 +288,7 @@ class Runtime:
         """
         core = self._running("publish")
         d = core.build(topic, payload, target, headers)
-        await core.publish((d,))
+        await core.publish_one(d)
         return d.id
 
     def publish_nowait(

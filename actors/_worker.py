@@ -7,6 +7,7 @@ payload that cannot be decoded goes to the dead-letter queue without running the
 
 from __future__ import annotations
 
+from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 import msgspec
@@ -54,7 +55,7 @@ class SubscriptionWorker(Actor["Delivery"]):
             phase=d.phase,
             early=d.early,
             target=(d.target_type, d.target_id),
-            headers=d.headers,
+            headers=MappingProxyType(d.headers),
             references=references,
             revision=revision,
             last_error=d.last_error,

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING, Any
-
-import anyio
 
 if TYPE_CHECKING:
     from ._exceptions import WriteRejected
@@ -24,7 +23,9 @@ class Receipt:
         self._seq = seq
         self._done = False
         self._error: WriteRejected | None = None
-        self._event: anyio.Event | None = None
+        self._event: list[asyncio.Future[None]] | None = None
+        """Futures of the tasks waiting (bare futures: an anyio Event per publish costs a
+        backend lookup, a measurable share of a durable publish)."""
 
     @property
     def done(self) -> bool:
@@ -45,9 +46,12 @@ class Receipt:
             WriteRejected: The submission failed for good; none of its operations committed.
         """
         if not self._done:
+            future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
             if self._event is None:
-                self._event = anyio.Event()
-            await self._event.wait()
+                self._event = [future]
+            else:
+                self._event.append(future)
+            await future
         if self._error is not None:
             raise self._error
 
@@ -56,4 +60,7 @@ class Receipt:
         self._done = True
         self._error = error
         if self._event is not None:
-            self._event.set()
+            for future in self._event:
+                if not future.done():
+                    future.set_result(None)
+            self._event = None
