@@ -64,6 +64,7 @@ from ._retry_gate_messages import RecordSuccess as RecordSuccess
 from ._retry_gate_messages import ResetTarget as ResetTarget
 from ._retry_gate_messages import RetryGateMessage as RetryGateMessage
 from ._retry_gate_messages import RetryGateStatistics as RetryGateStatistics
+from ._retry_gate_messages import Submitted as Submitted
 from ._retry_manager import RetryPolicyManager as RetryPolicyManager
 from ._retry_policy import Decision as Decision
 from ._retry_policy import Phase as Phase

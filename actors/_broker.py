@@ -210,6 +210,9 @@ class Broker(Actor[Any]):
 
     async def _attempt(self, d: Delivery, *, explicit: bool) -> None:
         core = self._core
+        if d.early:  # the gate granted this early retry when the failure was recorded
+            await core.dispatch(d)
+            return
         if core.gate is not None:
             decision: Decision = await core.gate.ask(
                 CanRetry(d.target_type, d.target_id, explicit=explicit)

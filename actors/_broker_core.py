@@ -40,7 +40,7 @@ from ._exceptions import (
     UnknownTopic,
 )
 from ._pattern_protocol import FailureContext, NoteFailure, NoteOutcome
-from ._retry_gate import CanRetry, FailureOutcome, RecordFailure, RecordSuccess
+from ._retry_gate import FailureOutcome, RecordFailure, RecordSuccess, Submitted
 from ._retry_policy import validate_target
 from ._retry_store import retry_record_upsert
 
@@ -51,7 +51,6 @@ if TYPE_CHECKING:
     from actorgrid.storage import Writer
 
     from ._broker_types import FallbackPolicy, Handler, Subscription, TopicSpec
-    from ._retry_policy import Decision
 
 __all__ = ("BrokerCore", "BrokerStatistics", "Schedule", "SubscriptionState")
 
@@ -338,6 +337,8 @@ class BrokerCore:
             if row is not None and self._upsert is not None:
                 ops.append(Op(self._upsert, row))
             self.writer.submit(*ops)
+            if row is not None:
+                self._submitted(d)
         if d.attempts > 0 and self.pattern is not None:
             self._tell_pattern(NoteOutcome(d.target_type, d.target_id, "success"))
 
@@ -360,31 +361,44 @@ class BrokerCore:
         if self.gate is None:
             self._nack_fallback(d, exc, sub, now)
             return
+        caller_writes = self.writer is not None
+        non_retryable = isinstance(exc, sub.non_retryable)
         outcome: FailureOutcome = await self.gate.ask(
             RecordFailure(
                 d.target_type,
                 d.target_id,
                 policy=sub.policy_for(exc),
-                caller_writes=self.writer is not None,
+                caller_writes=caller_writes,
+                explicit=early and not non_retryable,
             )
         )
-        if isinstance(exc, sub.non_retryable):
-            await self.dead_letter(d, reason="non_retryable", exc=exc, row=outcome.row)
-            return
+        # From the reply to the submission nothing awaits: the gate holds the record back
+        # until Submitted, so it is never committed ahead of this message's state.
         decision = outcome.decision
-        if decision.phase == "exhausted":
-            await self.dead_letter(d, reason="exhausted", exc=exc, row=outcome.row)
-            return
-        at = decision.retry_after if decision.retry_after is not None else now
-        if early:
-            asked: Decision = await self.gate.ask(
-                CanRetry(d.target_type, d.target_id, explicit=True)
-            )
-            if asked.allowed:
+        if non_retryable or decision.phase == "exhausted":
+            reason = "non_retryable" if non_retryable else "exhausted"
+            self._dead_letter_now(d, reason, exc, outcome.row, now)
+        else:
+            at = decision.retry_after if decision.retry_after is not None else now
+            granted = outcome.early
+            if granted is not None and granted.allowed:
+                # Granted already: the attempt is the early one, due now.
+                phase = "base" if granted.phase == "first" else granted.phase
+                d = replace(d, early=True, phase=phase)
                 at = now
-            elif asked.retry_after is not None:
-                at = min(at, asked.retry_after)
-        self._schedule(d, at, now, outcome.row)
+            elif granted is not None and granted.retry_after is not None:
+                at = min(at, granted.retry_after)
+            self._schedule(d, at, now, outcome.row)
+        if caller_writes:
+            self._submitted(d)
+
+    def _submitted(self, d: Delivery) -> None:
+        """Tell the gate its held record went to the writer (see ``caller_writes``)."""
+        assert self.gate is not None
+        try:
+            self.gate.tell_nowait(Submitted(d.target_type, d.target_id))
+        except Exception as exc:  # the hold expires on its own; say why it lingers
+            _log.warning("gate_release_failed", target=d.target_id, error=repr(exc))
 
     def _nack_fallback(
         self, d: Delivery, exc: BaseException, sub: Subscription, now: float

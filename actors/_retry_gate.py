@@ -45,6 +45,7 @@ from ._retry_gate_messages import RecordSuccess as RecordSuccess
 from ._retry_gate_messages import ResetTarget as ResetTarget
 from ._retry_gate_messages import RetryGateMessage as RetryGateMessage
 from ._retry_gate_messages import RetryGateStatistics as RetryGateStatistics
+from ._retry_gate_messages import Submitted as Submitted
 from ._retry_gate_writeback import Flush, FlushTimer, WriteBehind
 from ._retry_policy import Decision, RetryPolicy, RetryPolicyConfig, RetryRecord
 from ._retry_store import record_to_row, retry_record_upsert, row_to_record
@@ -230,6 +231,11 @@ class RetryGate(Actor[RetryGateMessage]):
             self._cache.evict_if_over()
             return None
         match message:
+            case Submitted(target_type, target_id):
+                found = self._cache.get(target_type, target_id)
+                if self._wb is not None and isinstance(found, RetryRecord):
+                    self._wb.release(found)
+                return None
             case ResetTarget(target_type, target_id):
                 self._reset(await self._lookup(target_type, target_id))
                 return None
@@ -274,8 +280,12 @@ class RetryGate(Actor[RetryGateMessage]):
         else:
             self._record(record, now, False)
         self._failures += 1
-        self._mark(record, later=msg.caller_writes)
-        return FailureOutcome(self._decide(record, now), record_to_row(record, now))
+        decision = self._decide(record, now)
+        early = None
+        if msg.explicit and decision.phase != "exhausted":
+            early = self._decide(record, now, True)
+        self._mark(record, hold=msg.caller_writes)
+        return FailureOutcome(decision, record_to_row(record, now), early)
 
     def _shared_policy(self, config: RetryPolicyConfig) -> RetryPolicyConfig:
         """Return one shared object per distinct policy (records keep a reference to it)."""
@@ -294,7 +304,7 @@ class RetryGate(Actor[RetryGateMessage]):
         now = self._now()
         self._record(record, now, True)
         self._successes += 1
-        self._mark(record, later=msg.caller_writes)
+        self._mark(record, hold=msg.caller_writes)
         return record_to_row(record, now)
 
     def _reset(self, record: RetryRecord | None) -> None:
@@ -333,10 +343,10 @@ class RetryGate(Actor[RetryGateMessage]):
             return None
         return self._cache.add_loaded(row_to_record(row))
 
-    def _mark(self, record: RetryRecord, *, later: bool = False) -> None:
+    def _mark(self, record: RetryRecord, *, hold: bool = False) -> None:
         if self._wb is not None:
-            if later:
-                self._wb.mark_later(record)
+            if hold:
+                self._wb.hold(record)
             else:
                 self._wb.mark(record)
 

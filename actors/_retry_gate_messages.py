@@ -40,6 +40,7 @@ __all__ = (
     "ResetTarget",
     "RetryGateMessage",
     "RetryGateStatistics",
+    "Submitted",
 )
 
 
@@ -65,8 +66,12 @@ class RecordFailure(Message, frozen=True):
     ``None``: the gate's. A running cycle keeps its snapshot either way."""
     caller_writes: bool = False
     """The caller commits the returned row in its own transaction (the broker does, with the
-    message's state): the gate then writes its copy only a flush later, so the record can
-    never be committed ahead of the message state it belongs to."""
+    message's state) and sends :class:`Submitted` once it handed that transaction to the
+    writer. Until then the gate writes nothing of this record, so the record can never be
+    committed ahead of the state it belongs to."""
+    explicit: bool = False
+    """Also ask for the explicit early retry right after recording the failure (the answer
+    is :attr:`FailureOutcome.early`; a grant is part of the returned row)."""
 
 
 class RecordSuccess(Message, frozen=True):
@@ -80,7 +85,14 @@ class RecordSuccess(Message, frozen=True):
     target_type: str
     target_id: str
     caller_writes: bool = False
-    """As for :class:`RecordFailure`."""
+    """As for :class:`RecordFailure` (send :class:`Submitted` after submitting)."""
+
+
+class Submitted(Message, frozen=True):
+    """A tell: the caller handed the row of a ``caller_writes`` request to the writer."""
+
+    target_type: str
+    target_id: str
 
 
 class ResetTarget(Message, frozen=True):
@@ -110,7 +122,14 @@ class GateStats(Message, frozen=True):
 
 
 RetryGateMessage = (
-    CanRetry | RecordFailure | RecordSuccess | ResetTarget | GetRecord | FlushGate | GateStats
+    CanRetry
+    | RecordFailure
+    | RecordSuccess
+    | Submitted
+    | ResetTarget
+    | GetRecord
+    | FlushGate
+    | GateStats
 )
 """Every request the retry gate handles."""
 
@@ -127,6 +146,8 @@ class FailureOutcome(msgspec.Struct, frozen=True):
     version-guarded upsert, so the caller can commit the record in the same transaction as
     its own state change. The gate writes the same version behind as well; the version
     guard makes the second write a no-op."""
+    early: Decision | None = None
+    """With ``explicit``: the decision on the explicit early retry (granted, or when)."""
 
 
 class RetryGateStatistics(msgspec.Struct, frozen=True):

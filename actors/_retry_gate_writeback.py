@@ -32,6 +32,10 @@ __all__ = ("FLUSH", "Flush", "FlushTimer", "WriteBehind")
 
 _log = structlog.get_logger("actorgrid.actors.retry_gate")
 
+HOLD_TIMEOUT: Final = 30.0
+"""Seconds of the gate's clock after which a hold no caller released is dropped (a caller
+that crashed between the reply and its submission never releases)."""
+
 
 class Flush(Message, frozen=True):
     """Sent by the gate's timer to the gate: hand the dirty records to the writer."""
@@ -94,8 +98,8 @@ class WriteBehind:
         "_writer",
         "dirty",
         "flushes",
+        "held",
         "in_flight",
-        "later",
         "rows_flushed",
         "write_errors",
     )
@@ -120,10 +124,12 @@ class WriteBehind:
         """Changed records not handed to the writer yet, by ``id``."""
         self.in_flight: dict[int, Receipt] = {}
         """Handed to the writer, not committed yet: ``id`` of the record -> latest receipt."""
-        self.later: dict[int, RetryRecord] = {}
-        """Changed records whose caller commits this version itself (with its own state
-        change); the gate writes them too, but only at the flush after next, so its copy can
-        never be committed before the caller's transaction."""
+        self.held: dict[int, list[Any]] = {}
+        """Records whose latest change a caller commits itself, in the transaction of its
+        own state change: ``id`` -> [record, holds, deadline]. The gate writes nothing of a
+        held record until every caller said it submitted (:meth:`release`): the writer
+        commits in submission order, so the gate's copy can never land before the caller's
+        transaction. A hold a caller never releases expires after ``HOLD_TIMEOUT``."""
         self.flushes = 0
         self.rows_flushed = 0
         self.write_errors = 0
@@ -137,20 +143,43 @@ class WriteBehind:
         if len(dirty) >= self._flush_rows:
             self.flush()
 
-    def mark_later(self, record: RetryRecord) -> None:
-        """Note a change the caller commits itself; the gate writes it one flush later."""
-        key = id(record)
-        if key in self.dirty:
-            return  # an earlier change of the gate's own is pending: it goes as it was
-        later = self.later
-        if not later and not self.dirty:
-            self._on_dirty()
-        later[key] = record
+    def hold(self, record: RetryRecord) -> None:
+        """Note a change that a caller commits itself; write nothing of it until released."""
+        entry = self.held.get(id(record))
+        deadline = self._now() + HOLD_TIMEOUT
+        if entry is None:
+            self.held[id(record)] = [record, 1, deadline]
+        else:
+            entry[1] += 1
+            entry[2] = deadline
+        self.mark(record)  # written behind too (a no-op by the version guard) once released
+
+    def release(self, record: RetryRecord) -> None:
+        """A caller submitted its transaction with ``record``'s row: one hold less."""
+        entry = self.held.get(id(record))
+        if entry is None:
+            return
+        entry[1] -= 1
+        if entry[1] <= 0:
+            del self.held[id(record)]
+            if self.dirty:
+                self._on_dirty()
+
+    def _expire_holds(self, now: float) -> None:
+        for key, (record, _, deadline) in list(self.held.items()):
+            if deadline <= now:
+                del self.held[key]
+                _log.warning(
+                    "retry_gate_hold_expired",
+                    actor=self._name,
+                    target_type=record.target_type,
+                    target_id=record.target_id,
+                )
 
     def busy(self, record: RetryRecord) -> bool:
         """Whether ``record`` has a change that is not committed yet (call :meth:`reap` first)."""
         key = id(record)
-        return key in self.dirty or key in self.in_flight or key in self.later
+        return key in self.dirty or key in self.in_flight or key in self.held
 
     def flush(self) -> StorageError | None:
         """Hand every dirty record to the writer in one submission; never waits.
@@ -159,16 +188,19 @@ class WriteBehind:
             ``None``, or the error ``submit`` raised (the records stay dirty; it is logged).
         """
         dirty = self.dirty
-        later = self.later
         if not dirty:
-            if later:  # nothing of ours to write yet: the deferred ones go next time
-                dirty.update(later)
-                later.clear()
-                self._on_dirty()
             return None
         now = self._now()
+        held = self.held
+        if held:
+            self._expire_holds(now)
+            records = [r for key, r in dirty.items() if key not in held]
+            if not records:
+                self._on_dirty()  # only held records: look again next interval
+                return None
+        else:
+            records = list(dirty.values())
         upsert = self._upsert
-        records = list(dirty.values())
         try:
             receipt = self._writer.submit(*[Op(upsert, record_to_row(r, now)) for r in records])
         except StorageError as exc:
@@ -176,10 +208,11 @@ class WriteBehind:
                 "retry_gate_flush_failed", actor=self._name, rows=len(records), error=str(exc)
             )
             return exc
-        dirty.clear()
-        if later:
-            dirty.update(later)
-            later.clear()
+        if len(records) == len(dirty):
+            dirty.clear()
+        else:
+            for record in records:
+                del dirty[id(record)]
             self._on_dirty()
         in_flight = self.in_flight
         for record in records:
@@ -226,8 +259,7 @@ class WriteBehind:
             StorageError: the submission failed (``WriterClosed``...) or the writer rejected
                 one (``WriteRejected``); the records concerned are dirty again.
         """
-        self.dirty.update(self.later)  # everything now, the callers' writes were submitted first
-        self.later.clear()
+        self.held.clear()  # everything now: callers submit before they stop or ask for this
         error = self.flush()
         if self._receipts:
             await self._writer.flush()

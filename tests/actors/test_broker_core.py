@@ -12,7 +12,8 @@ from actorgrid.actors._delivery import new_message_id
 def _raise_chain() -> BaseException:
     try:
         try:
-            {}["missing"]
+            empty: dict[str, int] = {}
+            empty["missing"]
         except KeyError as inner:
             raise ValueError("bad value") from inner
     except ValueError:

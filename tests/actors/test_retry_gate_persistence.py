@@ -22,10 +22,11 @@ from actorgrid.actors import (
     RetryGateStatistics,
     RetryPolicyConfig,
     RetryRecord,
+    Submitted,
     retry_record_upsert,
 )
 from actorgrid.kernel import ActorRef, FakeClock, Kernel, KernelConfig
-from actorgrid.kernel.testing import wait_until
+from actorgrid.kernel.testing import settle, wait_until
 from actorgrid.storage import Op, Writer, WriterClosed, WriteRejected, create_engine, migrate
 
 if TYPE_CHECKING:
@@ -145,23 +146,37 @@ class TestWriteBehind:
             await wait_until(lambda: writer.statistics().ops_committed == 1)
             assert rows(db_path)[KEY]["attempt_count"] == 1
 
-    async def test_a_caller_written_change_is_written_behind_one_flush_later(
+    async def test_a_caller_written_change_waits_for_submitted(
         self, db_path: Path, clock: FakeClock
     ) -> None:
-        """With caller_writes the gate's own copy waits a flush, so the caller commits first."""
+        """With caller_writes the gate writes nothing of the record until Submitted arrives."""
         async with running_gate(db_path, clock, flush_interval=0.05) as (gate, writer):
-            await gate.ask(RecordFailure(*KEY, caller_writes=True))
+            outcome: FailureOutcome = await gate.ask(RecordFailure(*KEY, caller_writes=True))
             await gate.ask(RecordFailure("entity", "mine"))
+            for committed in (1, 1):
+                clock.advance(0.05)
+                await wait_until(lambda n=committed: writer.statistics().ops_committed == n)
+                await settle()
+            assert set(rows(db_path)) == {("entity", "mine")}  # held for two intervals
+            await writer.write(Op(retry_record_upsert("sqlite"), outcome.row))  # the caller's
+            gate.tell_nowait(Submitted(*KEY))
             clock.advance(0.05)
-            await wait_until(lambda: writer.statistics().ops_committed == 1)
-            assert set(rows(db_path)) == {("entity", "mine")}
-            assert (await stats(gate)).dirty == 1  # the deferred one, due next time
-            clock.advance(0.05)
-            await wait_until(lambda: writer.statistics().ops_committed == 2)
+            await wait_until(lambda: writer.statistics().ops_committed == 3)
             assert rows(db_path)[KEY]["attempt_count"] == 1
             await gate.ask(RecordSuccess(*KEY, caller_writes=True))
-            await gate.ask(FlushGate())  # a forced flush writes deferred changes too
+            await gate.ask(FlushGate())  # a forced flush writes held changes too
             assert rows(db_path)[KEY]["attempt_count"] == 0
+
+    async def test_an_early_retry_can_be_asked_with_the_failure(
+        self, db_path: Path, clock: FakeClock
+    ) -> None:
+        """RecordFailure(explicit=True) answers the early retry in the same reply."""
+        async with running_gate(db_path, clock) as (gate, _):
+            first: FailureOutcome = await gate.ask(RecordFailure(*KEY, explicit=True))
+            assert first.early is not None
+            assert not first.early.allowed
+            assert first.early.retry_after == T0 + 20 * MIN
+            assert first.decision.retry_after == T0 + 30 * MIN
 
     async def test_flush_rows_dirty_records_flush_at_once(
         self, db_path: Path, clock: FakeClock
