@@ -1,0 +1,129 @@
+"""Broker rules through the Runtime: per-error policies, pruning, dead-letter replay."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from actorgrid.actors import DeliveryContext, RetryPolicyConfig, Runtime
+from actorgrid.kernel.testing import settle, wait_until
+
+from .conftest import RuntimeFactory
+
+MINUTE = 60.0
+
+
+class RateLimited(Exception):
+    pass
+
+
+async def scheduled(rt: Runtime, count: int) -> None:
+    await wait_until(lambda: rt.statistics().scheduled == count)
+    await settle()
+
+
+class TestErrorPolicies:
+    async def test_an_error_type_brings_its_own_windows(self, runtimes: RuntimeFactory) -> None:
+        """A rate limit retries on its own 5-minute window; other errors keep the 30 minutes."""
+        seen: list[tuple[str, int]] = []
+
+        async def handler(payload: str, ctx: DeliveryContext) -> None:
+            seen.append((payload, ctx.attempt))
+            if ctx.attempt == 1:
+                raise RateLimited("429") if payload == "limited" else RuntimeError("boom")
+
+        fast = RetryPolicyConfig(base_wait_minutes=5, early_wait_minutes=1, max_retries=3)
+        async with runtimes() as rt:
+            rt.declare_topic("jobs")
+            await rt.subscribe("jobs", handler, error_policies={RateLimited: fast})
+            await rt.publish("jobs", "limited", target=("api", "a"))
+            await rt.publish("jobs", "other", target=("api", "b"))
+            await scheduled(rt, 2)
+            limited = await rt.retry_record("api", "a")
+            other = await rt.retry_record("api", "b")
+            assert limited is not None
+            assert other is not None
+            assert limited.policy == fast  # the cycle's snapshot is the error's policy
+            assert other.policy == RetryPolicyConfig()
+            runtimes.clock.advance(5 * MINUTE)
+            await wait_until(lambda: ("limited", 2) in seen)
+            await settle()
+            assert ("other", 2) not in seen
+            runtimes.clock.advance(25 * MINUTE)
+            await wait_until(lambda: ("other", 2) in seen)
+
+
+class TestRetention:
+    async def test_done_rows_are_pruned_after_the_retention(self, runtimes: RuntimeFactory) -> None:
+        """Done rows older than the retention are deleted; newer ones and live ones stay."""
+        from actorgrid.actors import BrokerSettings
+
+        broker = BrokerSettings(retention_seconds=3600, prune_interval=600, drain_timeout=5)
+        async with runtimes(broker=broker) as rt:
+            rt.declare_topic("jobs")
+            seen: list[Any] = []
+
+            async def handler(payload: int, ctx: DeliveryContext) -> None:
+                seen.append(payload)
+
+            await rt.subscribe("jobs", handler)
+            await rt.publish_batch("jobs", [1, 2, 3])
+            await wait_until(lambda: len(seen) == 3)
+            runtimes.clock.advance(3000)
+            await rt.publish("jobs", 4)
+            await wait_until(lambda: len(seen) == 4)
+            await rt.flush()
+            runtimes.clock.advance(1200)  # the prune at +4200 s: the first three are too old
+            await settle()
+            await rt.flush()
+            assert runtimes.query("select count(*) from messages") == [(1,)]
+            runtimes.clock.advance(3000)  # the prune at +7200 s: the fourth one too
+            await settle()
+            await rt.flush()
+            assert runtimes.query("select count(*) from messages") == [(0,)]
+
+
+class TestReplay:
+    async def test_replayed_dead_letter_runs_again_with_a_fresh_cycle(
+        self, runtimes: RuntimeFactory
+    ) -> None:
+        """A dead letter replayed goes back to its topic once, attempt 1, and can succeed."""
+        attempts: list[tuple[str, int]] = []
+        broken = {"yes": True}
+
+        async def handler(payload: str, ctx: DeliveryContext) -> None:
+            attempts.append((ctx.message_id, ctx.attempt))
+            if broken["yes"]:
+                raise PermissionError("bad credentials")
+
+        async with runtimes() as rt:
+            rt.declare_topic("jobs")
+            await rt.subscribe("jobs", handler, non_retryable=(PermissionError,))
+            await rt.publish("jobs", "x", target=("account", "acc-1"))
+            await wait_until(lambda: rt.statistics().dead == 1)
+            await rt.flush()
+            page = await rt.dead_letters.list(topic="jobs")
+            assert page.total == 1
+            entry = page.entries[0]
+            assert (entry.reason, entry.error_type, entry.attempts) == (
+                "non_retryable",
+                "PermissionError",
+                1,
+            )
+            shown = await rt.dead_letters.show(entry.id)
+            assert shown.envelope.target_id == "acc-1"
+            broken["yes"] = False
+            first = await rt.dead_letters.replay([entry.id])
+            second = await rt.dead_letters.replay([entry.id])
+            assert len(first.replayed) == 1
+            assert second.replayed == ()
+            assert second.already == first.replayed
+            new_id = first.replayed[0][1]
+            await wait_until(lambda: (new_id, 1) in attempts)
+            await wait_until(lambda: rt.statistics().acked == 1)
+            await rt.flush()
+            assert await rt.dead_letters.count(reason="non_retryable") == 1
+            purged = await rt.dead_letters.purge([entry.id])
+            assert purged == 1
+            assert await rt.dead_letters.count() == 0
+        assert runtimes.query("select state from messages where id = ?", new_id) == [("done",)]
+        assert len([a for a in attempts if a[0] == new_id]) == 1
