@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from actorgrid.actors import DeliveryContext, RetryPolicyConfig, Runtime
 from actorgrid.kernel.testing import settle, wait_until
 
-from .conftest import RuntimeFactory
+if TYPE_CHECKING:
+    from .conftest import RuntimeFactory
 
 MINUTE = 60.0
 
