@@ -14,6 +14,8 @@ from ._codec import roundtrip as roundtrip
 from ._config import load_config as load_config
 from ._dead_letters import DeadLetterLog as DeadLetterLog
 from ._dead_letters import DeadLetterStatistics as DeadLetterStatistics
+from ._entry import run as run
+from ._entry import uvloop_available as uvloop_available
 from ._exceptions import ActorDeadError as ActorDeadError
 from ._exceptions import ActorError as ActorError
 from ._exceptions import ActorStartError as ActorStartError
