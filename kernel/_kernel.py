@@ -12,6 +12,7 @@ import anyio
 import msgspec
 import structlog
 
+from ._ask_timeouts import AskDeadlines
 from ._clock import Clock, SystemClock
 from ._dead_letters import DeadLetterLog
 from ._exceptions import ActorError, ActorStartError, RestartLimitExceeded
@@ -90,6 +91,12 @@ class Kernel:
         self._failure: RestartLimitExceeded | None = None
         self._stopped = anyio.Event()
         self._background: set[anyio.CancelScope] = set()
+        self.ask_deadlines = AskDeadlines(self._start_sweeper)
+        """Pending timed asks (see :mod:`actorgrid.kernel._ask_timeouts`)."""
+
+    def _start_sweeper(self) -> None:
+        if self._tg is not None:
+            self.start_background(self.ask_deadlines.run, name="kernel:ask-deadlines")
 
     # -- registry -----------------------------------------------------------------------
 

@@ -94,7 +94,8 @@ class ActorRef(Generic[M]):
     async def ask(self, message: M, *, timeout: float | None = 5.0) -> Any:
         """Send ``message`` and return the actor's reply (the return value of ``receive``).
 
-        The timeout covers both waiting for mailbox room and waiting for the reply.
+        The timeout covers both waiting for mailbox room and waiting for the reply; it is
+        checked in sweeps, so it fires up to 10 ms late.
 
         Raises:
             AskTimeout: if no reply arrived within ``timeout`` seconds.
@@ -105,8 +106,7 @@ class ActorRef(Generic[M]):
         cell = self._cell
         if cell.strict:
             message = roundtrip(message)
-        loop = asyncio.get_running_loop()
-        reply: asyncio.Future[Any] = loop.create_future()
+        reply: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         envelope = Ask(message, reply)
         try:
             queued = cell.mailbox.try_put(envelope)
@@ -114,19 +114,11 @@ class ActorRef(Generic[M]):
             raise self._dead(message, exc) from None
         if not queued:
             return await self._ask_when_full(envelope, timeout)
-        if timeout is None:
-            return await reply
-        # A timer instead of a cancel scope: entering and leaving an anyio scope costs more
-        # than the whole round trip. The expired reply raises AskTimeout from the await.
-        timer = loop.call_later(timeout, _expire, reply, cell.name, message, timeout)
-        try:
-            return await reply
-        except asyncio.CancelledError:
-            if reply.done() and not reply.cancelled():
-                reply.exception()  # expired just as we were cancelled: mark it retrieved
-            raise
-        finally:
-            timer.cancel()
+        if timeout is not None:
+            # No cancel scope and no timer per ask (each costs about as much as the round
+            # trip): the kernel sweeps deadlines and fails the reply with AskTimeout.
+            cell.kernel.ask_deadlines.track(reply, cell.name, message, timeout)
+        return await reply
 
     async def _ask_when_full(self, envelope: Ask, timeout: float | None) -> Any:
         cell, message, reply = self._cell, envelope.message, envelope.reply
@@ -152,8 +144,3 @@ class ActorRef(Generic[M]):
     def mailbox_statistics(self) -> MailboxStatistics:
         """Return a snapshot of the actor's mailbox."""
         return self._cell.mailbox.statistics()
-
-
-def _expire(reply: asyncio.Future[Any], actor: str, message: object, timeout: float) -> None:
-    if not reply.done():
-        reply.set_exception(AskTimeout(actor, message, timeout))
