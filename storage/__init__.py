@@ -31,3 +31,35 @@ from ._reading import read_connection as read_connection
 from ._receipt import Receipt as Receipt
 from ._writer import Writer as Writer
 from ._writer import WriterStatistics as WriterStatistics
+
+__all__ = (
+    "DEFAULT_URL",
+    "KEY_MAX_LENGTH",
+    "MESSAGE_STATES",
+    "Base",
+    "DeadLetter",
+    "FlushTimeout",
+    "InvalidDatabaseURL",
+    "InvalidOp",
+    "InvalidStorageArgument",
+    "MessageRow",
+    "MigrationError",
+    "Op",
+    "Receipt",
+    "ReferenceChunk",
+    "RetryRecordRow",
+    "StorageError",
+    "WriteRejected",
+    "Writer",
+    "WriterClosed",
+    "WriterNotStarted",
+    "WriterStatistics",
+    "create_engine",
+    "current_revision",
+    "current_revision_async",
+    "downgrade",
+    "downgrade_async",
+    "migrate",
+    "migrate_async",
+    "read_connection",
+)
