@@ -65,6 +65,12 @@ class RecurringPattern(msgspec.Struct, frozen=True, kw_only=True):
     """``target_type:target_id`` of the earlier failures (bounded)."""
     outcomes: dict[str, int] = msgspec.field(default_factory=dict)
     """How those failures ended: ``success``, ``dead`` or ``pending`` counts."""
+    id: int = 0
+    """The pattern's id: the chunk id of the failure it was first recognised from."""
+    target_count: int = 0
+    """How many distinct targets failed this way (``targets`` shows the first ones)."""
+    example: str = ""
+    """The error text of the pattern's earliest failure still kept."""
 
 
 class Revision(msgspec.Struct, frozen=True, kw_only=True):

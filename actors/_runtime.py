@@ -4,6 +4,7 @@ The supervision tree (root, ``one_for_one``), in start order::
 
     retry-gate       the retry gate (absent when disabled: the broker falls back)
     dead-letters     the dead-letter queue
+    pattern-engine   reference chunks, glimpse/revise, failure memory (absent when disabled)
     broker           scheduled redelivery, early retries, recovery
     subscriptions    a supervisor with the subscription workers, ``sub:<topic>:<n>``
 
@@ -32,6 +33,21 @@ from ._dead_letter_api import DeadLetters
 from ._dead_letter_queue import DeadLetterQueue
 from ._dead_letter_store import MemoryDeadLetterStore
 from ._exceptions import InvalidArgument, RuntimeClosed, TopicConflict
+from ._pattern_engine import PatternEngine
+from ._pattern_messages import (
+    AddChunks,
+    ChunkInput,
+    DeleteChunks,
+    FlushPattern,
+    PatternStatistics,
+    PatternStats,
+    RecurringPatterns,
+    SearchChunks,
+    check_chunks,
+    check_ids,
+    check_search,
+)
+from ._pattern_settings import resolve_index_path
 from ._retry_gate import RetryGate
 from ._retry_gate_messages import FlushGate, GetRecord, ResetTarget
 from ._retry_policy import RetryPolicy, RetryRecord, validate_target
@@ -39,7 +55,7 @@ from ._runtime_config import RuntimeConfig
 from ._worker import SubscriptionWorker
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Iterable, Mapping, Sequence
     from types import TracebackType
 
     from sqlalchemy.ext.asyncio import AsyncEngine
@@ -47,6 +63,7 @@ if TYPE_CHECKING:
     from actorgrid.kernel import ActorRef, Clock, Supervisor
 
     from ._broker_types import Handler
+    from ._pattern_protocol import RecurringPattern, Reference
     from ._retry_policy import RetryPolicyConfig
 
 __all__ = ("Runtime",)
@@ -75,6 +92,7 @@ class Runtime:
         self._gate: ActorRef[Any] | None = None
         self._subs: Supervisor | None = None
         self._dead_letters: DeadLetters | None = None
+        self._pattern: ActorRef[Any] | None = None
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -148,6 +166,14 @@ class Runtime:
         )
         core.dead_letters = dlq
         self._dead_letters = DeadLetters(dlq)
+        if config.pattern.enabled:
+            pattern = config.pattern
+            index_path = resolve_index_path(pattern, url)
+            self._pattern = core.pattern = await kernel.spawn(
+                lambda: PatternEngine(pattern, engine=db, writer=writer, index_path=index_path),
+                name="pattern-engine",
+                capacity=pattern.mailbox_capacity,
+            )
         settings = config.broker
         self._broker = await kernel.spawn(
             lambda: Broker(
@@ -370,6 +396,8 @@ class Runtime:
         self._running("flush")
         if self._gate is not None:
             await self._gate.ask(FlushGate(), timeout=60)
+        if self._pattern is not None:
+            await self._pattern.ask(FlushPattern(), timeout=60)
         if self.writer is not None:
             await self.writer.flush()
 
@@ -387,3 +415,105 @@ class Runtime:
     def statistics(self) -> BrokerStatistics:
         """Return the broker's counters."""
         return self._running("read statistics").statistics()
+
+    # -- reference chunks and recurring failures ------------------------------------------
+
+    def _pattern_engine(self, action: str) -> ActorRef[Any]:
+        self._running(action)
+        if self._pattern is None:
+            raise InvalidArgument("pattern.enabled", False, f"the pattern engine on to {action}")
+        return self._pattern
+
+    async def add_chunks(
+        self, chunks: Sequence[ChunkInput | tuple[str, str] | tuple[str, str, Mapping[str, Any]]]
+    ) -> list[int]:
+        """Store and index reference chunks (runbooks, documents) in one transaction.
+
+        Args:
+            chunks: ``(source, text)`` or ``(source, text, metadata)`` tuples, or
+                :class:`ChunkInput`; metadata is a JSON object searches can filter on.
+
+        Returns:
+            The new chunk ids, in order.
+
+        Raises:
+            InvalidArgument: a bad chunk (empty or overlong text or source, the reserved
+                source ``failure``, metadata that is not a JSON object), or the pattern engine
+                is disabled. Nothing is stored.
+            EmbeddingError: a text cannot be embedded (nothing is stored).
+            StorageError: the chunks could not be committed (nothing is stored).
+            RuntimeClosed: the runtime is not running.
+        """
+        ref = self._pattern_engine("add chunks")
+        ids: tuple[int, ...] = await ref.ask(AddChunks(check_chunks(chunks)), timeout=None)
+        return list(ids)
+
+    async def delete_chunks(self, ids: Iterable[int]) -> int:
+        """Delete chunks by id; unknown ids are ignored.
+
+        Returns:
+            How many chunks were deleted.
+
+        Raises:
+            InvalidArgument: an id is not an integer >= 0, or the pattern engine is disabled.
+            StorageError: the deletion could not be committed (nothing is deleted).
+            RuntimeClosed: the runtime is not running.
+        """
+        ref = self._pattern_engine("delete chunks")
+        count: int = await ref.ask(DeleteChunks(check_ids(ids)), timeout=None)
+        return count
+
+    async def search_chunks(
+        self,
+        query: str,
+        *,
+        k: int = 3,
+        min_similarity: float = 0.0,
+        source: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> list[Reference]:
+        """Return up to ``k`` chunks most similar to ``query``, most similar first.
+
+        Args:
+            query: the text to look for.
+            k: most chunks to return (>= 1).
+            min_similarity: leave out chunks below this cosine similarity, in [-1, 1].
+            source: only chunks of this source (``"failure"``: the failure memory).
+            metadata: only chunks whose metadata has all of these key/value pairs.
+
+        Raises:
+            InvalidQuery: an empty query, ``k`` < 1, a threshold outside [-1, 1], or a bad
+                filter.
+            InvalidArgument: the pattern engine is disabled.
+            RuntimeClosed: the runtime is not running.
+        """
+        ref = self._pattern_engine("search chunks")
+        q, k_, floor, src, meta = check_search(
+            query, k, min_similarity, source, None if metadata is None else dict(metadata)
+        )
+        found: tuple[Reference, ...] = await ref.ask(
+            SearchChunks(q, k_, floor, src, meta), timeout=60
+        )
+        return list(found)
+
+    async def recurring_patterns(self) -> list[RecurringPattern]:
+        """Return the recurring failure patterns, most failures first.
+
+        Raises:
+            InvalidArgument: the pattern engine is disabled.
+            RuntimeClosed: the runtime is not running.
+        """
+        ref = self._pattern_engine("read recurring patterns")
+        found: tuple[RecurringPattern, ...] = await ref.ask(RecurringPatterns(), timeout=60)
+        return list(found)
+
+    async def pattern_statistics(self) -> PatternStatistics:
+        """Return a snapshot of the pattern engine.
+
+        Raises:
+            InvalidArgument: the pattern engine is disabled.
+            RuntimeClosed: the runtime is not running.
+        """
+        ref = self._pattern_engine("read pattern statistics")
+        stats: PatternStatistics = await ref.ask(PatternStats(), timeout=60)
+        return stats

@@ -9,9 +9,16 @@ from actorgrid.storage import DEFAULT_URL
 
 from ._broker_types import FallbackPolicy
 from ._exceptions import InvalidArgument
+from ._pattern_settings import PatternSettings
 from ._retry_policy import RetryPolicyConfig
 
-__all__ = ("BrokerSettings", "GateSettings", "RuntimeConfig", "StorageSettings")
+__all__ = (
+    "BrokerSettings",
+    "GateSettings",
+    "PatternSettings",
+    "RuntimeConfig",
+    "StorageSettings",
+)
 
 
 def _positive(name: str, value: float, *, zero: bool = False) -> None:
@@ -79,3 +86,4 @@ class RuntimeConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     gate: GateSettings = msgspec.field(default_factory=GateSettings)
     broker: BrokerSettings = msgspec.field(default_factory=BrokerSettings)
     fallback: FallbackPolicy = msgspec.field(default_factory=FallbackPolicy)
+    pattern: PatternSettings = msgspec.field(default_factory=PatternSettings)
