@@ -12,7 +12,16 @@ if TYPE_CHECKING:
 
     import numpy.typing as npt
 
-__all__ = ("Hit", "exact_search")
+__all__ = ("Hit", "exact_search", "similarities")
+
+_BLOCK = 1024
+"""Rows per matrix-vector product.
+
+OpenBLAS runs a larger matrix-vector product (beyond about 1,200 x 384) on several threads.
+For one query that gains little and stalls when the cores are busy: on a loaded two-core
+machine a 2,000 x 384 product took a median of 8 ms threaded against 0.09 ms in blocks.
+Products of at most this many rows stay on the calling thread.
+"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,6 +31,20 @@ class Hit:
     id: int
     similarity: float
     """Cosine similarity in [-1, 1]; 1 means the same direction."""
+
+
+def similarities(
+    matrix: npt.NDArray[np.float32], query: npt.NDArray[np.float32]
+) -> npt.NDArray[np.float32]:
+    """Return ``matrix @ query``, computed in blocks of rows (see ``_BLOCK``)."""
+    n = len(matrix)
+    if n <= _BLOCK:
+        return matrix @ query
+    out = np.empty(n, np.float32)
+    for start in range(0, n, _BLOCK):
+        stop = min(n, start + _BLOCK)
+        np.matmul(matrix[start:stop], query, out=out[start:stop])
+    return out
 
 
 def exact_search(
@@ -48,7 +71,7 @@ def exact_search(
     n = len(matrix)
     if n == 0:
         return []
-    sims = matrix @ query
+    sims = similarities(matrix, query)
     if filter is None and k < n:
         top = np.argpartition(-sims, k - 1)[:k]
         order = top[np.argsort(-sims[top], kind="stable")]

@@ -17,6 +17,7 @@ from actorgrid.actors import (
     InvalidVectors,
     VectorIndex,
 )
+from actorgrid.actors._exact_search import similarities
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -302,6 +303,24 @@ class TestExactAgreesWithHnsw:
         exact_hits = index.search(data[0], k=5)
         index.exact_threshold = 0
         assert [h.id for h in index.search(data[0], k=5)] == [h.id for h in exact_hits]
+
+
+class TestExactSearch:
+    """Exact search over more rows than one matrix-vector block."""
+
+    def test_blocked_product_equals_plain_product(self) -> None:
+        """Similarities computed in row blocks equal the one-shot product."""
+        data = unit(vectors(2500))
+        query = unit(vectors(1, seed=2)[0])
+        np.testing.assert_allclose(similarities(data, query), data @ query, rtol=1e-5, atol=1e-6)
+
+    def test_exact_path_over_several_blocks(self) -> None:
+        """An exact-path index of 2,500 items finds each probed item as its own top hit."""
+        data = vectors(2500)
+        index = make_index("exact")
+        index.add(range(2500), data)
+        for i in (0, 1023, 1024, 2047, 2499):
+            assert index.search(data[i], k=1)[0].id == i
 
 
 class TestBadInput:
