@@ -172,7 +172,9 @@ class BrokerCore:
         Raises:
             UnknownTopic, InvalidPayload, InvalidTarget, InvalidArgument.
         """
-        spec = self.topic(topic)
+        spec = self.topics.get(topic)
+        if spec is None:
+            raise UnknownTopic(topic)
         kind = spec.payload_type
         if kind is not None and isinstance(kind, type) and not isinstance(payload, kind):
             raise InvalidPayload(topic, f"expected {kind.__name__}, got {type(payload).__name__}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, final
 
 import msgspec
@@ -11,6 +12,7 @@ import msgspec
 from ._exceptions import InvalidArgument
 
 if TYPE_CHECKING:
+    from ._delivery import Delivery
     from ._pattern_protocol import Reference, Revision
     from ._retry_policy import RetryPolicyConfig
 
@@ -141,52 +143,67 @@ class DeliveryContext:
         phase: ``first``, ``base`` or ``revise`` (see the retry semantics).
         early: whether this attempt is the explicit early retry.
         target: ``(target_type, target_id)``.
-        headers: the headers given at publish.
+        headers: the headers given at publish (read-only).
         references: reference chunks attached by the pattern engine (glimpse or revise).
         revision: the revise result (suggestions and the ``REVISION_SUBPROCESS`` marker)
             on a revise-phase attempt, else ``None``.
         last_error: the previous attempt's error text, if any.
     """
 
-    __slots__ = (
-        "_early_requested",
-        "attempt",
-        "early",
-        "headers",
-        "last_error",
-        "message_id",
-        "phase",
-        "references",
-        "revision",
-        "target",
-        "topic",
-    )
+    # The fields are read from the delivery on demand: a handler that looks at none of them
+    # pays for three assignments, not eleven.
+    __slots__ = ("_d", "_early_requested", "references", "revision")
 
     def __init__(
         self,
-        *,
-        message_id: str,
-        topic: str,
-        attempt: int,
-        phase: str,
-        early: bool,
-        target: tuple[str, str],
-        headers: Mapping[str, str],
+        delivery: Delivery,
         references: tuple[Reference, ...] = (),
         revision: Revision | None = None,
-        last_error: str | None = None,
     ) -> None:
-        self.message_id = message_id
-        self.topic = topic
-        self.attempt = attempt
-        self.phase = phase
-        self.early = early
-        self.target = target
-        self.headers = headers
+        self._d = delivery
         self.references = references
         self.revision = revision
-        self.last_error = last_error
         self._early_requested = False
+
+    @property
+    def message_id(self) -> str:
+        """The message's id."""
+        return self._d.id
+
+    @property
+    def topic(self) -> str:
+        """The topic the message was published to."""
+        return self._d.topic
+
+    @property
+    def attempt(self) -> int:
+        """This attempt's number (1 for the first delivery)."""
+        return self._d.attempts + 1
+
+    @property
+    def phase(self) -> str:
+        """``first``, ``base`` or ``revise``."""
+        return self._d.phase
+
+    @property
+    def early(self) -> bool:
+        """Whether this attempt is the explicit early retry."""
+        return self._d.early
+
+    @property
+    def target(self) -> tuple[str, str]:
+        """``(target_type, target_id)``."""
+        return (self._d.target_type, self._d.target_id)
+
+    @property
+    def headers(self) -> Mapping[str, str]:
+        """The headers given at publish (read-only)."""
+        return MappingProxyType(self._d.headers)
+
+    @property
+    def last_error(self) -> str | None:
+        """The previous attempt's error text, if any."""
+        return self._d.last_error
 
     def request_early_retry(self) -> None:
         """Ask for the explicit early retry if this attempt fails (same as raising RetryEarly)."""

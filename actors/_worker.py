@@ -7,7 +7,6 @@ payload that cannot be decoded goes to the dead-letter queue without running the
 
 from __future__ import annotations
 
-from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 import msgspec
@@ -48,18 +47,7 @@ class SubscriptionWorker(Actor["Delivery"]):
         revision: Revision | None = None
         if d.early or d.phase == "revise":
             references, revision = await self._references(d)
-        ctx = DeliveryContext(
-            message_id=d.id,
-            topic=d.topic,
-            attempt=d.attempts + 1,
-            phase=d.phase,
-            early=d.early,
-            target=(d.target_type, d.target_id),
-            headers=MappingProxyType(d.headers),
-            references=references,
-            revision=revision,
-            last_error=d.last_error,
-        )
+        ctx = DeliveryContext(d, references, revision)
         sub.running += 1
         try:
             await sub.handler(payload, ctx)
