@@ -1,18 +1,14 @@
-"""A small supervised demo: ``python -m examples.demo`` (what ``make run`` starts for now).
+"""The runtime demo: ``python -m examples.demo`` (what ``make run`` starts).
 
-The tree::
+It opens an actorgrid :class:`~actorgrid.actors.Runtime` on a SQLite file (default
+``./actorgrid.db``, the runtime's own default), installs the order pipeline of
+:mod:`examples.app` and publishes an order every ``--interval`` seconds. It prints a status
+line every second and what is worth seeing as it happens: retries with their phase, early
+retries, orders paid after a retry, dead letters with their reason.
 
-    root (one_for_one)
-    └── pipeline (rest_for_one)
-        ├── stats     counts what happens and answers asks
-        ├── worker    handles jobs; fails on purpose on every Nth job
-        └── producer  ticks on an interval and sends the worker a job per tick
-
-When the worker crashes, ``rest_for_one`` restarts it and every child started after it (the
-producer), in start order; ``stats`` keeps running, so the counts survive. Every second the
-demo asks ``stats`` for a snapshot and prints it. Ctrl-C or SIGTERM stops the tree in reverse
-start order (producer, worker, stats), prints a summary and exits with status 0;
-``--seconds N`` stops the same way after N seconds.
+Ctrl-C or SIGTERM (or ``--seconds N``) stops intake, lets the handlers in flight finish,
+prints a summary and exits with status 0. Messages waiting for a retry stay in the database:
+the next run on the same file says how many it found and carries on with them.
 """
 
 from __future__ import annotations
@@ -20,192 +16,31 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import signal
+import sqlite3
 import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import anyio
 import structlog
 
-from actorgrid.kernel import (
-    Actor,
-    ChildSpec,
-    Kernel,
-    Message,
-    RestartLimitExceeded,
-    SupervisorSpec,
-    configure_logging,
-)
+from actorgrid.actors import Runtime
+from actorgrid.kernel import configure_logging
+from actorgrid.storage import MESSAGE_STATES
+
+from .app import OrderProducer, OrderService, add_runbooks, demo_config
 
 if TYPE_CHECKING:
-    from collections.abc import MutableMapping, Sequence
+    from collections.abc import Sequence
 
     from anyio.abc import TaskStatus
 
-    from actorgrid.kernel import ActorRef
-
-__all__ = ("Options", "main", "parse_options", "run")
+__all__ = ("DatabaseState", "Options", "inspect_database", "main", "parse_options", "run")
 
 log = structlog.get_logger("actorgrid.demo")
 
-
-# -- messages ---------------------------------------------------------------------------
-
-
-class Tick(Message, frozen=True):
-    """The producer's timer fired."""
-
-
-class Job(Message, frozen=True):
-    """Work for the worker."""
-
-    number: int
-
-
-class Produced(Message, frozen=True):
-    """The producer sent job ``number``."""
-
-    number: int
-
-
-class Processed(Message, frozen=True):
-    """The worker finished job ``number``."""
-
-    number: int
-
-
-class Crashed(Message, frozen=True):
-    """The worker crashed on job ``number``."""
-
-    number: int
-
-
-class GetStats(Message, frozen=True):
-    """Ask ``stats`` for a :class:`StatsSnapshot`."""
-
-
-class StatsSnapshot(Message, frozen=True):
-    """What ``stats`` has counted so far."""
-
-    produced: int
-    processed: int
-    crashed: int
-
-
-StatsMessage = Produced | Processed | Crashed | GetStats
-
-
-class DeliberateCrash(RuntimeError):
-    """Raised by the worker on purpose, to show a supervised restart."""
-
-    def __init__(self, number: int) -> None:
-        self.number = number
-        super().__init__(f"job {number} failed on purpose")
-
-
-# -- actors -----------------------------------------------------------------------------
-
-
-@dataclass
-class Journal:
-    """What the demo records outside the actors: the order in which they stopped at the end."""
-
-    stopping: bool = False
-    stop_order: list[str] = field(default_factory=list)
-
-    def stopped(self, name: str) -> None:
-        """Note that ``name`` stopped (only counted once the demo is shutting down)."""
-        if self.stopping:
-            self.stop_order.append(name)
-
-
-class Stats(Actor[StatsMessage]):
-    """Counts jobs produced, processed and crashed; answers :class:`GetStats`."""
-
-    def __init__(self, journal: Journal) -> None:
-        self.journal = journal
-        self.produced = self.processed = self.crashed = 0
-
-    async def on_start(self) -> None:
-        log.info("actor_started", actor=self.actor_name)
-
-    async def receive(self, message: StatsMessage) -> StatsSnapshot | None:
-        match message:
-            case Produced():
-                self.produced += 1
-            case Processed():
-                self.processed += 1
-            case Crashed():
-                self.crashed += 1
-            case GetStats():
-                return StatsSnapshot(self.produced, self.processed, self.crashed)
-        return None
-
-    async def on_stop(self) -> None:
-        log.info("actor_stopped", actor=self.actor_name)
-        self.journal.stopped(self.actor_name)
-
-
-class Worker(Actor[Job]):
-    """Handles jobs; raises :class:`DeliberateCrash` on every ``crash_every``-th job."""
-
-    def __init__(self, journal: Journal, crash_every: int) -> None:
-        self.journal = journal
-        self.crash_every = crash_every
-
-    async def on_start(self) -> None:
-        self.stats: ActorRef[StatsMessage] = self.actor_kernel.lookup("stats")
-        log.info("actor_started", actor=self.actor_name)
-
-    async def receive(self, message: Job) -> None:
-        if message.number % self.crash_every == 0:
-            raise DeliberateCrash(message.number)
-        await self.stats.tell(Processed(message.number))
-
-    async def on_failure(self, exc: Exception, message: object | None) -> None:
-        if isinstance(message, Job):
-            await self.stats.tell(Crashed(message.number))
-
-    async def on_stop(self) -> None:
-        log.info("actor_stopped", actor=self.actor_name)
-        self.journal.stopped(self.actor_name)
-
-
-class Producer(Actor[Tick]):
-    """Sends the worker one job per tick; a timer task ticks it every ``interval`` seconds."""
-
-    def __init__(self, journal: Journal, interval: float) -> None:
-        self.journal = journal
-        self.interval = interval
-        self.next_number = 1
-
-    async def on_start(self) -> None:
-        kernel = self.actor_kernel
-        self.worker: ActorRef[Job] = kernel.lookup("worker")
-        self.stats: ActorRef[StatsMessage] = kernel.lookup("stats")
-        # Job numbers go on across restarts: stats outlives this incarnation.
-        snapshot: StatsSnapshot = await self.stats.ask(GetStats())
-        self.next_number = snapshot.produced + 1
-        self.actor_start_task(self._tick, name="producer-timer")
-        log.info("actor_started", actor=self.actor_name, next_job=self.next_number)
-
-    async def _tick(self) -> None:
-        while True:
-            await self.actor_clock.sleep(self.interval)
-            await self.actor_ref.tell(Tick())
-
-    async def receive(self, message: Tick) -> None:
-        number = self.next_number
-        self.next_number += 1
-        await self.worker.tell(Job(number))
-        await self.stats.tell(Produced(number))
-
-    async def on_stop(self) -> None:
-        log.info("actor_stopped", actor=self.actor_name)
-        self.journal.stopped(self.actor_name)
-
-
-# -- the demo ---------------------------------------------------------------------------
+DEFAULT_DB = Path("./actorgrid.db")
 
 
 @dataclass(frozen=True)
@@ -214,154 +49,329 @@ class Options:
 
     seconds: float | None = None
     """Stop by itself after this many seconds (None: run until signalled)."""
+    db: Path = DEFAULT_DB
+    """The SQLite file (created when missing; a second run continues where one stopped)."""
     interval: float = 0.2
-    """Seconds between the producer's ticks."""
-    crash_every: int = 12
-    """The worker fails on every job whose number is a multiple of this."""
+    """Seconds between two orders."""
+    retry_wait: float = 1.5
+    """The base retry window in seconds (the early window is 40% of it)."""
     log_level: str = "info"
     json: bool = False
 
 
-def pipeline_spec(journal: Journal, options: Options) -> SupervisorSpec:
-    """The ``pipeline`` supervisor: stats, worker, producer under ``rest_for_one``."""
-    return SupervisorSpec(
-        strategy="rest_for_one",
-        intensity=10,
-        period=10.0,
-        children=(
-            ChildSpec("stats", lambda: Stats(journal)),
-            ChildSpec("worker", lambda: Worker(journal, options.crash_every)),
-            ChildSpec("producer", lambda: Producer(journal, options.interval)),
-        ),
-    )
+# -- the database before and after ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DatabaseState:
+    """What a demo database holds (read with plain ``sqlite3``, outside the runtime)."""
+
+    messages: dict[str, int] = field(default_factory=dict)
+    """Rows of the ``messages`` table by state."""
+    dead_letters: int = 0
+    runbooks: int = 0
+    """Reference chunks added by an earlier run."""
+    last_order: int = 0
+    """The highest order sequence number seen (new orders continue after it)."""
+
+    @property
+    def pending(self) -> int:
+        """Messages the next runtime picks up again: ready, inflight and scheduled rows."""
+        return sum(self.messages.get(s, 0) for s in ("ready", "inflight", "scheduled"))
+
+
+def _scalar(db: sqlite3.Connection, sql: str) -> int:
+    try:
+        row = db.execute(sql).fetchone()
+    except sqlite3.OperationalError:  # a table that an older schema did not have
+        return 0
+    return int(row[0] or 0) if row is not None else 0
+
+
+def inspect_database(path: Path) -> DatabaseState | None:
+    """Count what ``path`` holds; ``None`` when there is no demo database there yet."""
+    if not path.exists():
+        return None
+    try:
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    except sqlite3.Error:
+        return None
+    try:
+        try:
+            rows = db.execute("SELECT state, COUNT(*) FROM messages GROUP BY state").fetchall()
+        except sqlite3.DatabaseError:
+            return None
+        messages = dict.fromkeys(MESSAGE_STATES, 0) | {s: int(n) for s, n in rows}
+        number = "CAST(SUBSTR(target_id, 3) AS INTEGER)"
+        return DatabaseState(
+            messages=messages,
+            dead_letters=_scalar(db, "SELECT COUNT(*) FROM dead_letters"),
+            runbooks=_scalar(
+                db, "SELECT COUNT(*) FROM reference_chunks WHERE source LIKE 'runbook/%'"
+            ),
+            last_order=max(
+                _scalar(db, f"SELECT MAX({number}) FROM messages WHERE target_type = 'order'"),
+                _scalar(db, f"SELECT MAX({number}) FROM retry_records WHERE target_type = 'order'"),
+            ),
+        )
+    finally:
+        db.close()
+
+
+# -- stopping ---------------------------------------------------------------------------------
 
 
 async def _watch_signals(stop: anyio.Event, *, task_status: TaskStatus[None]) -> None:
     with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         task_status.started()
         async for signum in signals:
-            log.info("signal_received", signal=signal.Signals(signum).name)
-            stop.set()
-            return
+            name = signal.Signals(signum).name
+            if stop.is_set():
+                log.info("still_stopping", signal=name, note="handlers in flight are finishing")
+            else:
+                log.info("signal_received", signal=name)
+                stop.set()
 
 
 async def _stop_after(seconds: float, stop: anyio.Event) -> None:
     await anyio.sleep(seconds)
-    log.info("time_is_up", seconds=seconds)
-    stop.set()
+    if not stop.is_set():
+        log.info("time_is_up", seconds=seconds)
+        stop.set()
 
 
-async def _supervise(
-    kernel: Kernel, journal: Journal, options: Options, stop: anyio.Event
-) -> tuple[StatsSnapshot, int]:
-    pipeline = await kernel.spawn_supervisor("pipeline", pipeline_spec(journal, options))
-    stats: ActorRef[StatsMessage] = kernel.lookup("stats")
-    started = kernel.clock.monotonic()
-    log.info(
-        "demo_started",
-        tree="root > pipeline(rest_for_one) > stats, worker, producer",
-        interval=options.interval,
-        crash_every=options.crash_every,
-        stop="Ctrl-C or SIGTERM" if options.seconds is None else f"after {options.seconds} s",
-    )
-    while not stop.is_set():
-        with anyio.move_on_after(1.0):
-            await stop.wait()
-        snapshot: StatsSnapshot = await stats.ask(GetStats())
-        sup = pipeline.statistics()
+# -- running ----------------------------------------------------------------------------------
+
+
+@dataclass
+class _Watch:
+    """The demo's view of the runtime while it runs."""
+
+    rt: Runtime
+    service: OrderService
+    producer: OrderProducer
+    since: float
+    started: float
+    seen: set[str] = field(default_factory=set)
+
+    async def report_dead_letters(self) -> int:
+        """Print the dead letters filed since the start that were not printed yet."""
+        page = await self.rt.dead_letters.list(since=self.since, limit=100)
+        for entry in reversed(page.entries):
+            if entry.id in self.seen:
+                continue
+            self.seen.add(entry.id)
+            log.warning(
+                "dead_letter",
+                order=entry.target_id,
+                reason=entry.reason,
+                attempts=entry.attempts,
+                error=f"{entry.error_type}: {entry.error_message}",
+            )
+        return await self.rt.dead_letters.count()
+
+    async def status(self, event: str = "status") -> dict[str, Any]:
+        """Print one status line; return its fields."""
+        dead_letters = await self.report_dead_letters()
+        stats = self.rt.statistics()
+        fields: dict[str, Any] = {
+            "seconds": round(self.rt_clock() - self.started, 1),
+            "orders": self.producer.published,
+            "paid": self.service.paid,
+            "notified": self.service.notified,
+            "published": stats.published,
+            "acked": stats.acked,
+            "failed": stats.failed,
+            "scheduled": stats.scheduled,
+            "dead": stats.dead,
+            "dead_letters": dead_letters,
+        }
+        log.info(event, **fields)
+        return fields
+
+    def rt_clock(self) -> float:
+        assert self.rt.kernel is not None
+        return self.rt.kernel.clock.monotonic()
+
+
+async def _report_patterns(rt: Runtime) -> None:
+    """Print the pattern engine's recurring failures, when this runtime has one."""
+    recurring = getattr(rt, "recurring_patterns", None)
+    if recurring is None:
+        return
+    try:
+        patterns = await recurring()
+    except Exception as exc:  # optional: a runtime without the pattern engine says so
+        log.info("recurring_failures_unavailable", error=repr(exc))
+        return
+    for pattern in patterns[:3]:
         log.info(
-            "status",
-            seconds=round(kernel.clock.monotonic() - started, 1),
-            produced=snapshot.produced,
-            processed=snapshot.processed,
-            crashes=snapshot.crashed,
-            restarts=sup.total_restarts,
-            restarts_in_window=sup.restarts_in_window,
+            "recurring_failure",
+            failures=pattern.count,
+            targets=",".join(pattern.targets[:4]) + (",..." if len(pattern.targets) > 4 else ""),
+            outcomes=",".join(f"{k}={v}" for k, v in sorted(pattern.outcomes.items())),
         )
-    final: StatsSnapshot = await stats.ask(GetStats())
-    log.info("stopping", order="producer, worker, stats (reverse start order)")
-    journal.stopping = True
-    return final, pipeline.statistics().total_restarts
+
+
+async def _serve(
+    options: Options, before: DatabaseState | None, stop: anyio.Event
+) -> dict[str, Any]:
+    service = OrderService()
+    producer = OrderProducer(
+        next_sequence=(before.last_order if before else 0) + 1, interval=options.interval
+    )
+    config = demo_config(options.db, base_wait=options.retry_wait)
+    async with Runtime(config) as rt:
+        assert rt.kernel is not None
+        clock = rt.kernel.clock
+        watch = _Watch(rt, service, producer, since=clock.now(), started=clock.monotonic())
+        runbooks: int | None = before.runbooks if before and before.runbooks else None
+        if runbooks is None:
+            runbooks = await add_runbooks(rt)
+        log.info(
+            "demo_started",
+            database=str(options.db),
+            topics="orders (durable, 4 workers), notifications (transient)",
+            order_every=f"{options.interval:g} s",
+            retry_windows=(
+                f"base {options.retry_wait:g} s, early {options.retry_wait * 0.4:g} s "
+                "(demo setting; the defaults are 30 and 20 minutes)"
+            ),
+            reference_context=f"{runbooks} runbooks" if runbooks else "off (no pattern engine)",
+            stop="Ctrl-C or SIGTERM" if options.seconds is None else f"after {options.seconds:g} s",
+        )
+        await service.install(rt)
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(producer.run, rt, stop)
+            while not stop.is_set():
+                with anyio.move_on_after(1.0):
+                    await stop.wait()
+                await watch.status()
+        stats = rt.statistics()
+        log.info(
+            "stopping",
+            intake="stopped",
+            in_flight=stats.queued + stats.running,
+            note="handlers in flight finish; scheduled retries stay in the database",
+        )
+        await rt.drain(config.broker.drain_timeout)
+        await rt.flush()
+        final = await watch.status("final")
+        await _report_patterns(rt)
+        final["paid_after_retry"] = service.paid_after_retry
+        final["notifications_lost"] = service.notifications_lost
+        final["failures"] = ",".join(f"{k}={v}" for k, v in sorted(service.failures.items()))
+    return final
 
 
 async def run(options: Options) -> int:
     """Run the demo until signalled (or for ``options.seconds``); return the exit status."""
-    journal = Journal()
+    before = inspect_database(options.db)
+    if before is None:
+        log.info("database_new", path=str(options.db))
+    else:
+        log.info(
+            "database_found",
+            path=str(options.db),
+            **before.messages,
+            dead_letters=before.dead_letters,
+            recovering=before.pending,
+            next_order=f"o-{before.last_order + 1}",
+        )
     stop = anyio.Event()
     async with anyio.create_task_group() as tg:
         await tg.start(_watch_signals, stop)
         if options.seconds is not None:
             tg.start_soon(_stop_after, options.seconds, stop)
-        try:
-            async with Kernel() as kernel:
-                final, restarts = await _supervise(kernel, journal, options, stop)
-        except RestartLimitExceeded as exc:
-            log.error("demo_failed", reason=str(exc))
-            tg.cancel_scope.cancel()
-            return 1
+        final = await _serve(options, before, stop)
         tg.cancel_scope.cancel()
+    after = inspect_database(options.db) or DatabaseState()
     log.info(
         "summary",
-        produced=final.produced,
-        processed=final.processed,
-        crashes=final.crashed,
-        restarts=restarts,
-        stop_order=",".join(journal.stop_order),
+        **final,
+        database=str(options.db),
+        rows=",".join(f"{s}={n}" for s, n in after.messages.items()),
+        next_run_resumes=after.pending,
         shutdown="clean",
     )
     return 0
 
 
-def _positive(kind: type[float] | type[int], minimum: float) -> Any:
+# -- the command line --------------------------------------------------------------------------
+
+
+def _number(kind: type[float], minimum: float) -> Any:
     def parse(text: str) -> float:
-        value = kind(text)
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {text}")
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        if not value >= minimum:
+            raise argparse.ArgumentTypeError(f"must be >= {minimum:g}, got {text}")
         return value
 
     return parse
 
 
+def _database(text: str) -> Path:
+    path = Path(text)
+    if path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text} is a folder; give a file name")
+    if not path.parent.is_dir():
+        raise argparse.ArgumentTypeError(f"folder {path.parent} does not exist")
+    return path
+
+
 def parse_options(argv: Sequence[str] | None = None) -> Options:
-    """Parse the command line (see ``--help``)."""
+    """Parse the command line (see ``--help``); a bad option exits with status 2."""
     parser = argparse.ArgumentParser(
-        prog="python -m examples.demo", description="actorgrid's supervised demo"
+        prog="python -m examples.demo",
+        description="The actorgrid runtime with an order-processing example application.",
+    )
+    parser.add_argument("--seconds", type=_number(float, 0.01), help="stop after N seconds")
+    parser.add_argument(
+        "--db",
+        type=_database,
+        default=DEFAULT_DB,
+        help="SQLite file (default: ./actorgrid.db; a second run continues where one stopped)",
     )
     parser.add_argument(
-        "--seconds", type=_positive(float, 0.01), help="stop by itself after N seconds"
+        "--interval", type=_number(float, 0.001), default=0.2, help="seconds between orders"
     )
     parser.add_argument(
-        "--interval", type=_positive(float, 0.001), default=0.2, help="seconds between ticks"
-    )
-    parser.add_argument(
-        "--crash-every", type=_positive(int, 2), default=12, help="fail on every Nth job"
+        "--retry-wait",
+        type=_number(float, 0.01),
+        default=1.5,
+        help="base retry window in seconds (early window: 40%% of it; default 1.5)",
     )
     parser.add_argument(
         "--log-level", default="info", choices=["debug", "info", "warning", "error"]
     )
     parser.add_argument("--json", action="store_true", help="JSON lines instead of console text")
     args = parser.parse_args(argv)
-    return Options(args.seconds, args.interval, args.crash_every, args.log_level, args.json)
+    return Options(
+        seconds=args.seconds,
+        db=args.db,
+        interval=args.interval,
+        retry_wait=args.retry_wait,
+        log_level=args.log_level,
+        json=args.json,
+    )
 
 
-def shorten_deliberate_crashes(
-    logger: object, method: str, event: MutableMapping[str, Any]
-) -> MutableMapping[str, Any]:
-    """A structlog processor: a crash on purpose is logged as one line, not a traceback."""
-    exc = event.get("exc_info")
-    if isinstance(exc, DeliberateCrash):
-        del event["exc_info"]
-        event["error"] = str(exc)
-        event["on_purpose"] = True
-    return event
+def _keep_field_order() -> None:
+    """Print console fields in the order the demo gives them (status lines read left to right)."""
+    processors = list(structlog.get_config()["processors"])
+    if processors and isinstance(processors[-1], structlog.dev.ConsoleRenderer):
+        processors[-1] = structlog.dev.ConsoleRenderer(colors=sys.stdout.isatty(), sort_keys=False)
+        structlog.configure(processors=processors)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: configure logging, run the demo on asyncio (uvloop when installed)."""
     options = parse_options(argv)
     configure_logging(options.log_level, json=options.json, stream=sys.stdout)
-    processors = structlog.get_config()["processors"]
-    structlog.configure(processors=[shorten_deliberate_crashes, *processors])
+    _keep_field_order()
     use_uvloop = importlib.util.find_spec("uvloop") is not None
     status: int = anyio.run(run, options, backend_options={"use_uvloop": use_uvloop})
     return status
