@@ -268,7 +268,8 @@ class OrderService:
             best = ctx.references[0]
             fields["reference"] = f"{best.source} (similarity {best.similarity:.2f})"
         if ctx.revision is not None and ctx.revision.suggestions:
-            fields["suggestion"] = ctx.revision.suggestions[0]
+            first = ctx.revision.suggestions[0]
+            fields["suggestion"] = first if len(first) <= 100 else f"{first[:99]}…"
         log.info("early_retry" if ctx.early else "retry", **fields)
 
 

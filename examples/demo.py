@@ -93,7 +93,7 @@ def inspect_database(path: Path) -> DatabaseState | None:
     if not path.exists():
         return None
     try:
-        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        db = sqlite3.connect(path)  # read only; closing it cleans up the WAL files
     except sqlite3.Error:
         return None
     try:
