@@ -8,6 +8,7 @@ prints a table and writes ``bench/results/<bench>.json`` in the shape DESIGN.md 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import gc
 import json
 import os
@@ -17,10 +18,24 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
+import anyio
+
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-__all__ = ("Figure", "Mode", "best_of", "parse_mode", "report", "results_dir")
+__all__ = (
+    "Figure",
+    "Mode",
+    "Tally",
+    "best_of",
+    "note",
+    "pair",
+    "parse_mode",
+    "queue_put_get",
+    "queue_put_nowait",
+    "report",
+    "results_dir",
+)
 
 Mode = Literal["quick", "full"]
 
@@ -157,3 +172,92 @@ def report(bench: str, mode: Mode, figures: list[Figure]) -> Path:
     path = results_dir() / f"{bench}.json"
     path.write_text(json.dumps(doc, indent=2) + "\n")
     return path
+
+
+_STARTED = time.perf_counter()
+
+
+def note(text: str) -> None:
+    """Print a progress line with the time since the script started."""
+    print(f"[{time.perf_counter() - _STARTED:5.1f} s] {text}", flush=True)
+
+
+def pair(
+    runs: int, subject: Callable[[], float], baseline: Callable[[], float]
+) -> tuple[float, float]:
+    """Interleave ``runs`` repetitions of subject and baseline; return the best of each."""
+    best_subject = best_baseline = 0.0
+    for _ in range(runs):
+        best_baseline = max(best_baseline, best_of(1, baseline))
+        best_subject = max(best_subject, best_of(1, subject))
+    return best_subject, best_baseline
+
+
+class Tally:
+    """Counts arrivals and fires ``done`` at the target; subject and baseline share it."""
+
+    __slots__ = ("count", "done", "target")
+
+    def __init__(self, target: int) -> None:
+        self.count = 0
+        self.target = target
+        self.done = asyncio.Event()
+
+    def rearm(self, target: int) -> None:
+        """Fire a fresh ``done`` when the count reaches ``target``."""
+        self.target = target
+        self.done = asyncio.Event()
+
+    def hit(self) -> None:
+        """Count one arrival."""
+        self.count += 1
+        if self.count >= self.target:
+            self.done.set()
+
+    async def handler(self, payload: object, ctx: object) -> None:
+        """A subscription handler that counts the message."""
+        self.count += 1
+        if self.count >= self.target:
+            self.done.set()
+
+
+async def _consume(queue: asyncio.Queue[object], tally: Tally) -> None:
+    get, hit = queue.get, tally.hit
+    while True:
+        await get()
+        hit()
+
+
+async def queue_put_get(n: int, capacity: int, item: object = 0) -> float:
+    """Baseline: ``await put`` / ``await get`` on a bounded asyncio.Queue; msgs/s."""
+    tally = Tally(n)
+    queue: asyncio.Queue[object] = asyncio.Queue(capacity)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(_consume, queue, tally)
+        put = queue.put
+        start = time.perf_counter()
+        for _ in range(n):
+            await put(item)
+        await tally.done.wait()
+        elapsed = time.perf_counter() - start
+        tg.cancel_scope.cancel()
+    return n / elapsed
+
+
+async def queue_put_nowait(n: int, capacity: int, item: object = 0) -> float:
+    """Baseline: bursts of ``put_nowait`` (a queue-full each) drained by ``await get``; msgs/s."""
+    n -= n % capacity
+    tally = Tally(n)
+    queue: asyncio.Queue[object] = asyncio.Queue(capacity)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(_consume, queue, tally)
+        put = queue.put_nowait
+        start = time.perf_counter()
+        for sent in range(capacity, n + 1, capacity):
+            tally.rearm(sent)
+            for _ in range(capacity):
+                put(item)
+            await tally.done.wait()
+        elapsed = time.perf_counter() - start
+        tg.cancel_scope.cancel()
+    return n / elapsed

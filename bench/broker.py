@@ -53,7 +53,18 @@ from actorgrid.actors._runtime import Runtime
 from actorgrid.actors._runtime_config import BrokerSettings, RuntimeConfig, StorageSettings
 from actorgrid.kernel import FakeClock, encode
 from actorgrid.storage import MessageRow, create_engine, migrate
-from bench._common import Figure, Mode, best_of, parse_mode, report
+from bench._common import (
+    Figure,
+    Mode,
+    Tally,
+    best_of,
+    note,
+    pair,
+    parse_mode,
+    queue_put_get,
+    queue_put_nowait,
+    report,
+)
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Coroutine
@@ -108,33 +119,6 @@ FULL = Sizes(
 )
 
 
-class _Tally:
-    """Counts handled messages and fires ``done`` at the target; subject and baseline share it."""
-
-    __slots__ = ("count", "done", "target")
-
-    def __init__(self, target: int) -> None:
-        self.count = 0
-        self.target = target
-        self.done = asyncio.Event()
-
-    def rearm(self, target: int) -> None:
-        """Fire a fresh ``done`` when the count reaches ``target``."""
-        self.target = target
-        self.done = asyncio.Event()
-
-    def hit(self) -> None:
-        self.count += 1
-        if self.count >= self.target:
-            self.done.set()
-
-    async def handler(self, payload: object, ctx: DeliveryContext) -> None:
-        """The subscription handler: count the message."""
-        self.count += 1
-        if self.count >= self.target:
-            self.done.set()
-
-
 async def _always_fail(payload: object, ctx: DeliveryContext) -> None:
     raise RuntimeError("fails on purpose")
 
@@ -182,7 +166,7 @@ def _durable_config(url: str) -> RuntimeConfig:
 
 
 @contextlib.asynccontextmanager
-async def _transient_runtime(tally: _Tally) -> AsyncIterator[Runtime]:
+async def _transient_runtime(tally: Tally) -> AsyncIterator[Runtime]:
     async with Runtime(_memory_config()) as rt:
         rt.declare_topic(TOPIC, durable=False)
         await rt.subscribe(TOPIC, tally.handler, concurrency=1, max_in_flight=IN_FLIGHT)
@@ -191,7 +175,7 @@ async def _transient_runtime(tally: _Tally) -> AsyncIterator[Runtime]:
 
 async def transient_publish(n: int) -> float:
     """One producer awaiting ``publish`` on a transient topic; msgs/s until all handled."""
-    tally = _Tally(n)
+    tally = Tally(n)
     async with _transient_runtime(tally) as rt:
         publish = rt.publish
         start = time.perf_counter()
@@ -205,7 +189,7 @@ async def transient_publish(n: int) -> float:
 async def transient_nowait(n: int) -> float:
     """``publish_nowait`` bursts of ``max_in_flight``, each drained before the next; msgs/s."""
     n -= n % IN_FLIGHT
-    tally = _Tally(n)
+    tally = Tally(n)
     async with _transient_runtime(tally) as rt:
         publish = rt.publish_nowait
         start = time.perf_counter()
@@ -221,7 +205,7 @@ async def transient_nowait(n: int) -> float:
 async def transient_batch(n: int) -> float:
     """``publish_batch`` of ``max_in_flight`` payloads per call; msgs/s until all handled."""
     n -= n % IN_FLIGHT
-    tally = _Tally(n)
+    tally = Tally(n)
     payloads = list(range(IN_FLIGHT))
     async with _transient_runtime(tally) as rt:
         publish = rt.publish_batch
@@ -233,60 +217,13 @@ async def transient_batch(n: int) -> float:
     return n / elapsed
 
 
-async def queue_put_get(n: int) -> float:
-    """Baseline: ``await put`` / ``await get`` on a bounded asyncio.Queue; msgs/s."""
-    tally = _Tally(n)
-    queue: asyncio.Queue[int] = asyncio.Queue(IN_FLIGHT)
-
-    async def consume() -> None:
-        get, hit = queue.get, tally.hit
-        while True:
-            await get()
-            hit()
-
-    consumer = asyncio.create_task(consume())
-    put = queue.put
-    start = time.perf_counter()
-    for i in range(n):
-        await put(i)
-    await tally.done.wait()
-    elapsed = time.perf_counter() - start
-    consumer.cancel()
-    return n / elapsed
-
-
-async def queue_put_nowait(n: int) -> float:
-    """Baseline: bursts of ``put_nowait`` drained by ``await get``; msgs/s."""
-    n -= n % IN_FLIGHT
-    tally = _Tally(n)
-    queue: asyncio.Queue[int] = asyncio.Queue(IN_FLIGHT)
-
-    async def consume() -> None:
-        get, hit = queue.get, tally.hit
-        while True:
-            await get()
-            hit()
-
-    consumer = asyncio.create_task(consume())
-    put = queue.put_nowait
-    start = time.perf_counter()
-    for sent in range(IN_FLIGHT, n + 1, IN_FLIGHT):
-        tally.rearm(sent)
-        for i in range(IN_FLIGHT):
-            put(i)
-        await tally.done.wait()
-    elapsed = time.perf_counter() - start
-    consumer.cancel()
-    return n / elapsed
-
-
 # -- durable -----------------------------------------------------------------------------
 
 
 async def _durable_run(
     url: str, n: int, feed: Callable[[Runtime], Coroutine[Any, Any, None]]
 ) -> float:
-    tally = _Tally(n)
+    tally = Tally(n)
     async with Runtime(_durable_config(url)) as rt:
         rt.declare_topic(TOPIC)
         await rt.subscribe(TOPIC, tally.handler, concurrency=1, max_in_flight=IN_FLIGHT)
@@ -424,24 +361,6 @@ async def memory_per_scheduled(n: int) -> float:
 
 # -- driver -----------------------------------------------------------------------------------
 
-_STARTED = time.perf_counter()
-
-
-def note(text: str) -> None:
-    """Print a progress line with the time since the script started."""
-    print(f"[{time.perf_counter() - _STARTED:5.1f} s] {text}", flush=True)
-
-
-def pair(
-    runs: int, subject: Callable[[], float], baseline: Callable[[], float]
-) -> tuple[float, float]:
-    """Interleave ``runs`` repetitions of subject and baseline; return the best of each."""
-    best_subject = best_baseline = 0.0
-    for _ in range(runs):
-        best_baseline = max(best_baseline, best_of(1, baseline))
-        best_subject = max(best_subject, best_of(1, subject))
-    return best_subject, best_baseline
-
 
 def run(mode: Mode) -> list[Figure]:
     """Measure everything for ``mode`` and return the figures."""
@@ -455,7 +374,9 @@ def run(mode: Mode) -> list[Figure]:
         note("transient: publish, publish_nowait, publish_batch")
         n = sizes.transient
         value, queue = pair(
-            sizes.runs, on_loop(lambda: transient_publish(n)), on_loop(lambda: queue_put_get(n))
+            sizes.runs,
+            on_loop(lambda: transient_publish(n)),
+            on_loop(lambda: queue_put_get(n, IN_FLIGHT)),
         )
         figures.append(
             Figure(
@@ -468,7 +389,9 @@ def run(mode: Mode) -> list[Figure]:
             )
         )
         value, queue_nowait = pair(
-            sizes.runs, on_loop(lambda: transient_nowait(n)), on_loop(lambda: queue_put_nowait(n))
+            sizes.runs,
+            on_loop(lambda: transient_nowait(n)),
+            on_loop(lambda: queue_put_nowait(n, IN_FLIGHT)),
         )
         figures.append(
             Figure(

@@ -26,7 +26,18 @@ import anyio
 import structlog
 
 from actorgrid.kernel import Actor, ChildSpec, Kernel, KernelConfig, Message, SupervisorSpec
-from bench._common import Figure, Mode, best_of, parse_mode, report
+from bench._common import (
+    Figure,
+    Mode,
+    Tally,
+    best_of,
+    note,
+    pair,
+    parse_mode,
+    queue_put_get,
+    queue_put_nowait,
+    report,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Coroutine
@@ -87,29 +98,8 @@ FULL = Sizes(
 )
 
 
-class _Tally:
-    """Counts arrivals and fires ``done`` at the target; subject and baseline share it."""
-
-    __slots__ = ("count", "done", "target")
-
-    def __init__(self, target: int) -> None:
-        self.count = 0
-        self.target = target
-        self.done = asyncio.Event()
-
-    def rearm(self, target: int) -> None:
-        """Fire a fresh ``done`` when the count reaches ``target``."""
-        self.target = target
-        self.done = asyncio.Event()
-
-    def hit(self) -> None:
-        self.count += 1
-        if self.count == self.target:
-            self.done.set()
-
-
 class _Counter(Actor[Tick]):
-    def __init__(self, tally: _Tally) -> None:
+    def __init__(self, tally: Tally) -> None:
         self.tally = tally
 
     async def receive(self, message: Tick) -> None:
@@ -144,7 +134,7 @@ class _Crasher(Actor[Tick | Crash]):
 
 async def kernel_tell(n: int, *, strict: bool = False) -> float:
     """One producer awaiting ``ref.tell`` into a counting actor; msgs/s."""
-    tally = _Tally(n)
+    tally = Tally(n)
     async with Kernel(KernelConfig(strict_messages=strict, mailbox_capacity=CAPACITY)) as kernel:
         ref = await kernel.spawn(lambda: _Counter(tally), name="counter")
         tell, msg = ref.tell, TICK
@@ -156,32 +146,9 @@ async def kernel_tell(n: int, *, strict: bool = False) -> float:
     return n / elapsed
 
 
-async def queue_tell(n: int) -> float:
-    """Baseline: ``await put`` / ``await get`` on a bounded asyncio.Queue; msgs/s."""
-    tally = _Tally(n)
-    queue: asyncio.Queue[Tick] = asyncio.Queue(CAPACITY)
-
-    async def consume() -> None:
-        get, hit = queue.get, tally.hit
-        while True:
-            await get()
-            hit()
-
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(consume)
-        put, msg = queue.put, TICK
-        start = time.perf_counter()
-        for _ in range(n):
-            await put(msg)
-        await tally.done.wait()
-        elapsed = time.perf_counter() - start
-        tg.cancel_scope.cancel()
-    return n / elapsed
-
-
 async def kernel_tell_nowait(n: int) -> float:
     """``tell_nowait`` a mailbox-full batch, let the actor drain it, repeat; msgs/s."""
-    tally = _Tally(n)
+    tally = Tally(n)
     async with Kernel(KernelConfig(mailbox_capacity=CAPACITY)) as kernel:
         ref = await kernel.spawn(lambda: _Counter(tally), name="counter")
         put, msg = ref.tell_nowait, TICK
@@ -192,31 +159,6 @@ async def kernel_tell_nowait(n: int) -> float:
                 put(msg)
             await tally.done.wait()
         elapsed = time.perf_counter() - start
-    return n / elapsed
-
-
-async def queue_put_nowait(n: int) -> float:
-    """Baseline: the same batches with ``put_nowait`` / ``await get``; msgs/s."""
-    tally = _Tally(n)
-    queue: asyncio.Queue[Tick] = asyncio.Queue(CAPACITY)
-
-    async def consume() -> None:
-        get, hit = queue.get, tally.hit
-        while True:
-            await get()
-            hit()
-
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(consume)
-        put, msg = queue.put_nowait, TICK
-        start = time.perf_counter()
-        for sent in range(CAPACITY, n + 1, CAPACITY):
-            tally.rearm(sent)
-            for _ in range(CAPACITY):
-                put(msg)
-            await tally.done.wait()
-        elapsed = time.perf_counter() - start
-        tg.cancel_scope.cancel()
     return n / elapsed
 
 
@@ -369,25 +311,6 @@ async def restart_latencies(n: int) -> tuple[list[float], float]:
 # -- driver -----------------------------------------------------------------------------
 
 
-_STARTED = time.perf_counter()
-
-
-def note(text: str) -> None:
-    """Print a progress line with the time since the script started."""
-    print(f"[{time.perf_counter() - _STARTED:5.1f} s] {text}", flush=True)
-
-
-def pair(
-    runs: int, subject: Callable[[], float], baseline: Callable[[], float]
-) -> tuple[float, float]:
-    """Interleave ``runs`` repetitions of subject and baseline; return the best of each."""
-    best_subject = best_baseline = 0.0
-    for _ in range(runs):
-        best_baseline = max(best_baseline, best_of(1, baseline))
-        best_subject = max(best_subject, best_of(1, subject))
-    return best_subject, best_baseline
-
-
 def message_figures(runner: asyncio.Runner, sizes: Sizes, suffix: str) -> list[Figure]:
     """The tell, tell_nowait and ask figures on one event loop (``suffix`` names the loop)."""
 
@@ -398,12 +321,12 @@ def message_figures(runner: asyncio.Runner, sizes: Sizes, suffix: str) -> list[F
     tell, queue = pair(
         sizes.runs,
         on_loop(lambda: kernel_tell(sizes.tells)),
-        on_loop(lambda: queue_tell(sizes.tells)),
+        on_loop(lambda: queue_put_get(sizes.tells, CAPACITY, TICK)),
     )
     nowait, queue_nowait = pair(
         sizes.runs,
         on_loop(lambda: kernel_tell_nowait(sizes.tells)),
-        on_loop(lambda: queue_put_nowait(sizes.tells)),
+        on_loop(lambda: queue_put_nowait(sizes.tells, CAPACITY, TICK)),
     )
     ask, queue_ask = pair(
         sizes.runs,
