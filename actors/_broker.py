@@ -292,7 +292,7 @@ class Broker(Actor[Any]):
             for row in rows:
                 if row.id not in skip:
                     await self._core.dispatch(delivery_from_row(row))
-            total += len(rows)
+                    total += 1
             if len(rows) < _PAGE:
                 break
             after_at, after_id = rows[-1].created_at, rows[-1].id
