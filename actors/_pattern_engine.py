@@ -1,42 +1,35 @@
 """The pattern engine: reference chunks in a vector index, glimpse, revise, failure memory.
 
 One actor owns one :class:`~actorgrid.actors.VectorIndex` (cosine) over the
-``reference_chunks`` table: runbooks and documents added through :class:`AddChunks`, and
-the error text of every failure the broker notes (source ``failure``). It answers the
-broker's :class:`Glimpse` (before an explicit early retry) and :class:`Revise` (before each
-revise-phase attempt) and recognises recurring failures.
+``reference_chunks`` table (see :mod:`actorgrid.actors._chunk_store`): runbooks and
+documents added through :class:`AddChunks`, and the error text of every failure the broker
+notes (source ``failure``). It answers the broker's :class:`Glimpse` (before an explicit
+early retry) and :class:`Revise` (before each revise-phase attempt) and recognises
+recurring failures (see :mod:`actorgrid.actors._failure_memory`).
 
 Invariants:
 
-* Only this actor's task touches the index and the in-memory state. Embedding and index
-  work run in a worker thread (``anyio.to_thread``) while the task waits for it, so the
-  event loop never runs them and the index never sees two callers at once. Search filters
-  read the state from that thread while the task waits: nothing changes it meanwhile.
-* The table is the truth; the index file is a cache of its vectors. A chunk added through
-  :class:`AddChunks` is committed before it is indexed. Failure chunks are submitted
-  without waiting (a failure note is a tell and must never hold up the broker); a rejected
-  submission takes its chunks out of the index again. Any drift left by a crash is repaired
-  at the next start (see :mod:`actorgrid.actors._pattern_index`).
-* Failures are buffered and indexed in batches; every lookup indexes the buffer first, so
-  a retry always sees the failures noted before it.
+* Only this actor's task touches the store; timers only send it messages.
+* Failures are buffered and indexed in batches (a failure note is a tell and must never
+  hold up the broker); every lookup indexes the buffer first, so a retry always sees the
+  failures noted before it.
+* A tell never crashes the engine: a malformed note is counted and ignored, an error while
+  indexing is logged. Asks get their errors back.
 """
 
 from __future__ import annotations
 
-import contextlib
 import functools
-from collections import deque
 from typing import TYPE_CHECKING, Any, Final
 
 import anyio
 import structlog
 
 from actorgrid.kernel import Actor, UnhandledMessage
-from actorgrid.storage import StorageError
 
-from ._chunk_table import Chunk, delete_op, insert_op, metadata_op, read_chunks, retag_op
+from ._chunk_store import ChunkStore
+from ._chunk_table import delete_op, insert_op, metadata_op
 from ._failure_memory import FailureMemory, FailureNote
-from ._pattern_index import embed_batches, open_index
 from ._pattern_messages import (
     AddChunks,
     DeleteChunks,
@@ -48,7 +41,6 @@ from ._pattern_messages import (
     check_chunks,
     check_ids,
     check_search,
-    metadata_matches,
 )
 from ._pattern_protocol import (
     FailureContext,
@@ -59,7 +51,7 @@ from ._pattern_protocol import (
     Revise,
     Revision,
 )
-from ._pattern_settings import FAILURE_SOURCE, PatternSettings, build_embedder
+from ._pattern_settings import PatternSettings, build_embedder
 from ._pattern_suggestions import revision_suggestions
 from ._pattern_timers import (
     FLUSH_FAILURES,
@@ -71,28 +63,28 @@ from ._pattern_timers import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable
     from pathlib import Path
 
     import numpy as np
     import numpy.typing as npt
     from sqlalchemy.ext.asyncio import AsyncEngine
 
-    from actorgrid.storage import Op, Receipt, Writer
+    from actorgrid.storage import Op, Writer
 
     from ._embedder import Embedder
     from ._exact_search import Hit
-    from ._vector_index import VectorIndex
+    from ._pattern_index import OpenedIndex
 
 __all__ = ("PatternEngine",)
 
 _log = structlog.get_logger("actorgrid.actors.pattern")
 
-_NEIGHBOURS: Final = 8
-"""Earlier failures a new failure is compared with when it is indexed."""
 _SIMILAR: Final = 32
 """Alike failures of other targets that revise looks at."""
 _OUTCOMES: Final = frozenset({"success", "dead"})
+_REQUESTS: Final = frozenset({"RetryEarly"})
+"""Exception types that are requests to the broker, not kinds of failure."""
 
 
 def _target(target_type: str, target_id: str) -> str:
@@ -100,16 +92,28 @@ def _target(target_type: str, target_id: str) -> str:
 
 
 def _failure_text(ctx: FailureContext) -> str | None:
-    for text in (ctx.error_message, ctx.error_type):
-        if isinstance(text, str) and text.strip():
-            return text.strip()
+    """Return the text a failure is indexed and looked up by (``None``: it has none).
+
+    ``RetryEarly`` asks for a faster retry; it is not a kind of failure, so its name is
+    left out of the text (it would make unrelated failures alike and hide the real error).
+    """
+    message = ctx.error_message.strip() if isinstance(ctx.error_message, str) else ""
+    if ctx.error_type in _REQUESTS:
+        prefix = f"{ctx.error_type}:"
+        if message.startswith(prefix) and message[len(prefix) :].strip():
+            message = message[len(prefix) :].strip()
+    if message:
+        return message
+    if isinstance(ctx.error_type, str) and ctx.error_type.strip():
+        return ctx.error_type.strip()
     return None
 
 
 class PatternEngine(Actor[Any]):
     """The pattern-engine actor; spawn it with a factory: ``lambda: PatternEngine(...)``.
 
-    Each (re)start reads the table, loads (or rebuilds) the index and the failure memory.
+    Each (re)start reads the table, loads (or rebuilds) the index and the failure memory;
+    stopping indexes buffered failures, waits for the engine's writes and saves the index.
 
     Args:
         settings: thresholds, ``k``, index parameters, intervals.
@@ -139,20 +143,13 @@ class PatternEngine(Actor[Any]):
         self._engine = engine
         self._writer = writer
         self._path = index_path
-        self._embedder_given = embedder
-        self._embedder: Embedder | None = None
-        self._index: VectorIndex | None = None
-        self._chunks: dict[int, Chunk] = {}
-        self._failure_ids: set[int] = set()
-        self._memory = FailureMemory()
+        self._embedder = embedder
+        self._store: ChunkStore | None = None
         self._buffer: list[tuple[FailureContext, float]] = []
-        self._receipts: deque[tuple[Receipt, tuple[int, ...]]] = deque()
-        self._next_id = 0
-        self._dirty = False
         self._timer = OneShotTimer(FLUSH_FAILURES)
         self._scopes: list[anyio.CancelScope] = []
         self._rebuild_reason: str | None = None
-        self._rebuilds = self._saves = self._ignored = 0
+        self._rebuilds = self._ignored = 0
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -164,28 +161,13 @@ class PatternEngine(Actor[Any]):
             Exception: the table cannot be read (the start fails).
         """
         settings = self._settings
-        embedder = self._embedder_given
+        embedder = self._embedder
         if embedder is None:
             embedder = await anyio.to_thread.run_sync(build_embedder, settings)
-        self._embedder = embedder
-        chunks: list[Chunk] = []
-        if self._engine is not None and self._writer is not None:
-            await self._writer.flush()  # an earlier incarnation's writes come first
-            chunks = await read_chunks(self._engine)
-        opened = await anyio.to_thread.run_sync(open_index, self._path, embedder, chunks, settings)
-        self._index = index = opened.index
-        for chunk in chunks:
-            self._register(chunk)
-        self._next_id = max([c.id for c in chunks] + index.ids(), default=-1) + 1
-        self._report_open(
-            opened.reason, opened.file_existed, opened.added, opened.removed, len(chunks)
+        self._store, opened, count = await ChunkStore.open(
+            settings, embedder, engine=self._engine, writer=self._writer, path=self._path
         )
-        stale = any(c.embedder != embedder.name or c.dim != embedder.dim for c in chunks)
-        if stale and self._writer is not None:
-            await self._writer.write(retag_op(embedder.name, embedder.dim))
-        if opened.reason is not None or opened.added or opened.removed:
-            self._dirty = bool(chunks) or opened.file_existed
-            await self._save()
+        self._report_open(opened, count)
         ref, clock = self.actor_ref, self.actor_clock
         self._scopes = [
             self.actor_start_task(
@@ -194,44 +176,40 @@ class PatternEngine(Actor[Any]):
             self.actor_start_task(every, ref, clock, settings.save_interval, SAVE_INDEX),
         ]
 
-    def _report_open(
-        self, reason: str | None, existed: bool, added: int, removed: int, count: int
-    ) -> None:
+    def _report_open(self, opened: OpenedIndex, count: int) -> None:
         path = None if self._path is None else str(self._path)
+        reason = opened.reason
         if reason is None:
-            if added or removed:
-                _log.info("pattern_index_reconciled", path=path, added=added, removed=removed)
-            return
-        if self._path is not None and not existed and not count:
+            if opened.added or opened.removed:
+                _log.info(
+                    "pattern_index_reconciled",
+                    path=path,
+                    added=opened.added,
+                    removed=opened.removed,
+                )
+        elif self._path is not None and not opened.file_existed and not count:
             _log.info("pattern_index_created", path=path)
-            return
-        self._rebuilds += 1
-        self._rebuild_reason = reason
-        if self._path is None:
-            _log.info("pattern_index_built", path=None, chunks=count, reason=reason)
         else:
-            _log.warning("pattern_index_rebuilt", path=path, chunks=count, reason=reason)
-
-    def _register(self, chunk: Chunk) -> None:
-        self._chunks[chunk.id] = chunk
-        if chunk.source == FAILURE_SOURCE:
-            self._failure_ids.add(chunk.id)
-            note = FailureNote.from_chunk(chunk)
-            if note is not None:
-                self._memory.restore(note)
+            self._rebuilds += 1
+            self._rebuild_reason = reason
+            if self._path is None:
+                _log.info("pattern_index_built", path=None, chunks=count, reason=reason)
+            else:
+                _log.warning("pattern_index_rebuilt", path=path, chunks=count, reason=reason)
 
     async def on_stop(self) -> None:
-        """Index buffered failures, wait for this engine's writes, save the index."""
+        """Index buffered failures, wait for the engine's writes, save the index."""
         for scope in self._scopes:
             scope.cancel()
-        if self._index is None:
+        store = self._store
+        if store is None:
             return
         try:
             await self._flush()
         except Exception as exc:
             _log.error("pattern_flush_failed", error=repr(exc))
-        await self._settle_writes()
-        await self._save()
+        await store.settle()
+        await store.save()
 
     # -- dispatch -------------------------------------------------------------------------
 
@@ -242,14 +220,15 @@ class PatternEngine(Actor[Any]):
             InvalidArgument: bad chunk input (nothing changes).
             InvalidQuery: a bad search (nothing changes).
             EmbeddingError: a text cannot be embedded (nothing changes).
-            StorageError: the chunks could not be committed (nothing changes).
+            StorageError: chunks could not be committed or deleted (nothing changes).
             UnhandledMessage: for a message that is not part of the protocol.
         """
+        store = self._store
+        assert store is not None
         match message:
             case NoteFailure() | NoteOutcome() | FlushFailures() | SaveIndex():
-                # Tells: a failure here is logged, never a crash that drops the index.
                 try:
-                    await self._tell(message)
+                    await self._tell(message, store)
                 except Exception as exc:
                     _log.error(
                         "pattern_note_failed", message=type(message).__name__, error=repr(exc)
@@ -257,29 +236,32 @@ class PatternEngine(Actor[Any]):
                 return None
             case Glimpse(context):
                 await self._flush()
-                return await self._glimpse(context)
+                return await self._glimpse(context, store)
             case Revise(context):
                 await self._flush()
-                return await self._revise(context)
+                return await self._revise(context, store)
             case SearchChunks():
-                return await self._search(message)
+                return await self._search(message, store)
             case AddChunks(chunks):
-                return await self._add(chunks)
+                valid = check_chunks(chunks)
+                return await store.add(valid, self.actor_clock.now()) if valid else ()
             case DeleteChunks(ids):
-                return await self._delete(ids)
+                valid_ids = check_ids(ids)
+                await self._flush()
+                return await store.delete(valid_ids)
             case RecurringPatterns():
                 await self._flush()
-                return self._memory.patterns()
+                return store.memory.patterns()
             case PatternStats():
                 await self._flush()
-                return self._statistics()
+                return self._statistics(store)
             case FlushPattern():
                 await self._flush()
-                await self._settle_writes()
+                await store.settle()
                 return None
         raise UnhandledMessage(self.actor_name, message)
 
-    async def _tell(self, message: Any) -> None:
+    async def _tell(self, message: Any, store: ChunkStore) -> None:
         match message:
             case NoteFailure(context):
                 if not isinstance(context, FailureContext) or _failure_text(context) is None:
@@ -294,18 +276,27 @@ class PatternEngine(Actor[Any]):
                 if outcome not in _OUTCOMES:
                     self._ignored += 1
                     return
-                await self._note_outcome(_target(target_type, target_id), outcome)
+                target = _target(target_type, target_id)
+                if any(_target(c.target_type, c.target_id) == target for c, _ in self._buffer):
+                    await self._flush()  # the failure this outcome ends may still be buffered
+                ops = []
+                for note in store.memory.resolve(target, outcome):
+                    meta = store.chunks[note.id].meta = note.metadata()
+                    ops.append(metadata_op(note.id, meta))
+                store.submit(ops)
             case FlushFailures():
                 await self._flush()
             case SaveIndex():
-                await self._reap()
-                await self._save()
+                await store.reap()
+                await store.save()
 
     # -- failures -------------------------------------------------------------------------
 
     async def _flush(self) -> None:
         """Index the buffered failures as one batch and group them into patterns."""
-        await self._reap()
+        store = self._store
+        assert store is not None
+        await store.reap()
         if not self._buffer:
             return
         batch, self._buffer = self._buffer, []
@@ -313,301 +304,128 @@ class PatternEngine(Actor[Any]):
         for ctx, at in batch:
             text = _failure_text(ctx)
             assert text is not None
+            target = _target(ctx.target_type, ctx.target_id)
             notes.append(
                 FailureNote(
-                    self._next_id,
+                    store.allocate(),
                     text,
                     ctx.topic,
-                    _target(ctx.target_type, ctx.target_id),
+                    target,
                     ctx.message_id,
                     ctx.attempt,
                     ctx.error_type,
                     at,
                 )
             )
-            self._next_id += 1
-        ids = tuple(n.id for n in notes)
-        self._failure_ids.update(ids)
-        try:
-            near = await anyio.to_thread.run_sync(
-                self._index_failures, ids, [n.text for n in notes]
-            )
-        except Exception:
-            self._failure_ids.difference_update(ids)
-            raise
-        self._dirty = True
-        fresh = set(ids)
+        near = await store.add_failures(notes)
+        memory = store.memory
         rewritten: dict[int, FailureNote] = {}
         for note, neighbours in zip(notes, near, strict=True):
-            rewritten.update((n.id, n) for n in self._memory.add(note, neighbours))
-            self._chunks[note.id] = Chunk(note.id, FAILURE_SOURCE, note.text, {}, note.seen_at)
+            rewritten.update((n.id, n) for n in memory.add(note, neighbours))
+        embedder = store.embedder
         ops: list[Op] = []
-        embedder = self._embedder
-        assert embedder is not None
         for note in notes:
-            chunk = self._chunks[note.id]
+            chunk = store.chunks[note.id]
             chunk.meta = note.metadata()
             ops.append(insert_op(chunk, embedder.name, embedder.dim))
+        fresh = {n.id for n in notes}
         for note in rewritten.values():
-            if note.id not in fresh and note.id in self._chunks:
-                self._chunks[note.id].meta = note.metadata()
-                ops.append(metadata_op(note.id, note.metadata()))
-        self._submit(ops, ids)
-        await self._prune()
-
-    def _index_failures(self, ids: Sequence[int], texts: list[str]) -> list[list[int]]:
-        """(worker thread) Embed and add failures; return each one's alike earlier failures."""
-        assert self._embedder is not None
-        assert self._index is not None
-        vectors = self._embedder.embed(texts)
-        self._index.add(ids, vectors)
-        floor = self._settings.recurring_min_similarity
-        return [
-            [
-                h.id
-                for h in self._index.search(
-                    vector,
-                    k=_NEIGHBOURS,
-                    min_similarity=floor,
-                    filter=functools.partial(_earlier_failure, self._failure_ids, chunk_id),
-                )
-            ]
-            for chunk_id, vector in zip(ids, vectors, strict=True)
-        ]
-
-    async def _note_outcome(self, target: str, outcome: str) -> None:
-        if any(_target(c.target_type, c.target_id) == target for c, _ in self._buffer):
-            await self._flush()  # the failure this outcome ends may still be buffered
-        ops = []
-        for note in self._memory.resolve(target, outcome):
-            meta = note.metadata()
-            self._chunks[note.id].meta = meta
-            ops.append(metadata_op(note.id, meta))
-        self._submit(ops)
-
-    async def _prune(self) -> None:
-        excess = len(self._memory) - self._settings.max_failures
+            if note.id not in fresh and note.id in store.chunks:
+                meta = store.chunks[note.id].meta = note.metadata()
+                ops.append(metadata_op(note.id, meta))
+        store.submit(ops, tuple(fresh))
+        excess = len(memory) - self._settings.max_failures
         if excess > 0:
-            ids = self._memory.oldest(excess)
-            self._submit([delete_op(i) for i in ids])
-            await self._forget(ids)
+            old = memory.oldest(excess)
+            store.submit([delete_op(i) for i in old])
+            await store.forget(old)
 
-    # -- writes ---------------------------------------------------------------------------
+    # -- searches, glimpse and revise ------------------------------------------------------
 
-    def _submit(self, ops: list[Op], inserted: tuple[int, ...] = ()) -> None:
-        if self._writer is None or not ops:
-            return
-        try:
-            receipt = self._writer.submit(*ops)
-        except StorageError as exc:
-            _log.warning("pattern_write_refused", error=repr(exc), chunks=len(inserted))
-            return
-        self._receipts.append((receipt, inserted))
-
-    async def _reap(self) -> None:
-        """Take the chunks of rejected failure submissions back out of the index."""
-        lost: list[int] = []
-        while self._receipts and self._receipts[0][0].done:
-            receipt, inserted = self._receipts.popleft()
-            if receipt.error is not None:
-                _log.warning("pattern_write_rejected", error=repr(receipt.error))
-                lost.extend(i for i in inserted if i in self._chunks)
-        if lost:
-            await self._forget(lost)
-
-    async def _settle_writes(self) -> None:
-        for receipt, _ in list(self._receipts):
-            with contextlib.suppress(StorageError):
-                await receipt.wait()
-        await self._reap()
-
-    async def _forget(self, ids: Sequence[int]) -> None:
-        """Drop chunks from the index and from memory (their rows are dealt with already)."""
-        if not ids:
-            return
-        await anyio.to_thread.run_sync(self._delete_from_index, ids)
-        self._dirty = True
-        for chunk_id in ids:
-            self._chunks.pop(chunk_id, None)
-            self._failure_ids.discard(chunk_id)
-        self._memory.remove(ids)
-
-    def _delete_from_index(self, ids: Sequence[int]) -> None:
-        """(worker thread) Delete labels and compact the graph if enough slots are deleted."""
-        assert self._index is not None
-        self._index.delete(ids)
-        self._index.compact(min_deleted_fraction=self._settings.compact_fraction)
-
-    async def _save(self) -> None:
-        if self._path is None or not self._dirty or self._index is None:
-            return
-        self._dirty = False
-        try:
-            await anyio.to_thread.run_sync(self._index.save, self._path)
-        except OSError as exc:
-            self._dirty = True
-            _log.warning("pattern_index_save_failed", path=str(self._path), error=repr(exc))
-        else:
-            self._saves += 1
-
-    # -- chunks ---------------------------------------------------------------------------
-
-    async def _add(self, raw: object) -> tuple[int, ...]:
-        chunks = check_chunks(raw)
-        if not chunks:
-            return ()
-        embedder = self._embedder
-        assert embedder is not None
-        vectors = await anyio.to_thread.run_sync(
-            embed_batches, embedder, [c.text for c in chunks], self._settings.embed_batch_size
-        )
-        now = self.actor_clock.now()
-        new = []
-        for c in chunks:
-            new.append(Chunk(self._next_id, c.source, c.text, c.metadata, now))
-            self._next_id += 1
-        if self._writer is not None:
-            await self._writer.write(*(insert_op(c, embedder.name, embedder.dim) for c in new))
-        ids = tuple(c.id for c in new)
-        assert self._index is not None
-        await anyio.to_thread.run_sync(self._index.add, ids, vectors)
-        self._dirty = True
-        for chunk in new:
-            self._chunks[chunk.id] = chunk
-        return ids
-
-    async def _delete(self, raw: object) -> int:
-        ids = check_ids(raw)
-        await self._flush()
-        present = [i for i in ids if i in self._chunks]
-        if not present:
-            return 0
-        if self._writer is not None:
-            await self._writer.write(*(delete_op(i) for i in present))
-        await self._forget(present)
-        return len(present)
-
-    async def _search(self, msg: SearchChunks) -> tuple[Reference, ...]:
+    async def _search(self, msg: SearchChunks, store: ChunkStore) -> tuple[Reference, ...]:
         query, k, floor, source, wanted = check_search(
             msg.query, msg.k, msg.min_similarity, msg.source, msg.metadata
         )
         await self._flush()
-        chunks = self._chunks
         flt: Callable[[int], bool] | None = None
         if source is not None or wanted is not None:
-            flt = functools.partial(_chunk_matches, chunks, source, wanted)
-        hits = await self._lookup(query, k, floor, flt)
-        return tuple(self._reference(h) for h in hits)
+            flt = functools.partial(store.matches, source, wanted)
+        return tuple(store.reference(h) for h in await store.search(query, k, floor, flt))
 
-    async def _lookup(
-        self, query: str, k: int, floor: float, flt: Callable[[int], bool] | None
-    ) -> list[Hit]:
-        if not self._chunks:
-            return []
-        return await anyio.to_thread.run_sync(self._search_text, query, k, floor, flt)
-
-    def _search_text(
-        self, query: str, k: int, floor: float, flt: Callable[[int], bool] | None
-    ) -> list[Hit]:
-        """(worker thread) Embed ``query`` and search."""
-        assert self._embedder is not None
-        assert self._index is not None
-        return self._index.search(self._embedder.embed([query])[0], k, floor, flt)
-
-    def _reference(self, hit: Hit) -> Reference:
-        c = self._chunks[hit.id]
-        return Reference(
-            chunk_id=c.id,
-            source=c.source,
-            text=c.text,
-            similarity=hit.similarity,
-            metadata=dict(c.meta),
-        )
-
-    # -- glimpse and revise ---------------------------------------------------------------
-
-    def _has_references(self) -> bool:
-        return len(self._chunks) > len(self._failure_ids)
-
-    async def _glimpse(self, ctx: FailureContext) -> tuple[Reference, ...]:
+    async def _glimpse(self, ctx: FailureContext, store: ChunkStore) -> tuple[Reference, ...]:
         query = _failure_text(ctx)
-        if query is None or not self._has_references():
+        if query is None or not store.has_references():
             return ()
         s = self._settings
-        flt = functools.partial(_not_failure, self._failure_ids)
-        hits = await self._lookup(query, s.glimpse_k, s.glimpse_min_similarity, flt)
-        return tuple(self._reference(h) for h in hits)
+        flt = functools.partial(_not_in, store.failures)
+        hits = await store.search(query, s.glimpse_k, s.glimpse_min_similarity, flt)
+        return tuple(store.reference(h) for h in hits)
 
-    async def _revise(self, ctx: FailureContext) -> Revision:
-        s = self._settings
+    async def _revise(self, ctx: FailureContext, store: ChunkStore) -> Revision:
+        memory = store.memory
         target = _target(ctx.target_type, ctx.target_id)
-        own = [n for n in self._memory.of_target(target) if n.outcome == "pending"]
+        own = [n for n in memory.of_target(target) if n.outcome == "pending"]
         query = _failure_text(ctx) or (own[-1].text if own else None)
         refs: list[Hit] = []
         similar: list[Hit] = []
         same = False
         if query is not None:
             refs, similar, same = await anyio.to_thread.run_sync(
-                self._revise_lookup, query, target, [n.text for n in own]
+                self._revise_lookup, store, query, target, [n.text for n in own]
             )
-        references = tuple(self._reference(h) for h in refs)
-        pattern = self._memory.pattern_of(own[-1].id) if own else None
+        references = tuple(store.reference(h) for h in refs)
+        pattern = memory.pattern_of(own[-1].id) if own else None
         suggestions = revision_suggestions(
             references=references,
             own=own,
             own_same=same,
-            similar=[self._memory.notes[h.id] for h in similar if h.id in self._memory],
-            memory=self._memory,
+            similar=[memory.notes[h.id] for h in similar if h.id in memory],
+            memory=memory,
             pattern=pattern,
-            min_similarity=s.revise_min_similarity,
+            min_similarity=self._settings.revise_min_similarity,
         )
         return Revision(references=references, suggestions=suggestions, pattern=pattern)
 
     def _revise_lookup(
-        self, query: str, target: str, own_texts: list[str]
+        self, store: ChunkStore, query: str, target: str, own_texts: list[str]
     ) -> tuple[list[Hit], list[Hit], bool]:
-        """(worker thread) References, other targets' alike failures, and whether this
-        target's failures so far all look the same."""
-        assert self._embedder is not None
-        assert self._index is not None
+        """(worker thread) Reference chunks, other targets' alike failures, and whether
+        this target's failures so far are all alike."""
         s = self._settings
-        vectors = self._embedder.embed([query, *own_texts])
-        q = vectors[0]
+        vectors = store.embed([query, *own_texts])
         refs: list[Hit] = []
-        if self._has_references():
-            refs = self._index.search(
-                q,
+        if store.has_references():
+            refs = store.index.search(
+                vectors[0],
                 s.revise_k,
                 s.revise_min_similarity,
-                functools.partial(_not_failure, self._failure_ids),
+                functools.partial(_not_in, store.failures),
             )
-        similar = self._index.search(
-            q,
+        similar = store.index.search(
+            vectors[0],
             _SIMILAR,
             s.recurring_min_similarity,
-            functools.partial(_other_target_failure, self._memory, target),
+            functools.partial(_other_target_failure, store.memory, target),
         )
         return refs, similar, _all_alike(vectors[1:], s.recurring_min_similarity)
 
-    def _statistics(self) -> PatternStatistics:
-        assert self._embedder is not None
-        assert self._index is not None
-        stats = self._index.stats()
+    def _statistics(self, store: ChunkStore) -> PatternStatistics:
+        stats = store.index.stats()
         return PatternStatistics(
-            embedder=self._embedder.name,
-            dim=self._embedder.dim,
-            chunks=len(self._chunks),
-            references=len(self._chunks) - len(self._failure_ids),
-            failures=len(self._failure_ids),
+            embedder=store.embedder.name,
+            dim=store.embedder.dim,
+            chunks=len(store.chunks),
+            references=len(store.chunks) - len(store.failures),
+            failures=len(store.failures),
             buffered_failures=len(self._buffer),
-            patterns=self._memory.pattern_count(),
+            patterns=store.memory.pattern_count(),
             index_path=None if self._path is None else str(self._path),
             index_slots=stats.slots,
             ef=stats.ef,
             exact_threshold=stats.exact_threshold,
             rebuilds=self._rebuilds,
             rebuild_reason=self._rebuild_reason,
-            saves=self._saves,
+            saves=store.saves,
             notes_ignored=self._ignored,
         )
 
@@ -615,28 +433,13 @@ class PatternEngine(Actor[Any]):
 # -- search filters (called from the worker thread while the actor waits) -----------------
 
 
-def _earlier_failure(failures: set[int], before: int, chunk_id: int) -> bool:
-    return chunk_id < before and chunk_id in failures
-
-
-def _not_failure(failures: set[int], chunk_id: int) -> bool:
-    return chunk_id not in failures
+def _not_in(ids: set[int], chunk_id: int) -> bool:
+    return chunk_id not in ids
 
 
 def _other_target_failure(memory: FailureMemory, target: str, chunk_id: int) -> bool:
     note = memory.notes.get(chunk_id)
     return note is not None and note.target != target
-
-
-def _chunk_matches(
-    chunks: dict[int, Chunk], source: str | None, wanted: dict[str, Any] | None, chunk_id: int
-) -> bool:
-    chunk = chunks.get(chunk_id)
-    return (
-        chunk is not None
-        and (source is None or chunk.source == source)
-        and (wanted is None or metadata_matches(chunk.meta, wanted))
-    )
 
 
 def _all_alike(vectors: npt.NDArray[np.float32], floor: float) -> bool:

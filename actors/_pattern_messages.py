@@ -11,6 +11,7 @@ typed error back to the asker and changes nothing:
 
 from __future__ import annotations
 
+import math
 import numbers
 from typing import Any, Final
 
@@ -142,10 +143,22 @@ def check_metadata(value: object, name: str = "metadata") -> dict[str, Any]:
     for key in value:
         if not isinstance(key, str):
             raise InvalidArgument(f"{name} key", key, "a string")
+    if not _finite(value):
+        raise InvalidArgument(name, value, "JSON values (NaN and infinity are not JSON)")
     try:
         return _json_decoder.decode(_json_encoder.encode(value))
     except (TypeError, ValueError, OverflowError, msgspec.DecodeError) as exc:
         raise InvalidArgument(name, value, f"JSON-encodable values ({exc})") from exc
+
+
+def _finite(value: object) -> bool:
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, dict):
+        return all(_finite(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return all(_finite(v) for v in value)
+    return True
 
 
 def _source(name: str, value: object) -> str:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+from collections.abc import Mapping as MappingABC
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -489,7 +490,11 @@ class Runtime:
         """
         ref = self._pattern_engine("search chunks")
         q, k_, floor, src, meta = check_search(
-            query, k, min_similarity, source, None if metadata is None else dict(metadata)
+            query,
+            k,
+            min_similarity,
+            source,
+            dict(metadata) if isinstance(metadata, MappingABC) else metadata,
         )
         found: tuple[Reference, ...] = await ref.ask(
             SearchChunks(q, k_, floor, src, meta), timeout=60
