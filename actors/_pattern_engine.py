@@ -29,7 +29,8 @@ from actorgrid.kernel import Actor, UnhandledMessage
 
 from ._chunk_store import ChunkStore
 from ._chunk_table import delete_op, insert_op, metadata_op
-from ._failure_memory import FailureMemory, FailureNote
+from ._failure_memory import FailureNote
+from ._pattern_lookup import glimpse, revise
 from ._pattern_messages import (
     AddChunks,
     DeleteChunks,
@@ -49,10 +50,8 @@ from ._pattern_protocol import (
     NoteOutcome,
     Reference,
     Revise,
-    Revision,
 )
 from ._pattern_settings import PatternSettings, build_embedder
-from ._pattern_suggestions import revision_suggestions
 from ._pattern_timers import (
     FLUSH_FAILURES,
     SAVE_INDEX,
@@ -66,22 +65,17 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from pathlib import Path
 
-    import numpy as np
-    import numpy.typing as npt
     from sqlalchemy.ext.asyncio import AsyncEngine
 
     from actorgrid.storage import Op, Writer
 
     from ._embedder import Embedder
-    from ._exact_search import Hit
     from ._pattern_index import OpenedIndex
 
 __all__ = ("PatternEngine",)
 
 _log = structlog.get_logger("actorgrid.actors.pattern")
 
-_SIMILAR: Final = 32
-"""Alike failures of other targets that revise looks at."""
 _OUTCOMES: Final = frozenset({"success", "dead"})
 _REQUESTS: Final = frozenset({"RetryEarly"})
 """Exception types that are requests to the broker, not kinds of failure."""
@@ -204,10 +198,7 @@ class PatternEngine(Actor[Any]):
         store = self._store
         if store is None:
             return
-        try:
-            await self._flush()
-        except Exception as exc:
-            _log.error("pattern_flush_failed", error=repr(exc))
+        await self._flush()
         await store.settle()
         await store.save()
 
@@ -236,10 +227,11 @@ class PatternEngine(Actor[Any]):
                 return None
             case Glimpse(context):
                 await self._flush()
-                return await self._glimpse(context, store)
+                return await glimpse(store, self._settings, _failure_text(context))
             case Revise(context):
                 await self._flush()
-                return await self._revise(context, store)
+                target = _target(context.target_type, context.target_id)
+                return await revise(store, self._settings, target, _failure_text(context))
             case SearchChunks():
                 return await self._search(message, store)
             case AddChunks(chunks):
@@ -293,13 +285,25 @@ class PatternEngine(Actor[Any]):
     # -- failures -------------------------------------------------------------------------
 
     async def _flush(self) -> None:
-        """Index the buffered failures as one batch and group them into patterns."""
+        """Index the buffered failures as one batch and group them into patterns.
+
+        A batch that cannot be indexed is logged and dropped: the lookup that asked for the
+        flush still gets its answer.
+        """
         store = self._store
         assert store is not None
         await store.reap()
         if not self._buffer:
             return
         batch, self._buffer = self._buffer, []
+        try:
+            await self._index_batch(store, batch)
+        except Exception as exc:
+            _log.error("pattern_failures_dropped", failures=len(batch), error=repr(exc))
+
+    async def _index_batch(
+        self, store: ChunkStore, batch: list[tuple[FailureContext, float]]
+    ) -> None:
         notes = []
         for ctx, at in batch:
             text = _failure_text(ctx)
@@ -352,63 +356,6 @@ class PatternEngine(Actor[Any]):
             flt = functools.partial(store.matches, source, wanted)
         return tuple(store.reference(h) for h in await store.search(query, k, floor, flt))
 
-    async def _glimpse(self, ctx: FailureContext, store: ChunkStore) -> tuple[Reference, ...]:
-        query = _failure_text(ctx)
-        if query is None or not store.has_references():
-            return ()
-        s = self._settings
-        flt = functools.partial(_not_in, store.failures)
-        hits = await store.search(query, s.glimpse_k, s.glimpse_min_similarity, flt)
-        return tuple(store.reference(h) for h in hits)
-
-    async def _revise(self, ctx: FailureContext, store: ChunkStore) -> Revision:
-        memory = store.memory
-        target = _target(ctx.target_type, ctx.target_id)
-        own = [n for n in memory.of_target(target) if n.outcome == "pending"]
-        query = _failure_text(ctx) or (own[-1].text if own else None)
-        refs: list[Hit] = []
-        similar: list[Hit] = []
-        same = False
-        if query is not None:
-            refs, similar, same = await anyio.to_thread.run_sync(
-                self._revise_lookup, store, query, target, [n.text for n in own]
-            )
-        references = tuple(store.reference(h) for h in refs)
-        pattern = memory.pattern_of(own[-1].id) if own else None
-        suggestions = revision_suggestions(
-            references=references,
-            own=own,
-            own_same=same,
-            similar=[memory.notes[h.id] for h in similar if h.id in memory],
-            memory=memory,
-            pattern=pattern,
-            min_similarity=self._settings.revise_min_similarity,
-        )
-        return Revision(references=references, suggestions=suggestions, pattern=pattern)
-
-    def _revise_lookup(
-        self, store: ChunkStore, query: str, target: str, own_texts: list[str]
-    ) -> tuple[list[Hit], list[Hit], bool]:
-        """(worker thread) Reference chunks, other targets' alike failures, and whether
-        this target's failures so far are all alike."""
-        s = self._settings
-        vectors = store.embed([query, *own_texts])
-        refs: list[Hit] = []
-        if store.has_references():
-            refs = store.index.search(
-                vectors[0],
-                s.revise_k,
-                s.revise_min_similarity,
-                functools.partial(_not_in, store.failures),
-            )
-        similar = store.index.search(
-            vectors[0],
-            _SIMILAR,
-            s.recurring_min_similarity,
-            functools.partial(_other_target_failure, store.memory, target),
-        )
-        return refs, similar, _all_alike(vectors[1:], s.recurring_min_similarity)
-
     def _statistics(self, store: ChunkStore) -> PatternStatistics:
         stats = store.index.stats()
         return PatternStatistics(
@@ -428,21 +375,3 @@ class PatternEngine(Actor[Any]):
             saves=store.saves,
             notes_ignored=self._ignored,
         )
-
-
-# -- search filters (called from the worker thread while the actor waits) -----------------
-
-
-def _not_in(ids: set[int], chunk_id: int) -> bool:
-    return chunk_id not in ids
-
-
-def _other_target_failure(memory: FailureMemory, target: str, chunk_id: int) -> bool:
-    note = memory.notes.get(chunk_id)
-    return note is not None and note.target != target
-
-
-def _all_alike(vectors: npt.NDArray[np.float32], floor: float) -> bool:
-    if len(vectors) < 2:
-        return False
-    return bool(((vectors @ vectors[-1]) >= floor).all())

@@ -108,8 +108,10 @@ class PatternSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     ef_construction: int = 200
     exact_threshold: int = DEFAULT_EXACT_THRESHOLD
     """Below this many chunks search is exact (numpy); from it on, hnswlib."""
-    save_interval: float = 60.0
-    """Seconds between saves of a changed index (it is also saved on stop)."""
+    save_interval: float = 300.0
+    """Seconds between saves of a changed index (it is also saved on stop). A save writes
+    the whole index; what a crash loses since the last one is re-embedded from the table at
+    the next start."""
     failure_flush_interval: float = 0.05
     """Failures are buffered and indexed together at most this many seconds later (any
     lookup indexes the buffer first, so a retry always sees the failures before it)."""

@@ -71,6 +71,9 @@ __all__ = ("Runtime",)
 
 _log = structlog.get_logger("actorgrid.runtime")
 
+_PATTERN_SHUTDOWN = 60.0
+"""Seconds the pattern engine may take to stop: it saves its index (large ones take long)."""
+
 
 class Runtime:
     """actorgrid embedded in an application: ``async with Runtime(config) as rt: ...``.
@@ -174,6 +177,7 @@ class Runtime:
                 lambda: PatternEngine(pattern, engine=db, writer=writer, index_path=index_path),
                 name="pattern-engine",
                 capacity=pattern.mailbox_capacity,
+                shutdown=_PATTERN_SHUTDOWN,
             )
         settings = config.broker
         self._broker = await kernel.spawn(
@@ -393,7 +397,8 @@ class Runtime:
             await self._gate.ask(ResetTarget(target_type, target_id))
 
     async def flush(self) -> None:
-        """Commit everything pending now: the gate's write-behind, then the writer."""
+        """Commit everything pending now: the gate's write-behind, the pattern engine's
+        buffered failures, then the writer."""
         self._running("flush")
         if self._gate is not None:
             await self._gate.ask(FlushGate(), timeout=60)

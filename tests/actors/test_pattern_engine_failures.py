@@ -123,6 +123,22 @@ class TestFailureNotes:
             await settle()
             assert len(failure_rows(pe)) == 3  # the fourth waits in the buffer
 
+    async def test_a_burst_is_indexed_in_batches(self, db_path: Path, clock: FakeClock) -> None:
+        """Hundreds of notes told at once are all indexed; lookups answer meanwhile."""
+        settings = PatternSettings(failure_flush_interval=3600.0, failure_batch_size=64)
+        async with running_engine(db_path, clock, settings) as pe:
+            await pe.add_runbooks()
+            for i in range(300):
+                pe.ref.tell_nowait(NoteFailure(context(f"t{i}", 1, LOCKED.format(10000 + i))))
+            refs = await pe.ask(Glimpse(context("t0", 2, "sqlite3.OperationalError: x")))
+            await pe.flush()
+            stats = await pe.stats()
+            [pattern] = await pe.patterns()
+            assert len(failure_rows(pe)) == 300
+        assert [r.source for r in refs] == ["runbooks/sqlite-locked.md"]
+        assert (stats.failures, stats.buffered_failures, stats.patterns) == (300, 0, 1)
+        assert (pattern.count, pattern.target_count, len(pattern.targets)) == (300, 300, 10)
+
     async def test_lookups_see_every_earlier_note(self, db_path: Path, clock: FakeClock) -> None:
         """A lookup indexes the buffer first, so it never misses a failure noted before it."""
         async with running_engine(db_path, clock, SLOW) as pe:
