@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Mapping as MappingABC
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -35,28 +34,17 @@ from ._dead_letter_queue import DeadLetterQueue
 from ._dead_letter_store import MemoryDeadLetterStore
 from ._exceptions import InvalidArgument, RuntimeClosed, TopicConflict
 from ._pattern_engine import PatternEngine
-from ._pattern_messages import (
-    AddChunks,
-    ChunkInput,
-    DeleteChunks,
-    FlushPattern,
-    PatternStatistics,
-    PatternStats,
-    RecurringPatterns,
-    SearchChunks,
-    check_chunks,
-    check_ids,
-    check_search,
-)
+from ._pattern_messages import FlushPattern
 from ._pattern_settings import resolve_index_path
 from ._retry_gate import RetryGate
 from ._retry_gate_messages import FlushGate, GetRecord, ResetTarget
 from ._retry_policy import RetryPolicy, RetryRecord, validate_target
 from ._runtime_config import RuntimeConfig
+from ._runtime_patterns import PatternCalls
 from ._worker import SubscriptionWorker
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping, Sequence
+    from collections.abc import Mapping, Sequence
     from types import TracebackType
 
     from sqlalchemy.ext.asyncio import AsyncEngine
@@ -64,7 +52,6 @@ if TYPE_CHECKING:
     from actorgrid.kernel import ActorRef, Clock, Supervisor
 
     from ._broker_types import Handler
-    from ._pattern_protocol import RecurringPattern, Reference
     from ._retry_policy import RetryPolicyConfig
 
 __all__ = ("Runtime",)
@@ -75,7 +62,7 @@ _PATTERN_SHUTDOWN = 60.0
 """Seconds the pattern engine may take to stop: it saves its index (large ones take long)."""
 
 
-class Runtime:
+class Runtime(PatternCalls):
     """actorgrid embedded in an application: ``async with Runtime(config) as rt: ...``.
 
     Args:
@@ -421,109 +408,3 @@ class Runtime:
     def statistics(self) -> BrokerStatistics:
         """Return the broker's counters."""
         return self._running("read statistics").statistics()
-
-    # -- reference chunks and recurring failures ------------------------------------------
-
-    def _pattern_engine(self, action: str) -> ActorRef[Any]:
-        self._running(action)
-        if self._pattern is None:
-            raise InvalidArgument("pattern.enabled", False, f"the pattern engine on to {action}")
-        return self._pattern
-
-    async def add_chunks(
-        self, chunks: Sequence[ChunkInput | tuple[str, str] | tuple[str, str, Mapping[str, Any]]]
-    ) -> list[int]:
-        """Store and index reference chunks (runbooks, documents) in one transaction.
-
-        Args:
-            chunks: ``(source, text)`` or ``(source, text, metadata)`` tuples, or
-                :class:`ChunkInput`; metadata is a JSON object searches can filter on.
-
-        Returns:
-            The new chunk ids, in order.
-
-        Raises:
-            InvalidArgument: a bad chunk (empty or overlong text or source, the reserved
-                source ``failure``, metadata that is not a JSON object), or the pattern engine
-                is disabled. Nothing is stored.
-            EmbeddingError: a text cannot be embedded (nothing is stored).
-            StorageError: the chunks could not be committed (nothing is stored).
-            RuntimeClosed: the runtime is not running.
-        """
-        ref = self._pattern_engine("add chunks")
-        ids: tuple[int, ...] = await ref.ask(AddChunks(check_chunks(chunks)), timeout=None)
-        return list(ids)
-
-    async def delete_chunks(self, ids: Iterable[int]) -> int:
-        """Delete chunks by id; unknown ids are ignored.
-
-        Returns:
-            How many chunks were deleted.
-
-        Raises:
-            InvalidArgument: an id is not an integer >= 0, or the pattern engine is disabled.
-            StorageError: the deletion could not be committed (nothing is deleted).
-            RuntimeClosed: the runtime is not running.
-        """
-        ref = self._pattern_engine("delete chunks")
-        count: int = await ref.ask(DeleteChunks(check_ids(ids)), timeout=None)
-        return count
-
-    async def search_chunks(
-        self,
-        query: str,
-        *,
-        k: int = 3,
-        min_similarity: float = 0.0,
-        source: str | None = None,
-        metadata: Mapping[str, Any] | None = None,
-    ) -> list[Reference]:
-        """Return up to ``k`` chunks most similar to ``query``, most similar first.
-
-        Args:
-            query: the text to look for.
-            k: most chunks to return (>= 1).
-            min_similarity: leave out chunks below this cosine similarity, in [-1, 1].
-            source: only chunks of this source (``"failure"``: the failure memory).
-            metadata: only chunks whose metadata has all of these key/value pairs.
-
-        Raises:
-            InvalidQuery: an empty query, ``k`` < 1, a threshold outside [-1, 1], or a bad
-                filter.
-            InvalidArgument: the pattern engine is disabled.
-            RuntimeClosed: the runtime is not running.
-        """
-        ref = self._pattern_engine("search chunks")
-        q, k_, floor, src, meta = check_search(
-            query,
-            k,
-            min_similarity,
-            source,
-            dict(metadata) if isinstance(metadata, MappingABC) else metadata,
-        )
-        found: tuple[Reference, ...] = await ref.ask(
-            SearchChunks(q, k_, floor, src, meta), timeout=60
-        )
-        return list(found)
-
-    async def recurring_patterns(self) -> list[RecurringPattern]:
-        """Return the recurring failure patterns, most failures first.
-
-        Raises:
-            InvalidArgument: the pattern engine is disabled.
-            RuntimeClosed: the runtime is not running.
-        """
-        ref = self._pattern_engine("read recurring patterns")
-        found: tuple[RecurringPattern, ...] = await ref.ask(RecurringPatterns(), timeout=60)
-        return list(found)
-
-    async def pattern_statistics(self) -> PatternStatistics:
-        """Return a snapshot of the pattern engine.
-
-        Raises:
-            InvalidArgument: the pattern engine is disabled.
-            RuntimeClosed: the runtime is not running.
-        """
-        ref = self._pattern_engine("read pattern statistics")
-        stats: PatternStatistics = await ref.ask(PatternStats(), timeout=60)
-        return stats

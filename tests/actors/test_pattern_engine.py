@@ -20,6 +20,7 @@ from actorgrid.actors import (
     InvalidQuery,
     PatternSettings,
     Reference,
+    RuntimeClosed,
     RuntimeConfig,
     resolve_index_path,
 )
@@ -159,6 +160,18 @@ class TestChunks:
             with pytest.raises(InvalidArgument, match=r"pattern\.enabled"):
                 await rt.search_chunks("x")
         assert not runtimes.path.with_name(runtimes.path.name + ".hnsw").exists()
+
+    async def test_calls_need_a_running_runtime(self, runtimes: RuntimeFactory) -> None:
+        """Before start and after stop the chunk calls raise RuntimeClosed."""
+        rt = runtimes()
+        with pytest.raises(RuntimeClosed):
+            await rt.add_chunks(RUNBOOK_ROWS)
+        async with rt:
+            await rt.add_chunks(RUNBOOK_ROWS)
+        with pytest.raises(RuntimeClosed):
+            await rt.search_chunks("database is locked")
+        with pytest.raises(RuntimeClosed):
+            await rt.recurring_patterns()
 
 
 class TestBadInput:
