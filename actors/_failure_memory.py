@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
+from itertools import islice
 from typing import TYPE_CHECKING, Any, Final
 
 from ._pattern_protocol import RecurringPattern
@@ -97,6 +98,46 @@ class FailureNote:
         )
 
 
+@dataclass(slots=True)
+class _Summary:
+    """A pattern's aggregate, kept up to date as failures join, change outcome or leave, so
+    reading a pattern costs the same with ten failures as with a hundred thousand."""
+
+    count: int = 0
+    first_seen: float = float("inf")
+    last_seen: float = float("-inf")
+    targets: dict[str, int] | None = None
+    outcomes: Counter[str] | None = None
+    example_id: int | None = None
+    example: str = ""
+    stale: bool = False
+    """A member that bounded first/last seen or the example left: recompute on read."""
+
+    def join(self, note: FailureNote) -> None:
+        if self.targets is None or self.outcomes is None:
+            self.targets, self.outcomes = {}, Counter()
+        self.count += 1
+        self.first_seen = min(self.first_seen, note.seen_at)
+        self.last_seen = max(self.last_seen, note.seen_at)
+        self.targets[note.target] = self.targets.get(note.target, 0) + 1
+        self.outcomes[note.outcome] += 1
+        if self.example_id is None or note.id < self.example_id:
+            self.example_id, self.example = note.id, note.text
+
+    def leave(self, note: FailureNote) -> None:
+        assert self.targets is not None
+        assert self.outcomes is not None
+        self.count -= 1
+        left = self.targets[note.target] - 1
+        if left:
+            self.targets[note.target] = left
+        else:
+            del self.targets[note.target]
+        self.outcomes[note.outcome] -= 1
+        if note.seen_at in (self.first_seen, self.last_seen) or note.id == self.example_id:
+            self.stale = True
+
+
 class FailureMemory:
     """Failures by id, target and message, and the recurring patterns they form."""
 
@@ -106,6 +147,7 @@ class FailureMemory:
         self._by_target: dict[str, dict[int, None]] = {}
         self._by_message: dict[str, dict[int, None]] = {}
         self._patterns: dict[int, dict[int, None]] = {}
+        self._summaries: dict[int, _Summary] = {}
 
     def __len__(self) -> int:
         return len(self.notes)
@@ -118,7 +160,14 @@ class FailureMemory:
         self._by_target.setdefault(note.target, {})[note.id] = None
         self._by_message.setdefault(note.message_id, {})[note.id] = None
         if note.pattern is not None:
-            self._patterns.setdefault(note.pattern, {})[note.id] = None
+            self._join(note.pattern, note)
+
+    def _join(self, pattern: int, note: FailureNote) -> None:
+        self._patterns.setdefault(pattern, {})[note.id] = None
+        summary = self._summaries.get(pattern)
+        if summary is None:
+            summary = self._summaries[pattern] = _Summary()
+        summary.join(note)
 
     def restore(self, note: FailureNote) -> None:
         """Take back a failure read from the table, with the pattern its metadata names."""
@@ -142,12 +191,11 @@ class FailureMemory:
         pattern = next((n.pattern for n in alike if n.pattern is not None), None)
         if pattern is None:
             pattern = min(n.id for n in alike)
-        members = self._patterns.setdefault(pattern, {})
         changed: list[FailureNote] = []
         for other in (*alike, note):
             if other.pattern is None:
                 other.pattern = pattern
-                members[other.id] = None
+                self._join(pattern, other)
                 if other is not note:
                     changed.append(other)
         return changed
@@ -164,6 +212,10 @@ class FailureMemory:
             if (note := self.notes[i]).outcome == "pending"
         ]
         for note in changed:
+            if note.pattern is not None and (summary := self._summaries.get(note.pattern)):
+                assert summary.outcomes is not None
+                summary.outcomes[note.outcome] -= 1
+                summary.outcomes[outcome] += 1
             note.outcome = outcome
         return changed
 
@@ -177,6 +229,11 @@ class FailureMemory:
             _discard(self._by_message, note.message_id, chunk_id)
             if note.pattern is not None:
                 _discard(self._patterns, note.pattern, chunk_id)
+                summary = self._summaries.get(note.pattern)
+                if summary is not None:
+                    summary.leave(note)
+                    if note.pattern not in self._patterns:
+                        del self._summaries[note.pattern]
 
     def oldest(self, count: int) -> list[int]:
         """Return the ids of the ``count`` oldest failures."""
@@ -200,18 +257,23 @@ class FailureMemory:
         members = self._patterns.get(pattern_id)
         if not members or len(members) < 2:
             return None
-        notes = [self.notes[i] for i in sorted(members)]
-        targets = list(dict.fromkeys(n.target for n in notes))
-        outcomes = Counter(n.outcome for n in notes)
+        summary = self._summaries[pattern_id]
+        if summary.stale:
+            summary = self._summaries[pattern_id] = _Summary()
+            for i in sorted(members):
+                summary.join(self.notes[i])
+        targets, outcomes = summary.targets, summary.outcomes
+        assert targets is not None
+        assert outcomes is not None
         return RecurringPattern(
-            count=len(notes),
-            first_seen=min(n.seen_at for n in notes),
-            last_seen=max(n.seen_at for n in notes),
-            targets=tuple(targets[:MAX_PATTERN_TARGETS]),
+            count=summary.count,
+            first_seen=summary.first_seen,
+            last_seen=summary.last_seen,
+            targets=tuple(islice(targets, MAX_PATTERN_TARGETS)),
             outcomes={k: outcomes[k] for k in OUTCOMES if outcomes[k]},
             id=pattern_id,
             target_count=len(targets),
-            example=notes[0].text,
+            example=summary.example,
         )
 
     def pattern_of(self, chunk_id: int) -> RecurringPattern | None:
