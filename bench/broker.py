@@ -49,6 +49,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from actorgrid.actors._pattern_settings import PatternSettings
 from actorgrid.actors._runtime import Runtime
 from actorgrid.actors._runtime_config import BrokerSettings, RuntimeConfig, StorageSettings
 from actorgrid.kernel import FakeClock, encode
@@ -90,6 +91,7 @@ class Sizes:
     per_message: int
     failures: int
     failures_durable: int
+    failures_pattern: int
     scheduled: int
 
 
@@ -103,6 +105,7 @@ QUICK = Sizes(
     per_message=400,
     failures=1_000,
     failures_durable=500,
+    failures_pattern=200,
     scheduled=5_000,
 )
 FULL = Sizes(
@@ -115,6 +118,7 @@ FULL = Sizes(
     per_message=2_000,
     failures=10_000,
     failures_durable=5_000,
+    failures_pattern=2_000,
     scheduled=50_000,
 )
 
@@ -151,14 +155,17 @@ class Databases:
         return f"sqlite+aiosqlite:///{path}"
 
 
-def _memory_config() -> RuntimeConfig:
-    return RuntimeConfig(storage=StorageSettings(url=None))
+def _memory_config(*, pattern: bool = True) -> RuntimeConfig:
+    return RuntimeConfig(
+        storage=StorageSettings(url=None), pattern=PatternSettings(enabled=pattern)
+    )
 
 
-def _durable_config(url: str) -> RuntimeConfig:
+def _durable_config(url: str, *, pattern: bool = True) -> RuntimeConfig:
     return RuntimeConfig(
         storage=StorageSettings(url=url, migrate=False),
         broker=BrokerSettings(drain_timeout=60.0),
+        pattern=PatternSettings(enabled=pattern),
     )
 
 
@@ -307,10 +314,16 @@ async def per_message_commit(url: str, n: int) -> float:
 # -- failure path and memory ----------------------------------------------------------------
 
 
-async def failure_path(n: int, url: str | None) -> float:
-    """``n`` always-failing messages through six attempts each to the DLQ; msgs/s."""
+async def failure_path(n: int, url: str | None, *, pattern: bool = True) -> float:
+    """``n`` always-failing messages through six attempts each to the DLQ; msgs/s.
+
+    With ``pattern`` the pattern engine indexes every failure and answers a revise before
+    each of the three revise-phase attempts (a worker-thread hop each).
+    """
     clock = FakeClock()
-    config = _memory_config() if url is None else _durable_config(url)
+    config = (
+        _memory_config(pattern=pattern) if url is None else _durable_config(url, pattern=pattern)
+    )
     wait = config.retry.base_wait_minutes * 60.0
     rounds = config.retry.max_retries
     async with Runtime(config, clock=clock) as rt:
@@ -338,7 +351,8 @@ async def memory_per_scheduled(n: int) -> float:
     clock = FakeClock()
     payloads = [f"p{i}" for i in range(n)]
     payload_bytes = sum(sys.getsizeof(encode(p)) for p in payloads)
-    async with Runtime(_memory_config(), clock=clock) as rt:
+    # The broker's own cost: the pattern engine (off here) keeps a vector per failure.
+    async with Runtime(_memory_config(pattern=False), clock=clock) as rt:
         rt.declare_topic(TOPIC, durable=False)
         await rt.subscribe(TOPIC, _always_fail, concurrency=1, max_in_flight=IN_FLIGHT)
         await rt.publish(TOPIC, "warm-up")
@@ -450,13 +464,20 @@ def run(mode: Mode) -> list[Figure]:
         )
 
         note("failure path")
-        value = best_of(sizes.runs, on_loop(lambda: failure_path(sizes.failures, None)))
+        value = best_of(
+            sizes.runs, on_loop(lambda: failure_path(sizes.failures, None, pattern=False))
+        )
         figures.append(Figure("failure_path", "msgs/s", value))
         value = best_of(
             sizes.runs,
-            on_loop(lambda: failure_path(sizes.failures_durable, dbs.fresh("f"))),
+            on_loop(lambda: failure_path(sizes.failures_durable, dbs.fresh("f"), pattern=False)),
         )
         figures.append(Figure("failure_path_durable", "msgs/s", value))
+        value = best_of(
+            sizes.runs,
+            on_loop(lambda: failure_path(sizes.failures_pattern, None, pattern=True)),
+        )
+        figures.append(Figure("failure_path_with_pattern_engine", "msgs/s", value))
 
         note(f"memory of {sizes.scheduled:,} scheduled messages")
         memory = runner.run(memory_per_scheduled(sizes.scheduled))
