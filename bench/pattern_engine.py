@@ -48,6 +48,7 @@ import numpy as np
 
 from actorgrid.actors import HashingEmbedder, VectorIndex
 from actorgrid.actors._exact_search import similarities
+from actorgrid.actors._pattern_settings import PatternSettings
 from bench._common import Figure, Mode, best_of, parse_mode, report
 
 if TYPE_CHECKING:
@@ -233,7 +234,14 @@ def run(mode: Mode) -> list[Figure]:
     _progress(f"{n} texts embedded")
     queries = embedder.embed(query_texts)
 
-    index = VectorIndex(embedder.dim, embedder_name=embedder.name)
+    settings = PatternSettings()  # measure the engine's own index configuration
+    index = VectorIndex(
+        embedder.dim,
+        M=settings.M,
+        ef_construction=settings.ef_construction,
+        ef=settings.ef,
+        embedder_name=embedder.name,
+    )
     gc.collect()
     rss_before = _rss_bytes()
     build_seconds = 0.0
