@@ -19,7 +19,7 @@ import msgspec
 import structlog
 from msgspec.structs import replace
 
-from actorgrid.kernel import Actor, Message
+from actorgrid.kernel import Actor, Message, send_every
 from actorgrid.storage import Op, read_connection
 
 from ._broker_core import Schedule
@@ -113,7 +113,14 @@ class Broker(Actor[Any]):
             if self._scheduled:
                 _log.info("scheduled_recovered", count=len(self._scheduled))
                 self._arm()
-            self.actor_start_task(self._pruner, name="broker:pruner")
+            self.actor_start_task(
+                send_every,
+                self.actor_ref,
+                self.actor_clock,
+                self._prune_interval,
+                _Prune(),
+                name="broker:pruner",
+            )
         self.actor_start_task(self._timer, name="broker:timer")
 
     # -- the timer ------------------------------------------------------------------------
@@ -141,11 +148,6 @@ class Broker(Actor[Any]):
             self._armed = earliest
             if self._sleep is not None:
                 self._sleep.cancel()
-
-    async def _pruner(self) -> None:
-        while True:
-            await self.actor_clock.sleep(self._prune_interval)
-            await self.actor_ref.tell(_Prune())
 
     # -- state ---------------------------------------------------------------------------
 

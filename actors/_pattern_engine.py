@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Final
 import anyio
 import structlog
 
-from actorgrid.kernel import Actor, UnhandledMessage
+from actorgrid.kernel import Actor, OneShotTimer, UnhandledMessage, send_every
 
 from ._chunk_store import ChunkStore
 from ._chunk_table import delete_op, insert_op, metadata_op
@@ -56,9 +56,7 @@ from ._pattern_timers import (
     FLUSH_FAILURES,
     SAVE_INDEX,
     FlushFailures,
-    OneShotTimer,
     SaveIndex,
-    every,
 )
 
 if TYPE_CHECKING:
@@ -167,7 +165,7 @@ class PatternEngine(Actor[Any]):
             self.actor_start_task(
                 self._timer.run, ref, clock, settings.failure_flush_interval, name="flush"
             ),
-            self.actor_start_task(every, ref, clock, settings.save_interval, SAVE_INDEX),
+            self.actor_start_task(send_every, ref, clock, settings.save_interval, SAVE_INDEX),
         ]
 
     def _report_open(self, opened: OpenedIndex, count: int) -> None:

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, Final
 import msgspec
 from sqlalchemy import bindparam, select
 
-from actorgrid.kernel import Actor, UnhandledMessage
+from actorgrid.kernel import Actor, OneShotTimer, UnhandledMessage
 from actorgrid.storage import Base, read_connection
 
 from ._retry_gate_cache import UNKNOWN, RecordCache
@@ -46,7 +46,7 @@ from ._retry_gate_messages import ResetTarget as ResetTarget
 from ._retry_gate_messages import RetryGateMessage as RetryGateMessage
 from ._retry_gate_messages import RetryGateStatistics as RetryGateStatistics
 from ._retry_gate_messages import Submitted as Submitted
-from ._retry_gate_writeback import Flush, FlushTimer, WriteBehind
+from ._retry_gate_writeback import FLUSH, Flush, WriteBehind
 from ._retry_policy import Decision, RetryPolicy, RetryPolicyConfig, RetryRecord
 from ._retry_store import record_to_row, retry_record_upsert, row_to_record
 
@@ -155,7 +155,7 @@ class RetryGate(Actor[RetryGateMessage]):
         )
         self._wb: WriteBehind | None = None
         self._policies: dict[RetryPolicyConfig, RetryPolicyConfig] = {}
-        self._timer = FlushTimer()
+        self._timer = OneShotTimer(FLUSH)
         self._timer_scope: anyio.CancelScope | None = None
         self._now = _unbound_now
         self._loads = self._decisions = self._failures = self._successes = 0

@@ -10,10 +10,9 @@ from __future__ import annotations
 from collections import deque
 from typing import TYPE_CHECKING, Any, Final, final
 
-import anyio
 import structlog
 
-from actorgrid.kernel import ActorDeadError, MailboxFull, Message
+from actorgrid.kernel import Message
 from actorgrid.storage import Op, StorageError
 
 from ._retry_store import record_to_row
@@ -23,12 +22,11 @@ if TYPE_CHECKING:
 
     from sqlalchemy.sql.expression import Executable
 
-    from actorgrid.kernel import ActorRef, Clock
     from actorgrid.storage import Receipt, Writer
 
     from ._retry_policy import RetryRecord
 
-__all__ = ("FLUSH", "Flush", "FlushTimer", "WriteBehind")
+__all__ = ("FLUSH", "Flush", "WriteBehind")
 
 _log = structlog.get_logger("actorgrid.actors.retry_gate")
 
@@ -42,37 +40,6 @@ class Flush(Message, frozen=True):
 
 
 FLUSH: Final = Flush()
-
-
-@final
-class FlushTimer:
-    """Sends :data:`FLUSH` one interval after it is armed; the gate arms it on a first change."""
-
-    __slots__ = ("_armed", "_event")
-
-    def __init__(self) -> None:
-        self._armed = False
-        self._event = anyio.Event()
-
-    def arm(self) -> None:
-        """Make sure a flush message follows within one interval."""
-        if not self._armed:
-            self._armed = True
-            self._event.set()
-
-    async def run(self, ref: ActorRef[Any], clock: Clock, interval: float) -> None:
-        """Run until the gate stops (its background task; cancelled with the incarnation)."""
-        while True:
-            await self._event.wait()
-            await clock.sleep(interval)
-            self._event = anyio.Event()
-            self._armed = False
-            try:
-                ref.tell_nowait(FLUSH)
-            except MailboxFull:
-                self.arm()  # the mailbox is busy: try again one interval later
-            except ActorDeadError:
-                return
 
 
 @final

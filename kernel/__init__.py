@@ -40,6 +40,8 @@ from ._specs import SupervisorSpec as SupervisorSpec
 from ._supervisor import ChildInfo as ChildInfo
 from ._supervisor import Supervisor as Supervisor
 from ._supervisor import SupervisorStatistics as SupervisorStatistics
+from ._timers import OneShotTimer as OneShotTimer
+from ._timers import send_every as send_every
 
 __all__ = (
     "Actor",
@@ -52,11 +54,15 @@ __all__ = (
     "ChildSpec",
     "Clock",
     "ConfigError",
+    "configure_logging",
     "DeadLetterLog",
     "DeadLetterStatistics",
+    "decode",
+    "encode",
     "FakeClock",
     "Kernel",
     "KernelConfig",
+    "load_config",
     "Mailbox",
     "MailboxFull",
     "MailboxStatistics",
@@ -64,20 +70,18 @@ __all__ = (
     "MessageDecodeError",
     "MessageEncodeError",
     "NameTaken",
+    "OneShotTimer",
+    "reset_logging",
     "Restart",
     "RestartLimitExceeded",
+    "roundtrip",
+    "run",
+    "send_every",
     "Strategy",
     "Supervisor",
     "SupervisorSpec",
     "SupervisorStatistics",
     "SystemClock",
     "UnhandledMessage",
-    "configure_logging",
-    "decode",
-    "encode",
-    "load_config",
-    "reset_logging",
-    "roundtrip",
-    "run",
     "uvloop_available",
 )
