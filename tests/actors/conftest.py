@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
 from typing import TYPE_CHECKING, Any
 
@@ -15,6 +16,7 @@ from actorgrid.actors import (
     StorageSettings,
 )
 from actorgrid.kernel import FakeClock, KernelConfig
+from actorgrid.storage import migrate
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -47,6 +49,22 @@ class RuntimeFactory:
         """Run a read query on the database file with plain sqlite3."""
         with sqlite3.connect(self.path) as conn:
             return conn.execute(sql, args).fetchall()
+
+
+@pytest.fixture(scope="session", name="template")
+def _template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A database file migrated to head once per session, for tests to copy."""
+    path = tmp_path_factory.mktemp("template") / "migrated.db"
+    migrate(f"sqlite+aiosqlite:///{path}")
+    return path
+
+
+@pytest.fixture(name="db_path")
+def _db_path(template: Path, tmp_path: Path) -> Path:
+    """A fresh copy of the migrated database in ``tmp_path``."""
+    path = tmp_path / "actorgrid.db"
+    shutil.copyfile(template, path)
+    return path
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import shutil
 import sqlite3
 from typing import TYPE_CHECKING, Any
 
@@ -26,7 +25,6 @@ from actorgrid.actors import (
 )
 from actorgrid.kernel import FakeClock
 from actorgrid.kernel.testing import wait_until
-from actorgrid.storage import migrate
 
 from .pattern_support import LOCKED, RUNBOOKS, T0, running_engine
 
@@ -34,20 +32,6 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from .conftest import RuntimeFactory
-
-
-@pytest.fixture(scope="module", name="template")
-def _template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("template") / "migrated.db"
-    migrate(f"sqlite+aiosqlite:///{path}")
-    return path
-
-
-@pytest.fixture(name="db_path")
-def _db_path(template: Path, tmp_path: Path) -> Path:
-    path = tmp_path / "actorgrid.db"
-    shutil.copyfile(template, path)
-    return path
 
 
 def rows(db_path: Path) -> list[tuple[Any, ...]]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from typing import TYPE_CHECKING
 
 import pytest
@@ -19,7 +18,6 @@ from actorgrid.actors import (
 )
 from actorgrid.kernel import FakeClock
 from actorgrid.kernel.testing import settle, wait_until
-from actorgrid.storage import migrate
 
 from .pattern_support import (
     LOCKED,
@@ -37,20 +35,6 @@ if TYPE_CHECKING:
 
 SLOW = PatternSettings(failure_flush_interval=3600.0)
 """Buffered failures wait for a lookup (or an hour of fake time) before they are indexed."""
-
-
-@pytest.fixture(scope="module", name="template")
-def _template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("template") / "migrated.db"
-    migrate(f"sqlite+aiosqlite:///{path}")
-    return path
-
-
-@pytest.fixture(name="db_path")
-def _db_path(template: Path, tmp_path: Path) -> Path:
-    path = tmp_path / "actorgrid.db"
-    shutil.copyfile(template, path)
-    return path
 
 
 @pytest.fixture(name="clock")

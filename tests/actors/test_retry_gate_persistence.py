@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import sqlite3
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
@@ -27,7 +26,7 @@ from actorgrid.actors import (
 )
 from actorgrid.kernel import ActorRef, FakeClock, Kernel, KernelConfig
 from actorgrid.kernel.testing import settle, wait_until
-from actorgrid.storage import Op, Writer, WriterClosed, WriteRejected, create_engine, migrate
+from actorgrid.storage import Op, Writer, WriterClosed, WriteRejected, create_engine
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -38,20 +37,6 @@ T0 = 1_767_225_600.0
 KEY = ("entity", "entity-123")
 CONFIG = RetryPolicyConfig()
 SLOW = 3600.0  # a flush interval the fake clock never reaches unless a test advances it
-
-
-@pytest.fixture(scope="module", name="template")
-def _template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("template") / "migrated.db"
-    migrate(f"sqlite+aiosqlite:///{path}")
-    return path
-
-
-@pytest.fixture(name="db_path")
-def _db_path(template: Path, tmp_path: Path) -> Path:
-    path = tmp_path / "actorgrid.db"
-    shutil.copyfile(template, path)
-    return path
 
 
 @pytest.fixture(name="clock")
