@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from actorgrid.kernel import Clock
 
 __all__ = (
+    "RECORD_COLUMNS",
     "InMemoryRetryStore",
     "RetryStore",
     "SqlRetryStore",
@@ -53,6 +54,8 @@ _STATE: Final = (
     "version",
     "updated_at",
 )
+RECORD_COLUMNS: Final = (*_KEY, *_STATE)
+"""The ``retry_records`` columns a row from :func:`record_to_row` fills, in table order."""
 
 
 def _table() -> Table:

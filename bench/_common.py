@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import gc
 import json
+import logging
 import os
 import platform
 import time
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 import anyio
+import structlog
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -28,6 +30,7 @@ __all__ = (
     "Mode",
     "Tally",
     "best_of",
+    "main_for",
     "note",
     "pair",
     "parse_mode",
@@ -261,3 +264,19 @@ async def queue_put_nowait(n: int, capacity: int, item: object = 0) -> float:
         elapsed = time.perf_counter() - start
         tg.cancel_scope.cancel()
     return n / elapsed
+
+
+def main_for(
+    bench: str,
+    description: str,
+    run: Callable[[Mode], list[Figure]],
+    argv: list[str] | None = None,
+) -> None:
+    """The whole of a benchmark's ``main``: parse the mode, keep the runtime's logs quiet,
+    measure, then print and write the figures."""
+    mode = parse_mode(description, argv)
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.CRITICAL))
+    figures = run(mode)
+    note("done")
+    path = report(bench, mode, figures)
+    print(f"wrote {path}")

@@ -34,7 +34,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-import logging
 import shutil
 import sqlite3
 import sys
@@ -46,7 +45,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from actorgrid.actors._pattern_settings import PatternSettings
@@ -59,12 +57,11 @@ from bench._common import (
     Mode,
     Tally,
     best_of,
+    main_for,
     note,
     pair,
-    parse_mode,
     queue_put_get,
     queue_put_nowait,
-    report,
 )
 
 if TYPE_CHECKING:
@@ -495,12 +492,7 @@ def run(mode: Mode) -> list[Figure]:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: ``python -m bench.broker --quick|--full``."""
-    mode = parse_mode(__doc__ or "broker benchmark", argv)
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.CRITICAL))
-    figures = run(mode)
-    note("done")
-    path = report("broker", mode, figures)
-    print(f"wrote {path}")
+    main_for("broker", __doc__ or "broker benchmark", run, argv)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import gc
 import importlib
-import logging
 import statistics
 import threading
 import time
@@ -23,7 +22,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import anyio
-import structlog
 
 from actorgrid.kernel import Actor, ChildSpec, Kernel, KernelConfig, Message, SupervisorSpec
 from bench._common import (
@@ -31,12 +29,11 @@ from bench._common import (
     Mode,
     Tally,
     best_of,
+    main_for,
     note,
     pair,
-    parse_mode,
     queue_put_get,
     queue_put_nowait,
-    report,
 )
 
 if TYPE_CHECKING:
@@ -458,12 +455,7 @@ def run(mode: Mode) -> list[Figure]:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: ``python -m bench.kernel --quick|--full``."""
-    mode = parse_mode(__doc__ or "kernel benchmark", argv)
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.CRITICAL))
-    figures = run(mode)
-    note("done")
-    path = report("kernel", mode, figures)
-    print(f"wrote {path}")
+    main_for("kernel", __doc__ or "kernel benchmark", run, argv)
 
 
 if __name__ == "__main__":

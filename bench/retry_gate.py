@@ -66,6 +66,7 @@ from actorgrid.actors import (
     record_to_row,
     retry_record_upsert,
 )
+from actorgrid.actors._retry_store import RECORD_COLUMNS
 from actorgrid.kernel import Kernel, SystemClock
 from actorgrid.storage import RetryRecordRow, Writer, create_engine, migrate
 from bench._common import Figure, parse_mode, report
@@ -78,19 +79,7 @@ KEYS = 4096
 CALLERS = 64
 CHUNKS = 5  # each measurement keeps its best of this many timed rounds (the same for all)
 ASK_TIMEOUT = 5.0  # ActorRef.ask's default
-_COLUMNS = (
-    "target_type",
-    "target_id",
-    "attempt_count",
-    "early_retry_used",
-    "last_attempt_at",
-    "last_success_at",
-    "next_allowed_at",
-    "last_explicit_early_granted_at",
-    "policy_snapshot",
-    "version",
-    "updated_at",
-)
+_COLUMNS = RECORD_COLUMNS
 
 
 def keys(n: int, prefix: str = "entity") -> list[tuple[str, str]]:
