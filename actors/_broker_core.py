@@ -320,13 +320,12 @@ class BrokerCore:
 
     # -- outcomes -------------------------------------------------------------------------
 
-    def _has_shared_target(self, d: Delivery) -> bool:
-        return d.attempts > 0 or d.target_type != d.topic or d.target_id != d.id
-
     async def ack(self, d: Delivery) -> None:
         """The handler returned: the message is done and its target's cycle ends."""
         self.acked += 1
         row: dict[str, Any] | None = None
+        # A first-try success on the default target (topic, message id) cannot end a cycle:
+        # no other message shares that target, so the gate is not asked.
         if self.gate is not None and (
             d.attempts > 0 or d.target_type != d.topic or d.target_id != d.id
         ):
