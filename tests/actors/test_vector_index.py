@@ -425,6 +425,16 @@ class TestBadInput:
             index.search(vector, **kwargs)
         assert snapshot(index, probe) == before
 
+    @pytest.mark.parametrize("scale", [1e30, 1e-30])
+    def test_extreme_but_finite_query_is_normalised(self, mode: str, scale: float) -> None:
+        """A float32 query whose squared norm over- or underflows float32 still finds its item."""
+        index = make_index(mode)
+        data = vectors(4)
+        index.add(range(4), data)
+        hits = index.search((data[2] * np.float32(scale)).astype(np.float32), k=1)
+        assert [h.id for h in hits] == [2]
+        assert hits[0].similarity == pytest.approx(1.0, abs=1e-5)
+
     def test_threshold_bounds_are_inclusive(self, mode: str) -> None:
         """min_similarity of exactly -1 and 1 are valid."""
         index = make_index(mode)
