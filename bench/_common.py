@@ -136,6 +136,8 @@ def _fmt(value: float | None) -> str:
 def report(bench: str, mode: Mode, figures: list[Figure]) -> Path:
     """Print the figures as a table and write ``bench/results/<bench>.json``.
 
+    A ``full`` run writes ``<bench>.full.json`` instead, so both modes' figures are kept.
+
     Returns:
         The path of the JSON file written.
     """
@@ -172,7 +174,8 @@ def report(bench: str, mode: Mode, figures: list[Figure]) -> Path:
         "machine": f"{os.cpu_count()} cores",
         "figures": [f.to_json() for f in figures],
     }
-    path = results_dir() / f"{bench}.json"
+    # A full run is kept beside the quick one instead of replacing it.
+    path = results_dir() / (f"{bench}.json" if mode == "quick" else f"{bench}.full.json")
     path.write_text(json.dumps(doc, indent=2) + "\n")
     return path
 

@@ -138,6 +138,8 @@ def render_report(
             docs[path.stem] = (None, measured, f"cannot read {path.name}: {exc}")
             continue
         name = str(doc.get("bench") or path.stem)
+        if path.stem != name:  # e.g. pattern_engine.full.json beside pattern_engine.json
+            name = path.stem
         docs[name] = (doc, str(doc.get("date") or measured), "")
 
     out = [

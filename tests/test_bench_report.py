@@ -125,6 +125,16 @@ class TestRenderReport:
         assert report.index("## broker") < report.index("## kernel")
         assert "| broker | full | 5 |" in report
 
+    def test_full_results_beside_quick_ones_get_their_own_section(self, tmp_path: Path) -> None:
+        """``<bench>.full.json`` is reported beside ``<bench>.json``, neither hiding the other."""
+        write_results(tmp_path, KERNEL)
+        full = {**KERNEL, "mode": "full"}
+        (tmp_path / "kernel.full.json").write_text(json.dumps(full), encoding="utf-8")
+        report = render_report(tmp_path)
+        assert "| kernel | quick | 5 |" in report
+        assert "| kernel.full | full | 5 |" in report
+        assert report.index("## kernel\n") < report.index("## kernel.full\n")
+
     def test_failed_bench_with_old_results(self, tmp_path: Path) -> None:
         """A bench that failed in this run is listed and its old figures are marked as such."""
         report = render_report(
