@@ -24,11 +24,13 @@ from collections import deque
 from typing import TYPE_CHECKING, Any
 
 import anyio
+import numpy as np
 import structlog
 
 from actorgrid.storage import StorageError
 
 from ._chunk_table import Chunk, delete_op, insert_op, read_chunks, retag_op
+from ._embedder import validate_texts
 from ._failure_memory import FailureMemory, FailureNote
 from ._pattern_index import embed_batches, open_index
 from ._pattern_messages import metadata_matches
@@ -39,7 +41,6 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
     from pathlib import Path
 
-    import numpy as np
     import numpy.typing as npt
     from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -53,6 +54,9 @@ if TYPE_CHECKING:
     from ._vector_index import VectorIndex
 
 __all__ = ("ChunkStore",)
+
+_VECTOR_CACHE = 4096
+"""Most texts whose vectors :meth:`ChunkStore.embed` keeps (about 1.6 MB at dimension 384)."""
 
 _log = structlog.get_logger("actorgrid.actors.pattern")
 
@@ -85,6 +89,8 @@ class ChunkStore:
         self.dirty = False
         """The index changed since it was last saved."""
         self.saves = 0
+        self._vectors: dict[str, npt.NDArray[np.float32]] = {}
+        """Vectors of recently embedded failure and query texts (see :meth:`embed`)."""
         self._receipts: deque[tuple[Receipt, tuple[int, ...]]] = deque()
 
     @classmethod
@@ -234,7 +240,7 @@ class ChunkStore:
 
     def _index_failures(self, ids: tuple[int, ...], texts: list[str]) -> list[list[int]]:
         """(worker thread) Embed and add failures; find each one's alike earlier failures."""
-        vectors = self.embedder.embed(texts)
+        vectors = self.embed(texts)
         self.index.add(ids, vectors)
         floor = self.settings.recurring_min_similarity
         failures = self.failures
@@ -300,11 +306,32 @@ class ChunkStore:
         self, query: str, k: int, floor: float, flt: Callable[[int], bool] | None
     ) -> list[Hit]:
         """(worker thread) Embed ``query`` and search."""
-        return self.index.search(self.embedder.embed([query])[0], k, floor, flt)
+        return self.index.search(self.embed([query])[0], k, floor, flt)
 
     def embed(self, texts: list[str]) -> npt.NDArray[np.float32]:
-        """(worker thread) Embed ``texts`` with the store's embedder."""
-        return self.embedder.embed(texts)
+        """(worker thread) Embed ``texts`` with the store's embedder, reusing recent vectors.
+
+        Failure texts recur (every message that meets the same fault fails with the same
+        text), and a revise embeds the failure it follows and the target's earlier ones
+        again, so the vectors of the last few thousand texts are kept.
+
+        Raises:
+            EmbeddingError: a text is empty or not a string (nothing is cached).
+        """
+        found: dict[str, npt.NDArray[np.float32]] = {}
+        cache = self._vectors
+        for text in validate_texts(texts):
+            vector = cache.get(text)
+            if vector is not None:
+                found[text] = vector
+        missing = [t for t in dict.fromkeys(texts) if t not in found]
+        if missing:
+            fresh = self.embedder.embed(missing)
+            if len(cache) + len(missing) > _VECTOR_CACHE:
+                cache.clear()
+            for text, vector in zip(missing, fresh, strict=True):
+                found[text] = cache[text] = vector
+        return np.stack([found[t] for t in texts])
 
     def reference(self, hit: Hit) -> Reference:
         """Return the chunk behind ``hit`` as a :class:`Reference`."""

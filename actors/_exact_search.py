@@ -24,6 +24,10 @@ Products of at most this many rows stay on the calling thread.
 """
 
 
+_FILTER_HEAD = 64
+"""Rows ranked first when a filter is given (at least 4 k); the rest only if it needs them."""
+
+
 @dataclass(frozen=True, slots=True)
 class Hit:
     """One search result."""
@@ -72,20 +76,39 @@ def exact_search(
     if n == 0:
         return []
     sims = similarities(matrix, query)
-    if filter is None and k < n:
-        top = np.argpartition(-sims, k - 1)[:k]
-        order = top[np.argsort(-sims[top], kind="stable")]
-    else:
-        order = np.argsort(-sims, kind="stable")
+    # Rank only the best few rows first; a filter that rejects most of them falls back to
+    # ranking every row.
+    best = k if filter is None else max(4 * k, _FILTER_HEAD)
+    if best < n:
+        top = np.argpartition(-sims, best - 1)[:best]
+        hits, settled = _collect(
+            top[np.argsort(-sims[top], kind="stable")], sims, ids, k, floor, filter
+        )
+        if settled or filter is None:
+            return hits
+    hits, _ = _collect(np.argsort(-sims, kind="stable"), sims, ids, k, floor, filter)
+    return hits
+
+
+def _collect(
+    order: npt.NDArray[np.intp],
+    sims: npt.NDArray[np.float32],
+    ids: npt.NDArray[np.int64],
+    k: int,
+    floor: float,
+    filter: Callable[[int], bool] | None,
+) -> tuple[list[Hit], bool]:
+    """Walk rows in ``order``; return the hits and whether rows past ``order`` cannot matter
+    (``k`` hits found, or a row below ``floor`` reached)."""
     hits: list[Hit] = []
     for row in order.tolist():
         sim = min(1.0, max(-1.0, float(sims[row])))
         if sim < floor:
-            break
+            return hits, True
         label = int(ids[row])
         if filter is not None and not filter(label):
             continue
         hits.append(Hit(label, sim))
         if len(hits) == k:
-            break
-    return hits
+            return hits, True
+    return hits, False

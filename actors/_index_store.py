@@ -1,7 +1,8 @@
 """Files of a saved vector index: the hnswlib graph and a JSON sidecar that vouches for it.
 
 ``<path>`` holds hnswlib's own serialisation; ``<path>.meta.json`` holds the format version,
-the embedder name, the dimension, the live ids and a SHA-256 of the graph file. Both are
+the embedder name, the dimension, the live ids, which of them are aliases of an identical
+vector in the graph (not in the graph themselves), and a SHA-256 of the graph file. Both are
 written to temporary files and moved into place with ``os.replace``, graph first: a crash in
 between leaves a sidecar whose checksum no longer matches, which loading reports as
 :class:`IndexCorrupt`, never as a silently wrong index.
@@ -34,8 +35,10 @@ __all__ = (
     "write_index",
 )
 
-FORMAT_VERSION = 1
-"""Version of the sidecar layout; a sidecar with another version is rebuilt, not read."""
+FORMAT_VERSION = 2
+"""Version of the sidecar layout written now; version 1 (no aliases) is still read. A sidecar
+of any other version is rebuilt, not read."""
+_READABLE = (1, 2)
 
 
 class IndexMeta(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -51,6 +54,11 @@ class IndexMeta(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """Live ids, in the order of the exact-search matrix."""
     index_sha256: str
     index_bytes: int
+    aliases: list[tuple[int, int]] = msgspec.field(default_factory=list)
+    """``(alias, representative)`` for live ids whose vector is in the graph under another id."""
+    keys: list[tuple[int, int]] = msgspec.field(default_factory=list)
+    """``(id, key)``: the hash of the vector each representative was added with, so that a
+    copy added after loading still finds it (the stored vector differs in its last bits)."""
 
 
 _meta_decoder = msgspec.json.Decoder(IndexMeta)
@@ -86,6 +94,8 @@ def write_index(
     embedder: str,
     dim: int,
     ids: Sequence[int],
+    aliases: Sequence[tuple[int, int]] = (),
+    keys: Sequence[tuple[int, int]] = (),
 ) -> None:
     """Save ``hnsw`` and its sidecar atomically (each file is replaced whole or not at all).
 
@@ -95,6 +105,8 @@ def write_index(
         embedder: Name of the embedder whose vectors the index holds.
         dim: Vector dimension.
         ids: Live ids in matrix order.
+        aliases: ``(alias, representative)`` for live ids that are not in the graph.
+        keys: ``(id, key)``, the duplicate-detection key of each representative.
 
     Raises:
         OSError: The files could not be written; an earlier saved index is left as it was.
@@ -117,6 +129,8 @@ def write_index(
             ids=list(ids),
             index_sha256=_sha256(tmp_index),
             index_bytes=tmp_index.stat().st_size,
+            aliases=list(aliases),
+            keys=list(keys),
         )
         with tmp_meta.open("wb") as f:
             f.write(_meta_encoder.encode(meta))
@@ -143,6 +157,10 @@ class LoadedIndex(NamedTuple):
     """Unit vectors of the live ids, one row each."""
     stale: set[int]
     """Labels hnswlib still holds for deleted items."""
+    aliases: list[tuple[int, int]]
+    """``(alias, representative)`` pairs; aliases are live but not in the graph."""
+    keys: dict[int, int]
+    """Duplicate-detection key of each representative that has one."""
 
 
 def read_index(path: str | os.PathLike[str], *, embedder: str, dim: int) -> LoadedIndex:
@@ -174,7 +192,7 @@ def read_index(path: str | os.PathLike[str], *, embedder: str, dim: int) -> Load
         version = msgspec.json.decode(raw, type=dict[str, Any]).get("format")
     except (OSError, msgspec.DecodeError) as exc:
         raise IndexCorrupt(where, f"sidecar is unreadable: {exc}") from exc
-    if version != FORMAT_VERSION:
+    if version not in _READABLE:
         raise IndexMismatch(where, "sidecar format", FORMAT_VERSION, version)
     try:
         meta = _meta_decoder.decode(raw)
@@ -186,6 +204,16 @@ def read_index(path: str | os.PathLike[str], *, embedder: str, dim: int) -> Load
         raise IndexMismatch(where, "dimension", dim, meta.dim)
     if meta.count != len(meta.ids) or len(set(meta.ids)) != len(meta.ids):
         raise IndexCorrupt(where, "sidecar ids do not match its count or repeat")
+    live = set(meta.ids)
+    alias_of = dict(meta.aliases)
+    reps = live - alias_of.keys()
+    if len(alias_of) != len(meta.aliases) or not (
+        alias_of.keys() <= live and set(alias_of.values()) <= reps
+    ):
+        raise IndexCorrupt(where, "sidecar aliases do not pair live aliases with live ids")
+    keys = dict(meta.keys)
+    if not keys.keys() <= reps:
+        raise IndexCorrupt(where, "sidecar keys name ids that are not live in the graph")
     try:
         size = target.stat().st_size
         digest = _sha256(target)
@@ -199,14 +227,18 @@ def read_index(path: str | os.PathLike[str], *, embedder: str, dim: int) -> Load
         labels = set(hnsw.get_ids_list())
     except RuntimeError as exc:
         raise IndexCorrupt(where, f"hnswlib cannot load it: {exc}") from exc
-    live = set(meta.ids)
-    if not live <= labels:
+    if not reps <= labels:
         raise IndexCorrupt(where, "the graph lacks ids the sidecar lists")
     vectors = np.zeros((len(meta.ids), dim), np.float32)
-    if meta.ids:
+    rep_rows = [row for row, label in enumerate(meta.ids) if label not in alias_of]
+    if rep_rows:
         try:
-            items = np.asarray(hnsw.get_items(meta.ids), dtype=np.float32)
+            items = np.asarray(hnsw.get_items([meta.ids[r] for r in rep_rows]), np.float32)
         except RuntimeError as exc:
             raise IndexCorrupt(where, f"a listed id is deleted in the graph: {exc}") from exc
-        vectors[:] = items / np.linalg.norm(items, axis=1, keepdims=True)
-    return LoadedIndex(hnsw, meta.ids, vectors, labels - live)
+        vectors[rep_rows] = items / np.linalg.norm(items, axis=1, keepdims=True)
+    if alias_of:
+        row_of = {label: row for row, label in enumerate(meta.ids)}
+        for alias, rep in alias_of.items():
+            vectors[row_of[alias]] = vectors[row_of[rep]]
+    return LoadedIndex(hnsw, meta.ids, vectors, labels - reps, list(meta.aliases), keys)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
@@ -10,13 +11,14 @@ import hnswlib
 import numpy as np
 import numpy.typing as npt
 
+from ._duplicates import DuplicateGroups
 from ._exact_search import Hit, exact_search
 from ._index_store import read_index, write_index
 from ._vector_input import as_ids, as_query, as_unit_rows, check_k, check_threshold
 
 if TYPE_CHECKING:
     import os
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Iterable, Sequence
 
 __all__ = ("DEFAULT_EXACT_THRESHOLD", "IndexStats", "VectorIndex")
 
@@ -45,6 +47,8 @@ class IndexStats:
     """hnswlib elements allocated; grows automatically."""
     exact_threshold: int
     ef: int
+    duplicates: int
+    """Live items whose vector another live item already has; they are not in the graph."""
     matrix_bytes: int
     """Memory of the contiguous vector matrix kept for exact search and compaction."""
     hnsw_bytes: int
@@ -64,6 +68,10 @@ class VectorIndex:
     forever) and a contiguous float32 matrix of the unit vectors of the live items. Below
     ``exact_threshold`` live items, ``search`` multiplies the matrix by the query, which
     is exact and, at that size, as fast. The matrix also feeds :meth:`compact`.
+
+    Items with identical vectors enter the graph once (see ``_duplicates.py``: hnswlib
+    slows down and loses recall on exact duplicates, and recurring error texts make many);
+    searches return every copy, at the same similarity.
     """
 
     def __init__(
@@ -115,6 +123,14 @@ class VectorIndex:
         self._ids = np.zeros(initial_capacity, np.int64)
         self._row: dict[int, int] = {}
         self._stale: set[int] = set()
+        """Labels whose deleted hnswlib slot may still exist."""
+        self._graph_live = 0
+        """hnswlib slots holding a live item (the representatives)."""
+        self._dups = DuplicateGroups(self._vector_of)
+
+    def _vector_of(self, label: int) -> npt.NDArray[np.float32]:
+        row: npt.NDArray[np.float32] = self._matrix[self._row[label]]
+        return row
 
     def _new_hnsw(self, capacity: int) -> Any:
         hnsw = hnswlib.Index(space="cosine", dim=self._dim)
@@ -166,6 +182,7 @@ class VectorIndex:
             capacity=self._hnsw.get_max_elements(),
             exact_threshold=self.exact_threshold,
             ef=self._ef,
+            duplicates=len(self._dups),
             matrix_bytes=self._matrix.nbytes + self._ids.nbytes,
             hnsw_bytes=self._hnsw.index_file_size(),
         )
@@ -193,14 +210,24 @@ class VectorIndex:
         unit = as_unit_rows(vectors, len(id_arr), self._dim)
         if not len(id_arr):
             return
-        hnsw = self._hnsw
-        in_place: list[int] = []
-        fresh: list[int] = []
-        revived = 0
-        for pos, label in enumerate(id_arr.tolist()):
+        labels = id_arr.tolist()
+        for label in labels:
             if label in self._row:
-                in_place.append(pos)
-            elif label in self._stale:
+                self._remove(label)
+        self._store_rows(id_arr, unit)
+        place = self._dups.place
+        reps = [pos for pos, label in enumerate(labels) if place(label, unit[pos]) is None]
+        if reps:
+            idx = np.asarray(reps, np.int64)
+            self._insert(id_arr[idx], unit[idx])
+
+    def _insert(self, labels: npt.NDArray[np.int64], unit: npt.NDArray[np.float32]) -> None:
+        """Put representatives that are not in the graph into it, reusing deleted slots."""
+        hnsw = self._hnsw
+        revived: list[int] = []
+        fresh: list[int] = []
+        for pos, label in enumerate(labels.tolist()):
+            if label in self._stale:
                 # The label's deleted slot may still exist (then revive it in place) or may
                 # have been reused for another label (then it is a new label). Inserting it
                 # elsewhere while its old slot survives would give hnswlib two slots with
@@ -211,28 +238,28 @@ class VectorIndex:
                 except RuntimeError:
                     fresh.append(pos)
                 else:
-                    in_place.append(pos)
-                    revived += 1
+                    revived.append(pos)
+                    self._graph_live += 1
             else:
                 fresh.append(pos)
-        vacant = hnsw.get_current_count() - len(self._row) - revived
-        needed = hnsw.get_current_count() + max(0, len(fresh) - vacant)
+        count = hnsw.get_current_count()
+        needed = count + max(0, len(fresh) - (count - self._graph_live))
         if needed > hnsw.get_max_elements():
             hnsw.resize_index(max(needed, math.ceil(hnsw.get_max_elements() * _GROWTH)))
-        if in_place:
-            idx = np.asarray(in_place, np.int64)
-            hnsw.add_items(unit[idx], id_arr[idx], num_threads=self._num_threads)
+        if revived:
+            idx = np.asarray(revived, np.int64)
+            hnsw.add_items(unit[idx], labels[idx], num_threads=self._num_threads)
         if fresh:
             idx = np.asarray(fresh, np.int64)
             hnsw.add_items(
-                unit[idx], id_arr[idx], num_threads=self._num_threads, replace_deleted=True
+                unit[idx], labels[idx], num_threads=self._num_threads, replace_deleted=True
             )
-        self._store_rows(id_arr, unit)
+            self._graph_live += len(fresh)
 
     def _store_rows(self, id_arr: npt.NDArray[np.int64], unit: npt.NDArray[np.float32]) -> None:
-        new = [label not in self._row for label in id_arr.tolist()]
+        """Append rows for labels that are not live."""
         n = len(self._row)
-        end = n + sum(new)
+        end = n + len(id_arr)
         if end > len(self._matrix):
             cap = max(end, math.ceil(len(self._matrix) * _GROWTH))
             matrix = np.zeros((cap, self._dim), np.float32)
@@ -240,12 +267,9 @@ class VectorIndex:
             ids = np.zeros(cap, np.int64)
             ids[:n] = self._ids[:n]
             self._matrix, self._ids = matrix, ids
-        for label, vec, is_new in zip(id_arr.tolist(), unit, new, strict=True):
-            if is_new:
-                self._row[label] = n
-                self._ids[n] = label
-                n += 1
-            self._matrix[self._row[label]] = vec
+        self._matrix[n:end] = unit
+        self._ids[n:end] = id_arr
+        self._row.update(zip(id_arr.tolist(), range(n, end), strict=True))
 
     def delete(self, ids: Sequence[int] | npt.NDArray[np.integer[Any]]) -> int:
         """Delete items; ids that are not live are ignored.
@@ -260,24 +284,35 @@ class VectorIndex:
         """
         deleted = 0
         for label in as_ids(ids).tolist():
-            row = self._row.pop(label, None)
-            if row is None:
-                continue
-            self._hnsw.mark_deleted(label)
-            self._stale.add(label)
-            last = len(self._row)
-            if row != last:
-                moved = int(self._ids[last])
-                self._matrix[row] = self._matrix[last]
-                self._ids[row] = moved
-                self._row[moved] = row
-            deleted += 1
+            if label in self._row:
+                self._remove(label)
+                deleted += 1
         return deleted
+
+    def _remove(self, label: int) -> None:
+        """Remove a live label from the matrix, the duplicate books and the graph."""
+        row = self._row.pop(label)
+        last = len(self._row)
+        if row != last:
+            moved = int(self._ids[last])
+            self._matrix[row] = self._matrix[last]
+            self._ids[row] = moved
+            self._row[moved] = row
+        alias = self._dups.is_alias(label)
+        promoted = self._dups.remove(label)
+        if alias:
+            return
+        self._hnsw.mark_deleted(label)
+        self._stale.add(label)
+        self._graph_live -= 1
+        if promoted is not None:
+            vec = self._matrix[self._row[promoted]]
+            self._insert(np.asarray([promoted], np.int64), vec[None, :])
 
     def deleted_fraction(self) -> float:
         """Return the share of hnswlib slots that hold deleted items."""
         slots = self._hnsw.get_current_count()
-        return (slots - len(self._row)) / slots if slots else 0.0
+        return (slots - self._graph_live) / slots if slots else 0.0
 
     def compact(self, *, min_deleted_fraction: float = 0.25) -> bool:
         """Rebuild the hnswlib graph from the live items if enough slots are deleted.
@@ -296,12 +331,18 @@ class VectorIndex:
         if fraction == 0.0 or fraction < min_deleted_fraction:
             return False
         n = len(self._row)
-        hnsw = self._new_hnsw(max(self._initial_capacity, math.ceil(n * _GROWTH)))
+        is_alias = self._dups.is_alias
+        rows = np.asarray(
+            [row for row, label in enumerate(self._ids[:n].tolist()) if not is_alias(label)],
+            np.int64,
+        )
+        hnsw = self._new_hnsw(max(self._initial_capacity, math.ceil(len(rows) * _GROWTH)))
         hnsw.set_ef(self._ef)
-        if n:
-            hnsw.add_items(self._matrix[:n], self._ids[:n], num_threads=self._num_threads)
+        if len(rows):
+            hnsw.add_items(self._matrix[rows], self._ids[rows], num_threads=self._num_threads)
         self._hnsw = hnsw
         self._stale.clear()
+        self._graph_live = len(rows)
         return True
 
     def search(
@@ -334,9 +375,13 @@ class VectorIndex:
         if n == 0:
             return []
         if n >= self.exact_threshold:
+            duplicates = len(self._dups) > 0
+            graph_filter = filter
+            if duplicates and filter is not None:
+                graph_filter = functools.partial(_any_member, self._dups.members, filter)
             try:
                 labels, dists = self._hnsw.knn_query(
-                    query, k=min(k, n), num_threads=1, filter=filter
+                    query, k=min(k, self._graph_live), num_threads=1, filter=graph_filter
                 )
             except RuntimeError:
                 # hnswlib found fewer than k items (a selective filter, or many deleted
@@ -347,9 +392,30 @@ class VectorIndex:
                     Hit(int(label), min(1.0, max(-1.0, 1.0 - float(dist))))
                     for label, dist in zip(labels[0].tolist(), dists[0].tolist(), strict=True)
                 )
-                return [h for h in hits if h.similarity >= floor]
-        n = len(self._row)
+                if not duplicates:
+                    return [h for h in hits if h.similarity >= floor]
+                return self._expand(hits, k, floor, filter)
         return exact_search(self._matrix[:n], self._ids[:n], query, k, floor, filter)
+
+    def _expand(
+        self,
+        hits: Iterable[Hit],
+        k: int,
+        floor: float,
+        filter: Callable[[int], bool] | None,
+    ) -> list[Hit]:
+        """Return up to ``k`` hits, each representative followed by its aliases."""
+        out: list[Hit] = []
+        members = self._dups.members
+        for hit in hits:
+            if hit.similarity < floor:
+                break
+            for label in members(hit.id):
+                if filter is None or filter(label):
+                    out.append(Hit(label, hit.similarity))
+                    if len(out) == k:
+                        return out
+        return out
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Save the index to ``path`` and a ``.meta.json`` sidecar beside it, atomically.
@@ -364,6 +430,8 @@ class VectorIndex:
             embedder=self._embedder_name,
             dim=self._dim,
             ids=self._ids[:n].tolist(),
+            aliases=list(self._dups.alias_pairs()),
+            keys=list(self._dups.keys().items()),
         )
 
     @classmethod
@@ -409,4 +477,19 @@ class VectorIndex:
             index._matrix = loaded.vectors
             index._ids = np.asarray(loaded.ids, np.int64)
         index._row = {label: row for row, label in enumerate(loaded.ids)}
+        alias_of = dict(loaded.aliases)
+        reps = [
+            (label, index._matrix[row])
+            for row, label in enumerate(loaded.ids)
+            if label not in alias_of
+        ]
+        index._dups.restore(reps, loaded.aliases, loaded.keys)
+        index._graph_live = len(reps)
         return index
+
+
+def _any_member(
+    members: Callable[[int], Iterable[int]], filter: Callable[[int], bool], rep: int
+) -> bool:
+    """Let a representative through hnswlib's filter if it or any of its aliases passes."""
+    return any(filter(label) for label in members(rep))

@@ -40,7 +40,7 @@ def as_ids(ids: Sequence[int] | npt.NDArray[np.integer[Any]]) -> npt.NDArray[np.
         if not 0 <= int(i) <= _MAX_ID:
             raise InvalidVectors(f"id {i} is outside [0, 2**63 - 1]")
     arr = np.fromiter((int(i) for i in raw), np.int64, len(raw))
-    if len(np.unique(arr)) != len(arr):
+    if len(set(arr.tolist())) != len(arr):
         raise InvalidVectors("ids repeat within one call")
     return arr
 

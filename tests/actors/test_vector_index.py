@@ -281,6 +281,18 @@ class TestFilter:
         hits = index.search(vectors(1, seed=8)[0], k=3, filter=lambda i: i == 17)
         assert [h.id for h in hits] == [17]
 
+    def test_filter_that_rejects_the_best_rows(self, mode: str) -> None:
+        """When the filter rejects every well-ranked row, the admitted far rows still come."""
+        index = make_index(mode)
+        data = vectors(300)
+        index.add(range(300), data)
+        query = vectors(1, seed=9)[0]
+        sims = unit(data) @ unit(query)
+        worst = [int(i) for i in np.argsort(sims)[:3]]
+        hits = index.search(query, k=3, filter=worst.__contains__)
+        assert sorted(h.id for h in hits) == sorted(worst)
+        assert [h.similarity for h in hits] == sorted((h.similarity for h in hits), reverse=True)
+
 
 class TestExactAgreesWithHnsw:
     """Both search paths give the same answer on small data."""
@@ -611,3 +623,181 @@ class TestPersistence:
             "chunks.hnsw",
             "chunks.hnsw.meta.json",
         ]
+
+
+def copies(n: int, seed: int = 40) -> Matrix:
+    """``n`` rows of one vector."""
+    return np.repeat(vectors(1, seed=seed), n, axis=0)
+
+
+class TestDuplicates:
+    """Identical vectors enter the graph once; every copy is still found."""
+
+    def test_copies_enter_the_graph_once(self) -> None:
+        """Ten copies and five distinct vectors take six graph slots."""
+        index = make_index("hnsw")
+        index.add(range(10), copies(10))
+        index.add(range(10, 15), vectors(5))
+        stats = index.stats()
+        assert (stats.live, stats.slots, stats.duplicates) == (15, 6, 9)
+
+    def test_every_copy_is_returned_at_the_same_similarity(self, mode: str) -> None:
+        """A search for the shared vector returns all copies first, representative first."""
+        index = make_index(mode)
+        index.add(range(10, 40), vectors(30))
+        index.add([5, 3, 8, 1], copies(4))
+        hits = index.search(copies(1)[0], k=6)
+        assert sorted(h.id for h in hits[:4]) == [1, 3, 5, 8]
+        assert all(h.similarity == pytest.approx(1.0, abs=1e-5) for h in hits[:4])
+        assert all(h.id >= 10 for h in hits[4:])
+        assert len(hits) == 6
+
+    def test_copies_within_one_batch_and_across_batches(self) -> None:
+        """Copies in the same call and in later calls join one group."""
+        index = make_index("hnsw")
+        index.add([1, 2], copies(2))
+        index.add([3], copies(1))
+        assert index.stats().duplicates == 2
+        assert sorted(h.id for h in index.search(copies(1)[0], k=3)) == [1, 2, 3]
+
+    def test_deleting_the_representative_promotes_a_copy(self) -> None:
+        """After the first copy is deleted the others are still in the graph and found."""
+        index = make_index("hnsw")
+        index.add(range(20, 50), vectors(30))
+        index.add([1, 2, 3], copies(3))
+        assert index.delete([1]) == 1
+        assert sorted(h.id for h in index.search(copies(1)[0], k=2)) == [2, 3]
+        assert index.stats().duplicates == 1
+        index.delete([3])
+        assert [h.id for h in index.search(copies(1)[0], k=1)] == [2]
+        assert index.stats().duplicates == 0
+        index.delete([2])
+        assert all(h.similarity < 0.999 for h in index.search(copies(1)[0], k=5))
+
+    def test_deleting_a_copy_leaves_the_graph_alone(self) -> None:
+        """A deleted alias frees no graph slot; its group still answers."""
+        index = make_index("hnsw")
+        index.add([1, 2, 3], copies(3))
+        index.delete([2])
+        assert index.stats().slots == 1
+        assert index.deleted_fraction() == 0.0
+        assert sorted(h.id for h in index.search(copies(1)[0], k=5)) == [1, 3]
+
+    def test_replacing_a_representative_keeps_its_copies(self, mode: str) -> None:
+        """Re-adding the representative with another vector moves it; the copies stay."""
+        index = make_index(mode)
+        index.add([1, 2, 3], copies(3))
+        other = vectors(1, seed=41)
+        index.add([1], other)
+        assert sorted(h.id for h in index.search(copies(1)[0], k=2)) == [2, 3]
+        assert index.search(other[0], k=1)[0].id == 1
+        assert len(index) == 3
+
+    def test_filter_applies_to_every_copy(self, mode: str) -> None:
+        """A filter that admits only one alias returns that alias, not the representative."""
+        index = make_index(mode)
+        index.add(range(10, 40), vectors(30))
+        index.add([1, 2, 3], copies(3))
+        hits = index.search(copies(1)[0], k=1, filter=lambda i: i == 3)
+        assert [h.id for h in hits] == [3]
+
+    def test_compaction_keeps_copies(self) -> None:
+        """Compacting rebuilds the graph from representatives; copies stay searchable."""
+        index = make_index("hnsw")
+        index.add(range(10, 40), vectors(30))
+        index.add([1, 2, 3], copies(3))
+        index.delete(list(range(10, 30)))
+        assert index.compact(min_deleted_fraction=0.0)
+        assert index.stats().slots == 11
+        assert sorted(h.id for h in index.search(copies(1)[0], k=3)) == [1, 2, 3]
+
+    def test_copies_survive_save_and_load(self, tmp_path: Path, mode: str) -> None:
+        """A loaded index keeps the groups: same answers, and new copies join them."""
+        index = make_index("hnsw")
+        index.add(range(10, 30), vectors(20))
+        index.add([1, 2, 3], copies(3))
+        path = tmp_path / "dups.hnsw"
+        index.save(path)
+        loaded = VectorIndex.load(
+            path,
+            embedder_name=EMBEDDER,
+            dim=DIM,
+            ef=32,
+            exact_threshold=10**9 if mode == "exact" else 0,
+        )
+        assert loaded.stats().duplicates == 2
+        assert sorted(h.id for h in loaded.search(copies(1)[0], k=3)) == [1, 2, 3]
+        loaded.add([4], copies(1))
+        loaded.delete([1])
+        assert loaded.stats().slots == index.stats().slots
+        assert sorted(h.id for h in loaded.search(copies(1)[0], k=3)) == [2, 3, 4]
+
+    def test_sidecar_of_format_one_still_loads(self, tmp_path: Path) -> None:
+        """A sidecar written before aliases existed (format 1) is read."""
+        index = make_index("hnsw")
+        index.add(range(5), vectors(5))
+        path = tmp_path / "old.hnsw"
+        index.save(path)
+        meta = path.with_name(path.name + ".meta.json")
+        doc = json.loads(meta.read_text())
+        doc["format"] = 1
+        del doc["aliases"]
+        meta.write_text(json.dumps(doc))
+        loaded = VectorIndex.load(path, embedder_name=EMBEDDER, dim=DIM, ef=10)
+        assert sorted(loaded.ids()) == [0, 1, 2, 3, 4]
+
+    @pytest.mark.parametrize(
+        "aliases",
+        [[[7, 1]], [[2, 99]], [[2, 3], [3, 1]], [[2, 1], [2, 1]]],
+        ids=["alias-not-live", "rep-not-live", "alias-of-alias", "repeated"],
+    )
+    def test_inconsistent_aliases_are_corrupt(self, tmp_path: Path, aliases: Any) -> None:
+        """A sidecar whose aliases do not pair live aliases with live representatives fails."""
+        index = make_index("hnsw")
+        index.add([1, 2, 3], copies(3))
+        path = tmp_path / "bad.hnsw"
+        index.save(path)
+        meta = path.with_name(path.name + ".meta.json")
+        doc = json.loads(meta.read_text())
+        doc["aliases"] = aliases
+        meta.write_text(json.dumps(doc))
+        with pytest.raises(IndexCorrupt, match="aliases"):
+            VectorIndex.load(path, embedder_name=EMBEDDER, dim=DIM, ef=10)
+
+    @pytest.mark.parametrize("seed", range(4))
+    def test_churn_over_few_distinct_vectors_matches_a_model(
+        self, tmp_path: Path, mode: str, seed: int
+    ) -> None:
+        """Random adds, replacements, deletes and reloads with many copies match a dict."""
+        rng = np.random.default_rng(seed)
+        pool = vectors(4, seed=seed + 50)
+        index = make_index(mode, initial_capacity=2)
+        model: dict[int, int] = {}  # id -> pool row
+        for step in range(150):
+            ids = [int(i) for i in rng.choice(25, size=int(rng.integers(1, 5)), replace=False)]
+            if rng.random() < 0.55:
+                rows = rng.integers(0, len(pool), size=len(ids))
+                index.add(ids, pool[rows])
+                model.update(zip(ids, rows.tolist(), strict=True))
+            else:
+                index.delete(ids)
+                for i in ids:
+                    model.pop(i, None)
+            if step % 50 == 49:
+                index.save(tmp_path / "churn.hnsw")
+                index = VectorIndex.load(
+                    tmp_path / "churn.hnsw",
+                    embedder_name=EMBEDDER,
+                    dim=DIM,
+                    ef=64,
+                    exact_threshold=10**9 if mode == "exact" else 0,
+                )
+            assert sorted(index.ids()) == sorted(model)
+            distinct = set(model.values())
+            if mode == "hnsw":
+                assert index.stats().live - index.stats().duplicates == len(distinct)
+            for row in distinct:
+                same = sorted(i for i, r in model.items() if r == row)
+                hits = index.search(pool[row], k=len(same))
+                assert sorted(h.id for h in hits) == same
+                assert all(h.similarity == pytest.approx(1.0, abs=1e-5) for h in hits)
