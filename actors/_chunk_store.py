@@ -1,4 +1,9 @@
-"""The pattern engine's chunks: the vector index, the chunks in memory, and their writes.
+"""The pattern engine's chunks: the vector indexes, the chunks in memory, and their writes.
+
+Reference chunks and failure chunks live in two indexes. A glimpse or a revise looks for
+reference chunks while tens of thousands of failures may be kept; searching one shared
+index with a filter that skips the failures made hnswlib wander through them (44 ms a
+glimpse beside 30,000 failures, against 0.02 ms in an index of the references alone).
 
 Owned by one :class:`~actorgrid.actors.PatternEngine` and called only from its task. Every
 embedding and index operation runs in a worker thread (``anyio.to_thread``) while the task
@@ -35,7 +40,7 @@ from ._failure_memory import FailureMemory, FailureNote
 from ._pattern_index import embed_batches, open_index
 from ._pattern_messages import metadata_matches
 from ._pattern_protocol import Reference
-from ._pattern_settings import FAILURE_SOURCE
+from ._pattern_settings import FAILURE_SOURCE, failure_index_path
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -71,23 +76,30 @@ class ChunkStore:
         self,
         settings: PatternSettings,
         embedder: Embedder,
-        index: VectorIndex,
+        references: VectorIndex,
+        failures: VectorIndex,
         writer: Writer | None,
         path: Path | None,
     ) -> None:
         self.settings = settings
         self.embedder = embedder
-        self.index = index
+        self.ref_index = references
+        """Vectors of every chunk whose source is not ``failure``."""
+        self.failure_index = failures
+        """Vectors of the failure chunks."""
         self.writer = writer
         self.path = path
+        """The references' index file (``None``: memory only)."""
+        self.failure_path = failure_index_path(path)
         self.chunks: dict[int, Chunk] = {}
         """Every indexed chunk by id."""
         self.failures: set[int] = set()
         """Ids of the chunks whose source is ``failure``."""
         self.memory = FailureMemory()
         self.next_id = 0
-        self.dirty = False
-        """The index changed since it was last saved."""
+        self.refs_dirty = False
+        """The references' index changed since it was last saved."""
+        self.failures_dirty = False
         self.saves = 0
         self._vectors: dict[str, npt.NDArray[np.float32]] = {}
         """Vectors of recently embedded failure and query texts (see :meth:`embed`)."""
@@ -102,11 +114,12 @@ class ChunkStore:
         engine: AsyncEngine | None,
         writer: Writer | None,
         path: Path | None,
-    ) -> tuple[ChunkStore, OpenedIndex, int]:
-        """Read the table, open (or rebuild) the index, and take every chunk into memory.
+    ) -> tuple[ChunkStore, dict[str, tuple[OpenedIndex, int]], int]:
+        """Read the table, open (or rebuild) both indexes, and take every chunk into memory.
 
         Returns:
-            The store, what opening the index found, and how many chunks the table holds.
+            The store; for ``references`` and ``failures``, what opening that index found
+            and how many of the table's chunks belong in it; how many chunks the table holds.
 
         Raises:
             EmbeddingError: a stored text cannot be embedded.
@@ -116,17 +129,24 @@ class ChunkStore:
         if engine is not None and writer is not None:
             await writer.flush()  # an earlier incarnation's writes come first
             rows = await read_chunks(engine)
-        opened = await anyio.to_thread.run_sync(open_index, path, embedder, rows, settings)
-        store = cls(settings, embedder, opened.index, writer, path)
+        refs = [c for c in rows if c.source != FAILURE_SOURCE]
+        fails = [c for c in rows if c.source == FAILURE_SOURCE]
+        opened_refs = await anyio.to_thread.run_sync(open_index, path, embedder, refs, settings)
+        opened_fails = await anyio.to_thread.run_sync(
+            open_index, failure_index_path(path), embedder, fails, settings
+        )
+        store = cls(settings, embedder, opened_refs.index, opened_fails.index, writer, path)
         for chunk in rows:
             store._register(chunk)
-        store.next_id = max([c.id for c in rows] + opened.index.ids(), default=-1) + 1
+        labels = opened_refs.index.ids() + opened_fails.index.ids()
+        store.next_id = max([c.id for c in rows] + labels, default=-1) + 1
         stale = any(c.embedder != embedder.name or c.dim != embedder.dim for c in rows)
         if stale and writer is not None:
             await writer.write(retag_op(embedder.name, embedder.dim))
-        if opened.reason is not None or opened.added or opened.removed:
-            store.dirty = bool(rows) or opened.file_existed
-            await store.save()
+        store.refs_dirty = _needs_save(opened_refs, refs)
+        store.failures_dirty = _needs_save(opened_fails, fails)
+        await store.save()
+        opened = {"references": (opened_refs, len(refs)), "failures": (opened_fails, len(fails))}
         return store, opened, len(rows)
 
     def _register(self, chunk: Chunk) -> None:
@@ -145,7 +165,7 @@ class ChunkStore:
 
     def has_references(self) -> bool:
         """Whether any chunk is not a failure."""
-        return len(self.chunks) > len(self.failures)
+        return len(self.ref_index) > 0
 
     # -- writes ---------------------------------------------------------------------------
 
@@ -179,17 +199,20 @@ class ChunkStore:
         await self.reap()
 
     async def save(self) -> None:
-        """Save the index if it changed (atomically; a failed save is retried later)."""
-        if self.path is None or not self.dirty:
-            return
-        self.dirty = False
+        """Save each index that changed (atomically; a failed save is retried later)."""
+        if self.refs_dirty and self.path is not None:
+            self.refs_dirty = not await self._save(self.ref_index, self.path)
+        if self.failures_dirty and self.failure_path is not None:
+            self.failures_dirty = not await self._save(self.failure_index, self.failure_path)
+
+    async def _save(self, index: VectorIndex, path: Path) -> bool:
         try:
-            await anyio.to_thread.run_sync(self.index.save, self.path)
+            await anyio.to_thread.run_sync(index.save, path)
         except OSError as exc:
-            self.dirty = True
-            _log.warning("pattern_index_save_failed", path=str(self.path), error=repr(exc))
-        else:
-            self.saves += 1
+            _log.warning("pattern_index_save_failed", path=str(path), error=repr(exc))
+            return False
+        self.saves += 1
+        return True
 
     # -- chunks ---------------------------------------------------------------------------
 
@@ -208,8 +231,8 @@ class ChunkStore:
         if self.writer is not None:
             await self.writer.write(*(insert_op(c, embedder.name, embedder.dim) for c in new))
         ids = tuple(c.id for c in new)
-        await anyio.to_thread.run_sync(self.index.add, ids, vectors)
-        self.dirty = True
+        await anyio.to_thread.run_sync(self.ref_index.add, ids, vectors)
+        self.refs_dirty = True
         for chunk in new:
             self.chunks[chunk.id] = chunk
         return ids
@@ -233,7 +256,7 @@ class ChunkStore:
         except Exception:
             self.failures.difference_update(ids)
             raise
-        self.dirty = True
+        self.failures_dirty = True
         for note in notes:
             self.chunks[note.id] = Chunk(note.id, FAILURE_SOURCE, note.text, {}, note.seen_at)
         return near
@@ -241,17 +264,17 @@ class ChunkStore:
     def _index_failures(self, ids: tuple[int, ...], texts: list[str]) -> list[list[int]]:
         """(worker thread) Embed and add failures; find each one's alike earlier failures."""
         vectors = self.embed(texts)
-        self.index.add(ids, vectors)
+        index = self.failure_index
+        index.add(ids, vectors)
         floor = self.settings.recurring_min_similarity
-        failures = self.failures
         return [
             [
                 hit.id
-                for hit in self.index.search(
+                for hit in index.search(
                     vector,
                     k=8,
                     min_similarity=floor,
-                    filter=functools.partial(_earlier_failure, failures, chunk_id),
+                    filter=functools.partial(_earlier, chunk_id),
                 )
             ]
             for chunk_id, vector in zip(ids, vectors, strict=True)
@@ -276,37 +299,72 @@ class ChunkStore:
         """Drop chunks from the index and memory (their rows are dealt with already)."""
         if not ids:
             return
-        await anyio.to_thread.run_sync(self._delete_from_index, ids)
-        self.dirty = True
+        failures = [i for i in ids if i in self.failures]
+        refs = [i for i in ids if i not in self.failures]
+        await anyio.to_thread.run_sync(self._delete_from_indexes, refs, failures)
+        self.refs_dirty = self.refs_dirty or bool(refs)
+        self.failures_dirty = self.failures_dirty or bool(failures)
         for chunk_id in ids:
             self.chunks.pop(chunk_id, None)
             self.failures.discard(chunk_id)
         self.memory.remove(ids)
 
-    def _delete_from_index(self, ids: Sequence[int]) -> None:
-        """(worker thread) Delete labels; compact the graph once enough slots are deleted."""
-        self.index.delete(ids)
-        self.index.compact(min_deleted_fraction=self.settings.compact_fraction)
+    def _delete_from_indexes(self, refs: Sequence[int], failures: Sequence[int]) -> None:
+        """(worker thread) Delete labels; compact a graph once enough slots are deleted."""
+        for index, ids in ((self.ref_index, refs), (self.failure_index, failures)):
+            if ids:
+                index.delete(ids)
+                index.compact(min_deleted_fraction=self.settings.compact_fraction)
 
     # -- searches -------------------------------------------------------------------------
 
     async def search(
-        self, query: str, k: int, floor: float, flt: Callable[[int], bool] | None
+        self,
+        query: str,
+        k: int,
+        floor: float,
+        flt: Callable[[int], bool] | None,
+        *,
+        references: bool = True,
+        failures: bool = True,
     ) -> list[Hit]:
         """Embed ``query`` and return up to ``k`` hits at least ``floor`` similar.
+
+        Args:
+            query: The text to search for.
+            k: Most hits.
+            floor: Least similarity.
+            flt: If given, only chunk ids it accepts.
+            references: Search the reference chunks.
+            failures: Search the failure chunks.
 
         Raises:
             EmbeddingError: the query cannot be embedded.
         """
-        if not self.chunks:
+        indexes = [
+            index
+            for index, wanted in ((self.ref_index, references), (self.failure_index, failures))
+            if wanted and len(index)
+        ]
+        if not indexes:
             return []
-        return await anyio.to_thread.run_sync(self._search_text, query, k, floor, flt)
+        return await anyio.to_thread.run_sync(self._search_text, query, k, floor, flt, indexes)
 
     def _search_text(
-        self, query: str, k: int, floor: float, flt: Callable[[int], bool] | None
+        self,
+        query: str,
+        k: int,
+        floor: float,
+        flt: Callable[[int], bool] | None,
+        indexes: list[VectorIndex],
     ) -> list[Hit]:
-        """(worker thread) Embed ``query`` and search."""
-        return self.index.search(self.embed([query])[0], k, floor, flt)
+        """(worker thread) Embed ``query``, search each index, keep the best ``k``."""
+        vector = self.embed([query])[0]
+        if len(indexes) == 1:
+            return indexes[0].search(vector, k, floor, flt)
+        hits = [hit for index in indexes for hit in index.search(vector, k, floor, flt)]
+        hits.sort(key=_by_similarity)
+        return hits[:k]
 
     def embed(self, texts: list[str]) -> npt.NDArray[np.float32]:
         """(worker thread) Embed ``texts`` with the store's embedder, reusing recent vectors.
@@ -354,5 +412,16 @@ class ChunkStore:
         )
 
 
-def _earlier_failure(failures: set[int], before: int, chunk_id: int) -> bool:
-    return chunk_id < before and chunk_id in failures
+def _earlier(before: int, chunk_id: int) -> bool:
+    return chunk_id < before
+
+
+def _by_similarity(hit: Hit) -> float:
+    return -hit.similarity
+
+
+def _needs_save(opened: OpenedIndex, chunks: Sequence[Chunk]) -> bool:
+    """Whether an index just opened differs from its file (or has no file to match)."""
+    if opened.reason is None:
+        return bool(opened.added or opened.removed)
+    return bool(chunks) or opened.file_existed

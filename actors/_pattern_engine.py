@@ -51,7 +51,7 @@ from ._pattern_protocol import (
     Reference,
     Revise,
 )
-from ._pattern_settings import PatternSettings, build_embedder
+from ._pattern_settings import FAILURE_SOURCE, PatternSettings, build_embedder
 from ._pattern_timers import (
     FLUSH_FAILURES,
     SAVE_INDEX,
@@ -156,10 +156,10 @@ class PatternEngine(Actor[Any]):
         embedder = self._embedder
         if embedder is None:
             embedder = await anyio.to_thread.run_sync(build_embedder, settings)
-        self._store, opened, count = await ChunkStore.open(
+        self._store, opened, _ = await ChunkStore.open(
             settings, embedder, engine=self._engine, writer=self._writer, path=self._path
         )
-        self._report_open(opened, count)
+        self._report_open(opened)
         ref, clock = self.actor_ref, self.actor_clock
         self._scopes = [
             self.actor_start_task(
@@ -168,26 +168,34 @@ class PatternEngine(Actor[Any]):
             self.actor_start_task(send_every, ref, clock, settings.save_interval, SAVE_INDEX),
         ]
 
-    def _report_open(self, opened: OpenedIndex, count: int) -> None:
-        path = None if self._path is None else str(self._path)
-        reason = opened.reason
-        if reason is None:
-            if opened.added or opened.removed:
-                _log.info(
-                    "pattern_index_reconciled",
-                    path=path,
-                    added=opened.added,
-                    removed=opened.removed,
-                )
-        elif self._path is not None and not opened.file_existed and not count:
-            _log.info("pattern_index_created", path=path)
-        else:
-            self._rebuilds += 1
-            self._rebuild_reason = reason
-            if self._path is None:
-                _log.info("pattern_index_built", path=None, chunks=count, reason=reason)
+    def _report_open(self, opened: dict[str, tuple[OpenedIndex, int]]) -> None:
+        store = self._store
+        assert store is not None
+        paths = {"references": store.path, "failures": store.failure_path}
+        for name, (found, count) in opened.items():
+            where = paths[name]
+            path = None if where is None else str(where)
+            reason = found.reason
+            if reason is None:
+                if found.added or found.removed:
+                    _log.info(
+                        "pattern_index_reconciled",
+                        index=name,
+                        path=path,
+                        added=found.added,
+                        removed=found.removed,
+                    )
+            elif not found.file_existed and not count:
+                _log.info("pattern_index_created", index=name, path=path)
             else:
-                _log.warning("pattern_index_rebuilt", path=path, chunks=count, reason=reason)
+                self._rebuilds += 1
+                self._rebuild_reason = f"{name}: {reason}"
+                if path is None:
+                    _log.info("pattern_index_built", index=name, chunks=count, reason=reason)
+                else:
+                    _log.warning(
+                        "pattern_index_rebuilt", index=name, path=path, chunks=count, reason=reason
+                    )
 
     async def on_stop(self) -> None:
         """Index buffered failures, wait for the engine's writes, save the index."""
@@ -350,12 +358,20 @@ class PatternEngine(Actor[Any]):
         )
         await self._flush()
         flt: Callable[[int], bool] | None = None
-        if source is not None or wanted is not None:
+        if (source is not None and source != FAILURE_SOURCE) or wanted is not None:
             flt = functools.partial(store.matches, source, wanted)
-        return tuple(store.reference(h) for h in await store.search(query, k, floor, flt))
+        hits = await store.search(
+            query,
+            k,
+            floor,
+            flt,
+            references=source != FAILURE_SOURCE,
+            failures=source is None or source == FAILURE_SOURCE,
+        )
+        return tuple(store.reference(h) for h in hits)
 
     def _statistics(self, store: ChunkStore) -> PatternStatistics:
-        stats = store.index.stats()
+        refs, failures = store.ref_index.stats(), store.failure_index.stats()
         return PatternStatistics(
             embedder=store.embedder.name,
             dim=store.embedder.dim,
@@ -365,9 +381,11 @@ class PatternEngine(Actor[Any]):
             buffered_failures=len(self._buffer),
             patterns=store.memory.pattern_count(),
             index_path=None if self._path is None else str(self._path),
-            index_slots=stats.slots,
-            ef=stats.ef,
-            exact_threshold=stats.exact_threshold,
+            failure_index_path=None if store.failure_path is None else str(store.failure_path),
+            index_slots=refs.slots + failures.slots,
+            duplicates=refs.duplicates + failures.duplicates,
+            ef=refs.ef,
+            exact_threshold=refs.exact_threshold,
             rebuilds=self._rebuilds,
             rebuild_reason=self._rebuild_reason,
             saves=store.saves,

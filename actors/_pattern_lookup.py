@@ -41,8 +41,9 @@ async def glimpse(
     """
     if query is None or not store.has_references():
         return ()
-    flt = functools.partial(_not_in, store.failures)
-    hits = await store.search(query, settings.glimpse_k, settings.glimpse_min_similarity, flt)
+    hits = await store.search(
+        query, settings.glimpse_k, settings.glimpse_min_similarity, None, failures=False
+    )
     return tuple(store.reference(h) for h in hits)
 
 
@@ -94,13 +95,8 @@ def _revise_lookup(
     vectors = store.embed([query, *own_texts])
     refs: list[Hit] = []
     if store.has_references():
-        refs = store.index.search(
-            vectors[0],
-            s.revise_k,
-            s.revise_min_similarity,
-            functools.partial(_not_in, store.failures),
-        )
-    similar = store.index.search(
+        refs = store.ref_index.search(vectors[0], s.revise_k, s.revise_min_similarity)
+    similar = store.failure_index.search(
         vectors[0],
         _SIMILAR,
         s.recurring_min_similarity,
@@ -110,10 +106,6 @@ def _revise_lookup(
 
 
 # -- search filters (called from the worker thread while the actor waits) -----------------
-
-
-def _not_in(ids: set[int], chunk_id: int) -> bool:
-    return chunk_id not in ids
 
 
 def _other_target_failure(memory: FailureMemory, target: str, chunk_id: int) -> bool:

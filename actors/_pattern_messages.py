@@ -110,13 +110,19 @@ class PatternStatistics(msgspec.Struct, frozen=True, kw_only=True):
     patterns: int
     """Recurring patterns (two or more similar failures)."""
     index_path: str | None
+    """The references' index file (``None``: kept in memory only)."""
+    failure_index_path: str | None
+    """The failures' index file, beside it."""
     index_slots: int
-    """hnswlib elements in use (live plus deleted slots awaiting reuse)."""
+    """hnswlib elements in use in both indexes (live plus deleted slots awaiting reuse)."""
+    duplicates: int
+    """Chunks whose vector another chunk already has; the graphs hold each vector once."""
     ef: int
     exact_threshold: int
     rebuilds: int
-    """Times this incarnation built its index from the table (0 or 1)."""
+    """Indexes this incarnation built from the table instead of loading them (0 to 2)."""
     rebuild_reason: str | None
+    """Why the last of them was rebuilt, as ``<index>: <reason>``."""
     saves: int
     notes_ignored: int
     """Failure or outcome notes that were malformed and ignored."""

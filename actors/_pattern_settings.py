@@ -23,6 +23,7 @@ __all__ = (
     "SENTENCE_TRANSFORMERS",
     "PatternSettings",
     "build_embedder",
+    "failure_index_path",
     "resolve_index_path",
 )
 
@@ -206,3 +207,13 @@ def resolve_index_path(settings: PatternSettings, database_url: str | None) -> P
         return None
     path = Path(database)
     return path.with_name(path.name + ".hnsw")
+
+
+def failure_index_path(path: Path | None) -> Path | None:
+    """Return the file of the failures' index that goes with the references' index ``path``.
+
+    ``actorgrid.db.hnsw`` gives ``actorgrid.db.failures.hnsw``.
+    """
+    if path is None:
+        return None
+    return path.with_name(f"{path.stem}.failures{path.suffix}")

@@ -32,7 +32,9 @@ class CountingEmbedder(HashingEmbedder):
 
 def store_with(embedder: CountingEmbedder) -> ChunkStore:
     settings = PatternSettings()
-    return ChunkStore(settings, embedder, new_index(embedder, settings), None, None)
+    return ChunkStore(
+        settings, embedder, new_index(embedder, settings), new_index(embedder, settings), None, None
+    )
 
 
 def test_recurring_texts_are_embedded_once() -> None:

@@ -333,8 +333,9 @@ class TestPersistence:
         assert warning["chunks"] == len(RUNBOOKS)
         expected = {"delete": "missing", "garble": "checksum", "truncate_sidecar": "sidecar"}
         assert expected[damage] in warning["reason"]
+        assert warning["index"] == "references"
         assert (stats.rebuilds, stats.chunks) == (1, len(RUNBOOKS))
-        assert stats.rebuild_reason == warning["reason"]
+        assert stats.rebuild_reason == f"references: {warning['reason']}"
         async with runtimes() as rt:  # the rebuilt index was saved
             assert (await rt.pattern_statistics()).rebuilds == 0
 

@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from typing import TYPE_CHECKING
 
 import pytest
+from structlog.testing import capture_logs
 
 from actorgrid.actors import (
     REVISION_SUBPROCESS,
     FailureContext,
     Glimpse,
+    HashingEmbedder,
     NoteFailure,
     PatternSettings,
     Revise,
     Revision,
+    VectorIndex,
 )
 from actorgrid.kernel import FakeClock
 from actorgrid.kernel.testing import settle, wait_until
@@ -22,6 +26,7 @@ from actorgrid.kernel.testing import settle, wait_until
 from .pattern_support import (
     LOCKED,
     MINUTE,
+    RUNBOOKS,
     T0,
     TIMEOUT,
     UNRELATED,
@@ -246,6 +251,85 @@ class TestRecurringPatterns:
         assert after == before
         assert [p.count for p in grown] == [3, 3]
         assert grown[0].targets == ("entity:d", "entity:e", "entity:f")
+
+
+class TestTwoIndexes:
+    """Failures have their own index file beside the references' one."""
+
+    async def test_each_index_is_saved_and_loaded(self, db_path: Path, clock: FakeClock) -> None:
+        """After a restart both files load (no rebuild) and answer as before."""
+        async with running_engine(db_path, clock, SLOW) as pe:
+            await pe.add_runbooks()
+            await pe.fail("a", 1, TIMEOUT)
+            await pe.fail("b", 1, LOCKED.format(10001))
+            before = await pe.search(TIMEOUT, k=3)
+            stats = await pe.stats()
+        failures_file = db_path.with_name("actorgrid.db.failures.hnsw")
+        assert stats.failure_index_path == str(failures_file)
+        assert failures_file.exists()
+        assert db_path.with_name("actorgrid.db.hnsw").exists()
+        async with running_engine(db_path, clock, SLOW) as pe:
+            after = await pe.search(TIMEOUT, k=3)
+            again = await pe.stats()
+        assert after == before
+        assert (after[0].source, after[0].text) == ("failure", TIMEOUT)
+        assert after[1].source == "runbooks/upstream-timeout.md"  # both indexes, merged
+        assert (again.rebuilds, again.failures, again.references) == (0, 2, len(RUNBOOKS))
+
+    async def test_a_damaged_failure_index_is_rebuilt_alone(
+        self, db_path: Path, clock: FakeClock
+    ) -> None:
+        """A corrupt failures file is rebuilt from the table; the references' file is used."""
+        async with running_engine(db_path, clock, SLOW) as pe:
+            await pe.add_runbooks()
+            await pe.fail("a", 1, TIMEOUT)
+        failures_file = db_path.with_name("actorgrid.db.failures.hnsw")
+        failures_file.write_bytes(failures_file.read_bytes()[:50])
+        with capture_logs() as logs:
+            async with running_engine(db_path, clock, SLOW) as pe:
+                stats = await pe.stats()
+                [hit] = await pe.search(TIMEOUT, k=1, source="failure")
+        [warning] = [e for e in logs if e["event"] == "pattern_index_rebuilt"]
+        assert (warning["index"], warning["chunks"]) == ("failures", 1)
+        assert stats.rebuilds == 1
+        assert stats.rebuild_reason is not None
+        assert stats.rebuild_reason.startswith("failures: ")
+        assert hit.text == TIMEOUT
+
+    async def test_one_shared_index_of_an_earlier_layout_is_split(
+        self, db_path: Path, clock: FakeClock
+    ) -> None:
+        """An index file holding references and failures together (as earlier versions
+        saved it) loses its failures to the failures' index, which is built from the table."""
+        async with running_engine(db_path, clock, SLOW) as pe:
+            await pe.add_runbooks()
+            await pe.fail("a", 1, TIMEOUT)
+            await pe.fail("b", 1, UNRELATED)
+        rows = [
+            (int(i), str(t))
+            for i, t in sqlite3.connect(db_path).execute(
+                "SELECT id, text FROM reference_chunks ORDER BY id"
+            )
+        ]
+        embedder = HashingEmbedder()
+        shared = VectorIndex(embedder.dim, embedder_name=embedder.name)
+        shared.add([i for i, _ in rows], embedder.embed([t for _, t in rows]))
+        shared.save(db_path.with_name("actorgrid.db.hnsw"))
+        db_path.with_name("actorgrid.db.failures.hnsw").unlink()
+        with capture_logs() as logs:
+            async with running_engine(db_path, clock, SLOW) as pe:
+                stats = await pe.stats()
+                refs = await pe.ask(Glimpse(context("c", 2, TIMEOUT)))
+                [failure] = await pe.search(UNRELATED, k=1, source="failure")
+        [reconciled] = [e for e in logs if e["event"] == "pattern_index_reconciled"]
+        assert (reconciled["index"], reconciled["added"], reconciled["removed"]) == (
+            "references",
+            0,
+            2,
+        )
+        assert (stats.references, stats.failures) == (len(RUNBOOKS), 2)
+        assert [r.source for r in refs] == ["runbooks/upstream-timeout.md"]
+        assert failure.text == UNRELATED
 
 
 class TestGlimpse:
