@@ -153,14 +153,14 @@ class DuplicateGroups:
 
     def restore(
         self,
-        reps: Iterable[tuple[int, npt.NDArray[np.float32]]],
+        reps: Iterable[int],
         pairs: Iterable[tuple[int, int]],
         keys: Mapping[int, int],
     ) -> None:
         """Rebuild the books from saved representatives, pairs and keys.
 
         Args:
-            reps: ``(label, vector)`` of every representative.
+            reps: Every representative (its vector already stored).
             pairs: ``(alias, representative)`` of every alias.
             keys: The saved key of each filed representative; a representative without
                 one is filed under the key of its stored vector.
@@ -170,11 +170,11 @@ class DuplicateGroups:
         """
         self.clear()
         known: set[int] = set()
-        for label, vector in reps:
+        for label in reps:
             known.add(label)
             key = keys.get(label)
             if key is None:
-                key = vector_key(vector)
+                key = vector_key(self._vector_of(label))
             if key not in self._by_key:
                 self._by_key[key] = label
                 self._key_of[label] = key

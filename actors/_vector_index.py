@@ -478,11 +478,7 @@ class VectorIndex:
             index._ids = np.asarray(loaded.ids, np.int64)
         index._row = {label: row for row, label in enumerate(loaded.ids)}
         alias_of = dict(loaded.aliases)
-        reps = [
-            (label, index._matrix[row])
-            for row, label in enumerate(loaded.ids)
-            if label not in alias_of
-        ]
+        reps = [label for label in loaded.ids if label not in alias_of]
         index._dups.restore(reps, loaded.aliases, loaded.keys)
         index._graph_live = len(reps)
         return index

@@ -85,7 +85,7 @@ def test_restore_uses_saved_keys_and_pairs() -> None:
 
     stored = {1: (fresh * np.float32(1.0000001)).astype(np.float32), 2: fresh}
     again = DuplicateGroups(stored.__getitem__)
-    again.restore([(1, stored[1])], pairs, saved_keys)
+    again.restore([1], pairs, saved_keys)
     assert list(again.members(1)) == [1, 2]
     stored[3] = fresh
     assert again.place(3, fresh) == 1
@@ -101,7 +101,7 @@ def test_restore_rejects_inconsistent_pairs(pairs: list[tuple[int, int]]) -> Non
     """Pairs that do not name an alias of a representative raise and leave no books."""
     groups = DuplicateGroups(lambda label: vec(0))
     with pytest.raises(ValueError, match="alias"):
-        groups.restore([(1, vec(0))], pairs, {})
+        groups.restore([1], pairs, {})
     assert len(groups) == 0
     assert not groups.keys()
 

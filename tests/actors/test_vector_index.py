@@ -6,6 +6,7 @@ import json
 import os
 from typing import TYPE_CHECKING, Any
 
+import hnswlib
 import numpy as np
 import numpy.typing as npt
 import pytest
@@ -16,8 +17,10 @@ from actorgrid.actors import (
     InvalidQuery,
     InvalidVectors,
     VectorIndex,
+    _index_store,
 )
 from actorgrid.actors._exact_search import similarities
+from actorgrid.actors._index_store import _stored_vectors
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -801,3 +804,65 @@ class TestDuplicates:
                 hits = index.search(pool[row], k=len(same))
                 assert sorted(h.id for h in hits) == same
                 assert all(h.similarity == pytest.approx(1.0, abs=1e-5) for h in hits)
+
+
+class TestStoredVectors:
+    """Loading reads the vectors from the graph file's block, checked against hnswlib."""
+
+    def graph(self, tmp_path: Path) -> tuple[Path, Any, list[int]]:
+        index = make_index("hnsw")
+        index.add(range(100, 160), vectors(60))
+        index.delete([101, 130])
+        index.add([7, 8], vectors(2, seed=3))  # reuse the deleted slots
+        path = tmp_path / "g.hnsw"
+        index.save(path)
+        hnsw = hnswlib.Index(space="cosine", dim=DIM)
+        hnsw.load_index(str(path), max_elements=0, allow_replace_deleted=True)
+        return path, hnsw, sorted(index.ids())
+
+    def test_same_vectors_as_get_items(self, tmp_path: Path) -> None:
+        """The block read gives exactly what get_items gives, in the order asked."""
+        path, hnsw, ids = self.graph(tmp_path)
+        ids = ids[::-1]
+        got = _stored_vectors(path, hnsw, ids, DIM)
+        assert got is not None
+        np.testing.assert_array_equal(got, np.asarray(hnsw.get_items(ids), np.float32))
+
+    def test_a_sample_that_disagrees_means_no_answer(self, tmp_path: Path) -> None:
+        """If hnswlib's copy of a sampled vector differs, the block is not trusted."""
+        path, hnsw, ids = self.graph(tmp_path)
+
+        class Other:
+            def get_items(self, wanted: list[int]) -> Any:
+                return np.asarray(hnsw.get_items(wanted), np.float32) + np.float32(1e-3)
+
+        assert _stored_vectors(path, Other(), ids, DIM) is None
+
+    @pytest.mark.parametrize("damage", ["short", "header", "unknown-id", "dim"])
+    def test_a_file_it_cannot_read_means_no_answer(self, tmp_path: Path, damage: str) -> None:
+        """A short file, a senseless header, an id not in the file or the wrong dimension."""
+        path, hnsw, ids = self.graph(tmp_path)
+        dim = DIM
+        if damage == "short":
+            path.write_bytes(path.read_bytes()[:200])
+        elif damage == "header":
+            raw = bytearray(path.read_bytes())
+            raw[0] = 1  # offsetLevel0 must be 0
+            path.write_bytes(bytes(raw))
+        elif damage == "unknown-id":
+            ids = [*ids, 999]
+        else:
+            dim = DIM * 100
+        assert _stored_vectors(path, hnsw, ids, dim) is None
+
+    def test_load_falls_back_to_get_items(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Without the block read, load gives the same index through get_items."""
+        path, _, ids = self.graph(tmp_path)
+        fast = VectorIndex.load(path, embedder_name=EMBEDDER, dim=DIM, ef=32)
+        monkeypatch.setattr(_index_store, "_stored_vectors", lambda *_: None)
+        slow = VectorIndex.load(path, embedder_name=EMBEDDER, dim=DIM, ef=32)
+        assert sorted(fast.ids()) == sorted(slow.ids()) == ids
+        for q in vectors(5, seed=12):
+            assert fast.search(q, k=4) == slow.search(q, k=4)
