@@ -84,7 +84,8 @@ class PatternSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     enabled: bool = True
     """Run the pattern engine; off: retries carry no reference context."""
     index_path: str | None = None
-    """Where the index file goes; default: beside the SQLite database file (``<db>.hnsw``).
+    """Where the references' index file goes; default: beside the SQLite database file
+    (``<db>.hnsw``). The failures' index goes beside it (``<db>.failures.hnsw``).
     Without a database file (memory-only runtime, or a server database and no path) the
     index lives in memory and is rebuilt from the table at every start."""
     embedder: str = "hashing"
