@@ -93,7 +93,7 @@ class DuplicateGroups:
             self._by_key[key] = label
             self._key_of[label] = key
             return None
-        if not np.allclose(self._vector_of(rep), vector, rtol=0.0, atol=_SAME):
+        if float(np.abs(self._vector_of(rep) - vector).max()) > _SAME:
             return None  # a hash collision: keep it apart, unfiled
         group = self._groups.get(rep)
         if group is None:
