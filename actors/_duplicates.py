@@ -95,14 +95,17 @@ class DuplicateGroups:
             return None
         if float(np.abs(self._vector_of(rep) - vector).max()) > _SAME:
             return None  # a hash collision: keep it apart, unfiled
+        self._join(rep, label)
+        return rep
+
+    def _join(self, rep: int, alias: int) -> None:
         group = self._groups.get(rep)
         if group is None:
-            group = self._groups[rep] = _Group(rep, label)
+            group = self._groups[rep] = _Group(rep, alias)
         else:
-            group.members[label] = None
-        self._groups[label] = group
+            group.members[alias] = None
+        self._groups[alias] = group
         self._aliases += 1
-        return rep
 
     def is_alias(self, label: int) -> bool:
         """Return whether ``label`` is live but not in the graph."""
@@ -182,10 +185,4 @@ class DuplicateGroups:
             if rep not in known or alias in known or alias in self._groups:
                 self.clear()
                 raise ValueError(f"alias {alias} of {rep}: not an alias of a representative")
-            group = self._groups.get(rep)
-            if group is None:
-                group = self._groups[rep] = _Group(rep, alias)
-            else:
-                group.members[alias] = None
-            self._groups[alias] = group
-            self._aliases += 1
+            self._join(rep, alias)

@@ -57,6 +57,17 @@ def make_index(mode: str = "hnsw", **kwargs: Any) -> VectorIndex:
     )
 
 
+def reload(path: Path, mode: str, ef: int = 32) -> VectorIndex:
+    """Load the index saved at ``path`` to answer like ``make_index(mode)``."""
+    return VectorIndex.load(
+        path,
+        embedder_name=EMBEDDER,
+        dim=DIM,
+        ef=ef,
+        exact_threshold=10**9 if mode == "exact" else 0,
+    )
+
+
 def snapshot(index: VectorIndex, probe: Matrix) -> tuple[Any, ...]:
     """Everything observable about an index, to check that a failed call changed nothing."""
     return (
@@ -481,13 +492,7 @@ class TestPersistence:
         path, index, _ = self.saved(tmp_path)
         index.delete([1003])
         index.save(path)
-        loaded = VectorIndex.load(
-            path,
-            embedder_name=EMBEDDER,
-            dim=DIM,
-            ef=32,
-            exact_threshold=10**9 if mode == "exact" else 0,
-        )
+        loaded = reload(path, mode)
         assert sorted(loaded.ids()) == sorted(index.ids())
         for q in vectors(10, seed=21):
             assert [h.id for h in loaded.search(q, k=5)] == [h.id for h in index.search(q, k=5)]
@@ -721,13 +726,7 @@ class TestDuplicates:
         index.add([1, 2, 3], copies(3))
         path = tmp_path / "dups.hnsw"
         index.save(path)
-        loaded = VectorIndex.load(
-            path,
-            embedder_name=EMBEDDER,
-            dim=DIM,
-            ef=32,
-            exact_threshold=10**9 if mode == "exact" else 0,
-        )
+        loaded = reload(path, mode)
         assert loaded.stats().duplicates == 2
         assert sorted(h.id for h in loaded.search(copies(1)[0], k=3)) == [1, 2, 3]
         loaded.add([4], copies(1))
@@ -788,13 +787,7 @@ class TestDuplicates:
                     model.pop(i, None)
             if step % 50 == 49:
                 index.save(tmp_path / "churn.hnsw")
-                index = VectorIndex.load(
-                    tmp_path / "churn.hnsw",
-                    embedder_name=EMBEDDER,
-                    dim=DIM,
-                    ef=64,
-                    exact_threshold=10**9 if mode == "exact" else 0,
-                )
+                index = reload(tmp_path / "churn.hnsw", mode, ef=64)
             assert sorted(index.ids()) == sorted(model)
             distinct = set(model.values())
             if mode == "hnsw":
