@@ -36,6 +36,7 @@ from typing import Any
 
 import msgspec
 
+from actorgrid.actors._pattern_settings import failure_index_path
 from tests.reliability._kill_app import MAX_ATTEMPTS, TOPIC, Job
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -262,6 +263,10 @@ def check(files: Files) -> Verdict:
                 "SELECT target_type, target_id, attempt_count, last_success_at FROM retry_records"
             )
         }
+        chunks = {
+            row[0]: (row[1], json.loads(row[2]) if row[2] else {})
+            for row in conn.execute("SELECT id, source, metadata FROM reference_chunks")
+        }
     finally:
         conn.close()
 
@@ -332,7 +337,33 @@ def check(files: Files) -> Verdict:
 
     orphans = [tid for (ttype, tid) in records if ttype != TOPIC or tid not in messages]
     verdict.fail("retry record without a message", orphans)
+    check_pattern_indexes(files, chunks, messages.keys(), verdict)
     return verdict
+
+
+def check_pattern_indexes(
+    files: Files,
+    chunks: dict[int, tuple[str, dict[str, Any]]],
+    messages: Any,
+    verdict: Verdict,
+) -> None:
+    """The pattern engine's index files, saved by the final run's graceful stop, list exactly
+    the chunks the table holds (references in one, failures in the other), and every failure
+    chunk names a message of the stream. Failures noted just before a kill may be missing:
+    they are best effort, but the files and the table never disagree after a clean stop."""
+    failures = {i for i, (source, _) in chunks.items() if source == "failure"}
+    verdict.counts["failure_chunks"] = len(failures)
+    references = files.db.with_name(files.db.name + ".hnsw")
+    failure_index = failure_index_path(references)
+    assert failure_index is not None
+    for index, wanted in ((references, set(chunks) - failures), (failure_index, failures)):
+        file = index.name
+        sidecar = index.with_name(file + ".meta.json")
+        listed = set(json.loads(sidecar.read_text())["ids"]) if sidecar.exists() else set()
+        verdict.fail(f"{file} lists chunks the table lacks", {str(i) for i in listed - wanted})
+        verdict.fail(f"{file} lacks chunks of the table", {str(i) for i in wanted - listed})
+    strays = {str(i) for i in failures if chunks[i][1].get("message_id") not in messages}
+    verdict.fail("failure chunk of an unknown message", strays)
 
 
 class TestKillRestart:
