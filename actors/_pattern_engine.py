@@ -11,8 +11,8 @@ Invariants:
 
 * Only this actor's task touches the store; timers only send it messages.
 * Failures are buffered and indexed in batches (a failure note is a tell and must never
-  hold up the broker); every lookup indexes the buffer first, so a retry always sees the
-  failures noted before it.
+  hold up the broker); every lookup that reads failures (revise, searches, patterns,
+  statistics) indexes the buffer first, so it always sees the failures noted before it.
 * A tell never crashes the engine: a malformed note is counted and ignored, an error while
   indexing is logged. Asks get their errors back.
 """
@@ -232,7 +232,8 @@ class PatternEngine(Actor[Any]):
                     )
                 return None
             case Glimpse(context):
-                await self._flush()
+                # References only: buffered failures cannot change the answer, so the
+                # early retry does not wait for them to be indexed.
                 return await glimpse(store, self._settings, _failure_text(context))
             case Revise(context):
                 await self._flush()

@@ -120,8 +120,8 @@ class PatternSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     the whole index; what a crash loses since the last one is re-embedded from the table at
     the next start."""
     failure_flush_interval: float = 0.05
-    """Failures are buffered and indexed together at most this many seconds later (any
-    lookup indexes the buffer first, so a retry always sees the failures before it)."""
+    """Failures are buffered and indexed together at most this many seconds later (a
+    revise or search indexes the buffer first, so it always sees the failures before it)."""
     failure_batch_size: int = 256
     """Index the buffered failures at once when this many are waiting."""
     max_failures: int = 100_000

@@ -36,7 +36,24 @@ from .pattern_support import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
     from pathlib import Path
+
+    import numpy as np
+    import numpy.typing as npt
+
+
+class RecordingEmbedder(HashingEmbedder):
+    """The default embedder, recording the texts it embeds."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[str] = []
+
+    def embed(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
+        self.seen.extend(texts)
+        return super().embed(texts)
+
 
 SLOW = PatternSettings(failure_flush_interval=3600.0)
 """Buffered failures wait for a lookup (or an hour of fake time) before they are indexed."""
@@ -344,6 +361,23 @@ class TestGlimpse:
         [ref] = refs
         assert ref.source == "runbooks/sqlite-locked.md"
         assert ref.similarity >= 0.5
+
+    async def test_does_not_wait_for_buffered_failures(
+        self, db_path: Path, clock: FakeClock
+    ) -> None:
+        """A glimpse reads only references, so buffered failures stay buffered (unembedded)
+        until a lookup that reads failures indexes them."""
+        embedder = RecordingEmbedder()
+        async with running_engine(db_path, clock, SLOW, embedder=embedder) as pe:
+            await pe.add_runbooks()
+            noted = LOCKED.format(10001)
+            await pe.fail("a", 1, noted)
+            embedder.seen.clear()
+            [ref] = await pe.ask(Glimpse(context("b", 2, TIMEOUT)))
+            assert embedder.seen == [TIMEOUT]
+            await pe.flush()
+        assert ref.source == "runbooks/upstream-timeout.md"
+        assert noted in embedder.seen
 
     async def test_nothing_below_the_threshold(self, db_path: Path, clock: FakeClock) -> None:
         """An error no runbook is close to gets no chunk; neither does an empty engine."""
