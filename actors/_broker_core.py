@@ -23,9 +23,10 @@ from msgspec.structs import replace
 from actorgrid.kernel import MailboxFull, Message, MessageEncodeError, encode
 from actorgrid.storage import KEY_MAX_LENGTH, Op
 
+from ._dead_letter_messages import DeadLetterEntry, FileDeadLetter
+from ._dead_letter_store import dead_letter_insert
 from ._delivery import (
     Delivery,
-    dead_letter_op,
     done_op,
     insert_op,
     new_message_id,
@@ -454,17 +455,16 @@ class BrokerCore:
             attempts=d.attempts,
             error=d.last_error or repr(exc),
         )
+        entry = DeadLetterEntry.from_delivery(d, **fields)
         if self.writer is not None:
-            ops = [dead_letter_op(d, **fields)]
+            ops = [dead_letter_insert(entry)]
             if d.durable:
                 ops.insert(0, scheduled_op(d, now, now, state="dead"))
             if row is not None and self._upsert is not None:
                 ops.append(Op(self._upsert, row))
             self.writer.submit(*ops)
         elif self.dead_letters is not None:
-            from ._dead_letter_queue import FileDeadLetter
-
-            self.dead_letters.tell_nowait(FileDeadLetter.from_delivery(d, **fields))
+            self.dead_letters.tell_nowait(FileDeadLetter(entry))
         if self.pattern is not None:
             self._tell_pattern(NoteOutcome(d.target_type, d.target_id, "dead"))
 

@@ -88,6 +88,36 @@ class DeadLetterEntry(msgspec.Struct, frozen=True, kw_only=True):
     replay_message_id: str | None = None
     """The id of the live message its replay published."""
 
+    @classmethod
+    def from_delivery(
+        cls,
+        d: Delivery,
+        *,
+        dead_letter_id: str,
+        reason: str,
+        error_type: str | None,
+        error_message: str | None,
+        traceback: str | None,
+        retry_record: dict[str, Any] | None,
+        now: float,
+    ) -> DeadLetterEntry:
+        """Return the entry that files ``d``, which died for ``reason``."""
+        return cls(
+            id=dead_letter_id,
+            message_id=d.id if d.durable else None,
+            topic=d.topic,
+            target_type=d.target_type,
+            target_id=d.target_id,
+            envelope=d.envelope(),
+            reason=reason,
+            error_type=error_type,
+            error_message=error_message,
+            traceback=traceback,
+            attempts=d.attempts,
+            retry_record=retry_record,
+            created_at=now,
+        )
+
 
 def _check_text(name: str, value: object) -> None:
     if value is None:
@@ -229,38 +259,6 @@ class FileDeadLetter(Message, frozen=True):
     """
 
     entry: DeadLetterEntry
-
-    @classmethod
-    def from_delivery(
-        cls,
-        d: Delivery,
-        *,
-        dead_letter_id: str,
-        reason: str,
-        error_type: str | None,
-        error_message: str | None,
-        traceback: str | None,
-        retry_record: dict[str, Any] | None,
-        now: float,
-    ) -> FileDeadLetter:
-        """Build the request that files ``d`` (the fields of ``dead_letter_op``)."""
-        return cls(
-            DeadLetterEntry(
-                id=dead_letter_id,
-                message_id=d.id if d.durable else None,
-                topic=d.topic,
-                target_type=d.target_type,
-                target_id=d.target_id,
-                envelope=d.envelope(),
-                reason=reason,
-                error_type=error_type,
-                error_message=error_message,
-                traceback=traceback,
-                attempts=d.attempts,
-                retry_record=retry_record,
-                created_at=now,
-            )
-        )
 
 
 class ListDeadLetters(Message, frozen=True, kw_only=True):

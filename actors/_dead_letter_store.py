@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from ._dead_letter_messages import DeadLetterFilter
     from ._delivery import Delivery
 
-__all__ = ("DeadLetterStore", "MemoryDeadLetterStore", "SqlDeadLetterStore")
+__all__ = ("DeadLetterStore", "MemoryDeadLetterStore", "SqlDeadLetterStore", "dead_letter_insert")
 
 _log = structlog.get_logger("actorgrid.actors.dead_letters")
 
@@ -145,6 +145,11 @@ def _entry(row: Any) -> DeadLetterEntry:
     )
 
 
+def dead_letter_insert(entry: DeadLetterEntry) -> Op:
+    """Return the insert of ``entry`` into ``dead_letters``."""
+    return Op(_INSERT, _entry_params(entry))
+
+
 def _entry_params(entry: DeadLetterEntry) -> dict[str, Any]:
     return {
         "id": entry.id,
@@ -191,7 +196,7 @@ class SqlDeadLetterStore:
         Raises:
             WriteRejected: the insert failed (e.g. the id exists already).
         """
-        await self._writer.write(Op(_INSERT, _entry_params(entry)))
+        await self._writer.write(dead_letter_insert(entry))
 
     async def page(
         self, flt: DeadLetterFilter, limit: int, before: tuple[float, str] | None

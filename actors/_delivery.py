@@ -13,13 +13,12 @@ from typing import Any
 import msgspec
 from sqlalchemy import Table, bindparam, delete, insert, select, update
 
-from actorgrid.kernel import Message, encode
+from actorgrid.kernel import Message
 from actorgrid.storage import DeadLetter, MessageRow, Op
 
 __all__ = (
     "Delivery",
     "Envelope",
-    "dead_letter_op",
     "delivery_from_row",
     "done_op",
     "insert_op",
@@ -51,7 +50,6 @@ _SCHEDULE = (
         early_requested=bindparam("b_early"),
     )
 )
-_INSERT_DEAD = insert(_dead)
 prune_done = (
     delete(_messages)
     .where(_messages.c.state == "done")
@@ -204,39 +202,5 @@ def scheduled_op(d: Delivery, at: float, now: float, state: str = "scheduled") -
             "b_now": now,
             "b_error": d.last_error,
             "b_early": d.early_requested,
-        },
-    )
-
-
-def dead_letter_op(
-    d: Delivery,
-    *,
-    dead_letter_id: str,
-    reason: str,
-    error_type: str | None,
-    error_message: str | None,
-    traceback: str | None,
-    retry_record: dict[str, Any] | None,
-    now: float,
-) -> Op:
-    """The op that files a dead letter with the full envelope."""
-    return Op(
-        _INSERT_DEAD,
-        {
-            "id": dead_letter_id,
-            "message_id": d.id if d.durable else None,
-            "topic": d.topic,
-            "target_type": d.target_type,
-            "target_id": d.target_id,
-            "envelope": encode(d.envelope()),
-            "reason": reason,
-            "error_type": error_type,
-            "error_message": error_message,
-            "traceback": traceback,
-            "attempts": d.attempts,
-            "retry_record": retry_record,
-            "created_at": now,
-            "replayed_at": None,
-            "replay_message_id": None,
         },
     )

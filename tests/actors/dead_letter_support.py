@@ -20,9 +20,9 @@ from actorgrid.actors import (
     record_to_row,
     retry_record_upsert,
 )
+from actorgrid.actors._dead_letter_store import dead_letter_insert
 from actorgrid.actors._delivery import (
     Delivery,
-    dead_letter_op,
     insert_op,
     new_message_id,
     scheduled_op,
@@ -128,12 +128,13 @@ class Bundle:
                 "retry_record": row if with_record else None,
                 "now": now,
             }
+            entry = DeadLetterEntry.from_delivery(d, **fields)
             if self.writer is None:
-                await self.dlq.tell(FileDeadLetter.from_delivery(d, **fields))
+                await self.dlq.tell(FileDeadLetter(entry))
                 continue
             if d.durable:
                 ops += [insert_op(d, d.created_at), scheduled_op(d, now, now, state="dead")]
-            ops.append(dead_letter_op(d, **fields))
+            ops.append(dead_letter_insert(entry))
             if with_record:
                 ops.append(Op(retry_record_upsert("sqlite"), row))
         if self.writer is not None:
