@@ -24,7 +24,7 @@ from actorgrid.storage import Op, read_connection
 
 from ._broker_core import Schedule
 from ._delivery import Delivery, delivery_from_row, prune_done, recover_ready, recover_scheduled
-from ._retry_gate import CanRetry
+from ._retry_gate_messages import CanRetry
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine

@@ -41,7 +41,7 @@ from ._exceptions import (
     UnknownTopic,
 )
 from ._pattern_protocol import FailureContext, NoteFailure, NoteOutcome
-from ._retry_gate import FailureOutcome, RecordFailure, RecordSuccess, Submitted
+from ._retry_gate_messages import FailureOutcome, RecordFailure, RecordSuccess, Submitted
 from ._retry_policy import validate_target
 from ._retry_store import retry_record_upsert
 

@@ -33,19 +33,19 @@ from actorgrid.kernel import Actor, OneShotTimer, UnhandledMessage
 from actorgrid.storage import Base, read_connection
 
 from ._retry_gate_cache import UNKNOWN, RecordCache
-
-# The protocol is re-exported here too: importing the gate module gives its whole protocol.
-from ._retry_gate_messages import CanRetry as CanRetry
-from ._retry_gate_messages import FailureOutcome as FailureOutcome
-from ._retry_gate_messages import FlushGate as FlushGate
-from ._retry_gate_messages import GateStats as GateStats
-from ._retry_gate_messages import GetRecord as GetRecord
-from ._retry_gate_messages import RecordFailure as RecordFailure
-from ._retry_gate_messages import RecordSuccess as RecordSuccess
-from ._retry_gate_messages import ResetTarget as ResetTarget
-from ._retry_gate_messages import RetryGateMessage as RetryGateMessage
-from ._retry_gate_messages import RetryGateStatistics as RetryGateStatistics
-from ._retry_gate_messages import Submitted as Submitted
+from ._retry_gate_messages import (
+    CanRetry,
+    FailureOutcome,
+    FlushGate,
+    GateStats,
+    GetRecord,
+    RecordFailure,
+    RecordSuccess,
+    ResetTarget,
+    RetryGateMessage,
+    RetryGateStatistics,
+    Submitted,
+)
 from ._retry_gate_writeback import FLUSH, Flush, WriteBehind
 from ._retry_policy import Decision, RetryPolicy, RetryPolicyConfig, RetryRecord
 from ._retry_store import record_to_row, retry_record_upsert, row_to_record
@@ -56,19 +56,7 @@ if TYPE_CHECKING:
 
     from actorgrid.storage import Writer
 
-__all__ = (
-    "CanRetry",
-    "FailureOutcome",
-    "FlushGate",
-    "GateStats",
-    "GetRecord",
-    "RecordFailure",
-    "RecordSuccess",
-    "ResetTarget",
-    "RetryGate",
-    "RetryGateMessage",
-    "RetryGateStatistics",
-)
+__all__ = ("RetryGate",)
 
 _TABLE: Final = Base.metadata.tables["retry_records"]
 _SELECT: Final = select(_TABLE).where(

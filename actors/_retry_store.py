@@ -265,27 +265,21 @@ def retry_record_upsert(dialect_name: str) -> Executable:
     Raises:
         UnsupportedDialect: for any other dialect.
     """
+    insert: Any
     if dialect_name == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-        stmt = sqlite_insert(_table())
-        excluded = stmt.excluded
-        return stmt.on_conflict_do_update(
-            index_elements=list(_KEY),
-            set_={name: excluded[name] for name in _STATE},
-            where=excluded.version > _table().c.version,
-        )
-    if dialect_name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        pg_stmt = pg_insert(_table())
-        pg_excluded = pg_stmt.excluded
-        return pg_stmt.on_conflict_do_update(
-            index_elements=list(_KEY),
-            set_={name: pg_excluded[name] for name in _STATE},
-            where=pg_excluded.version > _table().c.version,
-        )
-    raise UnsupportedDialect(dialect_name, SUPPORTED_DIALECTS)
+        from sqlalchemy.dialects.sqlite import insert
+    elif dialect_name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        raise UnsupportedDialect(dialect_name, SUPPORTED_DIALECTS)
+    stmt = insert(_table())
+    excluded = stmt.excluded
+    upsert: Executable = stmt.on_conflict_do_update(
+        index_elements=list(_KEY),
+        set_={name: excluded[name] for name in _STATE},
+        where=excluded.version > _table().c.version,
+    )
+    return upsert
 
 
 @functools.cache

@@ -29,43 +29,17 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import anyio
 import msgspec
-from sqlalchemy.dialects.sqlite import insert
 
-from actorgrid.storage import Base, Op, Writer, create_engine, migrate
+from actorgrid.actors._retry_store import RECORD_COLUMNS, retry_record_upsert
+from actorgrid.storage import Op, Writer, create_engine, migrate
 from bench._common import Figure, parse_mode, report
 
-if TYPE_CHECKING:
-    from sqlalchemy.sql.dml import Insert
-
 BATCH = 1000
-_TABLE = Base.metadata.tables["retry_records"]
-_MUTABLE = (
-    "attempt_count",
-    "early_retry_used",
-    "last_attempt_at",
-    "last_success_at",
-    "next_allowed_at",
-    "last_explicit_early_granted_at",
-    "policy_snapshot",
-    "version",
-    "updated_at",
-)
-_COLUMNS = ("target_type", "target_id", *_MUTABLE)
 _POLICY = {"base_wait": 1800.0, "base_retries": 2, "early_wait": 1200.0, "max_retries": 5}
-
-
-def upsert_statement() -> Insert:
-    """Return the retry-record upsert: insert, or update when the incoming version is newer."""
-    stmt = insert(_TABLE)
-    return stmt.on_conflict_do_update(
-        index_elements=["target_type", "target_id"],
-        set_={name: stmt.excluded[name] for name in _MUTABLE},
-        where=_TABLE.c.version < stmt.excluded.version,
-    )
 
 
 def make_rows(n: int, version: int) -> list[dict[str, Any]]:
@@ -100,11 +74,12 @@ def raw_sqlite_rate(folder: Path, passes: list[list[dict[str, Any]]]) -> float:
     """Rows/s of stdlib sqlite3 executemany, 1,000-row transactions, tuples prepared ahead."""
     _, path = fresh_database(folder, "raw")
     dialect = create_engine(f"sqlite+aiosqlite:///{path}").dialect
-    sql = str(upsert_statement().compile(dialect=dialect, column_keys=list(_COLUMNS)))
+    upsert: Any = retry_record_upsert("sqlite")
+    sql = str(upsert.compile(dialect=dialect, column_keys=list(RECORD_COLUMNS)))
     encode = msgspec.json.Encoder().encode
     prepared = [
         [
-            tuple(encode(r[c]).decode() if c == "policy_snapshot" else r[c] for c in _COLUMNS)
+            tuple(encode(r[c]).decode() if c == "policy_snapshot" else r[c] for c in RECORD_COLUMNS)
             for r in rows
         ]
         for rows in passes
@@ -125,7 +100,7 @@ def raw_sqlite_rate(folder: Path, passes: list[list[dict[str, Any]]]) -> float:
 
 async def _writer_rate(url: str, passes: list[list[dict[str, Any]]], *, per_row: bool) -> float:
     engine = create_engine(url)
-    stmt = upsert_statement()
+    stmt = retry_record_upsert("sqlite")
     total = sum(len(rows) for rows in passes)
     try:
         async with Writer(engine, max_batch_ops=BATCH) as writer:
@@ -163,7 +138,7 @@ def writer_single_rate(folder: Path, passes: list[list[dict[str, Any]]]) -> floa
 
 async def _core_rate(url: str, passes: list[list[dict[str, Any]]]) -> float:
     engine = create_engine(url)
-    stmt = upsert_statement()
+    stmt = retry_record_upsert("sqlite")
     total = sum(len(rows) for rows in passes)
     try:
         async with engine.connect() as conn:
@@ -186,7 +161,7 @@ def core_rate(folder: Path, passes: list[list[dict[str, Any]]]) -> float:
 
 async def _per_message_rate(url: str, rows: list[dict[str, Any]]) -> float:
     engine = create_engine(url)
-    stmt = upsert_statement()
+    stmt = retry_record_upsert("sqlite")
     try:
         start = time.perf_counter()
         for row in rows:
@@ -206,7 +181,7 @@ def per_message_rate(folder: Path, rows: list[dict[str, Any]]) -> float:
 
 async def _lone_latency(url: str, samples: int) -> float:
     engine = create_engine(url)
-    stmt = upsert_statement()
+    stmt = retry_record_upsert("sqlite")
     rows = make_rows(samples, 1)
     times: list[float] = []
     try:
