@@ -11,8 +11,6 @@ import sys
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Any, Final, final
 
-from actorgrid.storage import KEY_MAX_LENGTH
-
 from ._retry_policy import RetryRecord, validate_target
 
 if TYPE_CHECKING:
@@ -75,13 +73,7 @@ class RecordCache:
         Raises:
             InvalidTarget: for a bad key.
         """
-        if not (
-            type(target_type) is str
-            and type(target_id) is str
-            and 0 < len(target_type) <= KEY_MAX_LENGTH
-            and 0 < len(target_id) <= KEY_MAX_LENGTH
-        ):
-            validate_target(target_type, target_id)
+        validate_target(target_type, target_id)
         inner = self._by_type.get(target_type)
         if inner is not None:
             record = inner.get(target_id)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, final
 
 from actorgrid.kernel import SystemClock
-from actorgrid.storage import KEY_MAX_LENGTH
 
 from ._retry_policy import Decision, RetryPolicy, RetryPolicyConfig, RetryRecord, validate_target
 from ._retry_store import InMemoryRetryStore
@@ -88,13 +87,7 @@ class RetryPolicyManager:
         Raises:
             InvalidTarget: for a bad key (nothing is read or changed).
         """
-        if not (
-            type(target_type) is str
-            and type(target_id) is str
-            and 0 < len(target_type) <= KEY_MAX_LENGTH
-            and 0 < len(target_id) <= KEY_MAX_LENGTH
-        ):
-            validate_target(target_type, target_id)
+        validate_target(target_type, target_id)
         by_type = self._by_type
         if by_type is not None:
             inner = by_type.get(target_type)
@@ -123,13 +116,7 @@ class RetryPolicyManager:
         Raises:
             InvalidTarget: for a bad key (nothing is read or changed).
         """
-        if not (
-            type(target_type) is str
-            and type(target_id) is str
-            and 0 < len(target_type) <= KEY_MAX_LENGTH
-            and 0 < len(target_id) <= KEY_MAX_LENGTH
-        ):
-            validate_target(target_type, target_id)
+        validate_target(target_type, target_id)
         now = self._now()
         by_type = self._by_type
         if by_type is not None:
