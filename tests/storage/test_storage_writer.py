@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from structlog.testing import capture_logs
 
+from actorgrid.kernel.testing import wait_until
 from actorgrid.storage import (
     Base,
     FlushTimeout,
@@ -352,10 +353,8 @@ class TestFailures:
                     receipt = writer.submit(
                         Op(INSERT_RECORD, record("a")), Op(INSERT_RECORD, record("b"))
                     )
-                    with anyio.fail_after(30):
-                        # The retries are observable only through statistics: poll them.
-                        while writer.statistics().retries < 3:  # noqa: ASYNC110
-                            await anyio.sleep(0.005)
+                    # The retries are observable only through statistics.
+                    await wait_until(lambda: writer.statistics().retries >= 3, timeout=30)
                     stats = writer.statistics()
                     assert not receipt.done
                     assert (stats.pending_ops, stats.pending_submissions) == (2, 1)
@@ -387,9 +386,7 @@ class TestFailures:
                     w.submit(Op(UPSERT_RECORD, record("k", attempts=v, version=v)))
                     for v in range(1, 6)
                 ]
-                with anyio.fail_after(30):
-                    while w.statistics().retries < 2:  # noqa: ASYNC110 - see above
-                        await anyio.sleep(0.005)
+                await wait_until(lambda: w.statistics().retries >= 2, timeout=30)
                 assert w.statistics().pending_submissions == 5
                 blocker.execute("ROLLBACK")
                 await w.flush()
