@@ -18,6 +18,8 @@ from actorgrid.actors import (
 from actorgrid.kernel import FakeClock, KernelConfig
 from actorgrid.storage import migrate
 
+from .common import T0
+
 if TYPE_CHECKING:
     from collections.abc import Callable
     from pathlib import Path
@@ -86,3 +88,9 @@ def recording(seen: Recorder, fail: Callable[[Any, Any], bool] | None = None) ->
             raise RuntimeError(f"failing {payload!r} on attempt {ctx.attempt}")
 
     return handler
+
+
+@pytest.fixture(name="clock")
+def _clock() -> FakeClock:
+    """A fake clock standing at ``T0``."""
+    return FakeClock(T0)

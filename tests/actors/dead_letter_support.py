@@ -31,13 +31,14 @@ from actorgrid.kernel import ActorRef, FakeClock, Kernel, KernelConfig
 from actorgrid.kernel.testing import ProbeLog
 from actorgrid.storage import Op, Writer, create_engine, migrate_async
 
+from .common import T0
+
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
     from pathlib import Path
 
     from sqlalchemy.ext.asyncio import AsyncEngine
 
-T0 = 1_767_225_600.0
 MODES = ("sql", "memory")
 
 

@@ -34,7 +34,6 @@ if TYPE_CHECKING:
 
     from actorgrid.actors import Embedder
 
-T0 = 1_767_225_600.0
 MINUTE = 60.0
 
 RUNBOOKS: dict[str, str] = {

@@ -28,7 +28,8 @@ from actorgrid.actors import (
 )
 from actorgrid.kernel import FakeClock, MessageDecodeError
 
-from .dead_letter_support import MODES, T0, Bundle, open_bundle
+from .common import T0
+from .dead_letter_support import MODES, Bundle, open_bundle
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator

@@ -18,7 +18,8 @@ from actorgrid.actors import (
 from actorgrid.actors._dead_letter_queue import BATCH_SIZE
 from actorgrid.storage import WriteRejected
 
-from .dead_letter_support import MODES, T0, Bundle, open_bundle
+from .common import T0
+from .dead_letter_support import MODES, Bundle, open_bundle
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator

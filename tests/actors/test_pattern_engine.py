@@ -26,7 +26,8 @@ from actorgrid.actors import (
 from actorgrid.kernel import FakeClock
 from actorgrid.kernel.testing import wait_until
 
-from .pattern_support import LOCKED, RUNBOOKS, T0, running_engine
+from .common import T0
+from .pattern_support import LOCKED, RUNBOOKS, running_engine
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -6,7 +6,6 @@ import json
 import sqlite3
 from typing import TYPE_CHECKING
 
-import pytest
 from structlog.testing import capture_logs
 
 from actorgrid.actors import (
@@ -20,14 +19,13 @@ from actorgrid.actors import (
     Revision,
     VectorIndex,
 )
-from actorgrid.kernel import FakeClock
 from actorgrid.kernel.testing import settle, wait_until
 
+from .common import T0
 from .pattern_support import (
     LOCKED,
     MINUTE,
     RUNBOOKS,
-    T0,
     TIMEOUT,
     UNRELATED,
     EngineHarness,
@@ -41,6 +39,8 @@ if TYPE_CHECKING:
 
     import numpy as np
     import numpy.typing as npt
+
+    from actorgrid.kernel import FakeClock
 
 
 class RecordingEmbedder(HashingEmbedder):
@@ -57,11 +57,6 @@ class RecordingEmbedder(HashingEmbedder):
 
 SLOW = PatternSettings(failure_flush_interval=3600.0)
 """Buffered failures wait for a lookup (or an hour of fake time) before they are indexed."""
-
-
-@pytest.fixture(name="clock")
-def _clock() -> FakeClock:
-    return FakeClock(T0)
 
 
 def failure_rows(pe: EngineHarness) -> list[tuple[int, str, dict[str, object], float]]:

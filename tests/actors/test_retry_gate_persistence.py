@@ -28,20 +28,14 @@ from actorgrid.kernel import ActorRef, FakeClock, Kernel, KernelConfig
 from actorgrid.kernel.testing import settle, wait_until
 from actorgrid.storage import Op, Writer, WriterClosed, WriteRejected, create_engine
 
+from .common import KEY, MIN, T0
+
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
     from pathlib import Path
 
-MIN = 60.0
-T0 = 1_767_225_600.0
-KEY = ("entity", "entity-123")
 CONFIG = RetryPolicyConfig()
 SLOW = 3600.0  # a flush interval the fake clock never reaches unless a test advances it
-
-
-@pytest.fixture(name="clock")
-def _clock() -> FakeClock:
-    return FakeClock(T0)
 
 
 @asynccontextmanager

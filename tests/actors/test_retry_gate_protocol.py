@@ -26,17 +26,10 @@ from actorgrid.actors import (
 )
 from actorgrid.kernel import ActorRef, FakeClock, Kernel, KernelConfig, Message
 
+from .common import KEY, MIN, T0
+
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
-
-MIN = 60.0
-T0 = 1_767_225_600.0
-KEY = ("entity", "entity-123")
-
-
-@pytest.fixture(name="clock")
-def _clock() -> FakeClock:
-    return FakeClock(T0)
 
 
 @pytest.fixture(name="kernel")

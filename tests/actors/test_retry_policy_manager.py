@@ -17,19 +17,13 @@ from actorgrid.actors import (
     RetryPolicyManager,
     RetryRecord,
 )
-from actorgrid.kernel import FakeClock
+
+from .common import KEY, MIN, T0
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
-MIN = 60.0
-T0 = 1_767_225_600.0
-KEY = ("entity", "entity-123")
-
-
-@pytest.fixture(name="clock")
-def _clock() -> FakeClock:
-    return FakeClock(T0)
+    from actorgrid.kernel import FakeClock
 
 
 @pytest.fixture(name="manager")

@@ -28,12 +28,12 @@ from actorgrid.actors import (
 from actorgrid.kernel import FakeClock
 from actorgrid.storage import Base, RetryRecordRow
 
+from .common import MIN, T0
+
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
     from pathlib import Path
 
-MIN = 60.0
-T0 = 1_767_225_600.0
 TABLE = Base.metadata.tables["retry_records"]
 
 
