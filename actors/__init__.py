@@ -1,35 +1,21 @@
-"""actorgrid's built-in actors: broker, retry gate, dead letters and pattern engine."""
+"""actorgrid's built-in actors, one room (subpackage) each, and the runtime that wires them.
+
+- ``broker``: topics, subscriptions, deliveries, workers, scheduled redelivery;
+- ``retry``: the retry policy, its manager and stores, and the retry gate actor;
+- ``dead_letters``: the dead-letter queue actor, its stores and the ``DeadLetters`` API;
+- ``patterns``: the pattern engine, its chunk store, vector index and embedders;
+- ``runtime``: the ``Runtime`` facade and ``RuntimeConfig`` that start the standard tree.
+
+The rooms form a one-way graph: ``retry`` and ``patterns`` use only the kernel and storage;
+``dead_letters`` uses ``retry``; ``broker`` uses all three; ``runtime`` wires them all. Each
+room imports another only through that room's face, and its protocol messages are importable
+from there, not from the application-facing ``actorgrid``. This package's own face holds what
+every room shares: the error tree and the message envelope.
+"""
 
 from __future__ import annotations
 
-from ._broker import Broker as Broker
-from ._broker import EarlyRetryResult as EarlyRetryResult
-from ._broker import RequestEarlyRetry as RequestEarlyRetry
-from ._broker_core import BrokerStatistics as BrokerStatistics
-from ._broker_types import DeliveryContext as DeliveryContext
-from ._broker_types import FallbackPolicy as FallbackPolicy
-from ._broker_types import Handler as Handler
-from ._broker_types import RetryEarly as RetryEarly
-from ._broker_types import Subscription as Subscription
-from ._broker_types import TopicSpec as TopicSpec
-from ._dead_letter_messages import MAX_PAGE_SIZE as MAX_PAGE_SIZE
-from ._dead_letter_messages import DeadLetterCount as DeadLetterCount
-from ._dead_letter_messages import DeadLetterEntry as DeadLetterEntry
-from ._dead_letter_messages import DeadLetterFilter as DeadLetterFilter
-from ._dead_letter_messages import DeadLetterPage as DeadLetterPage
-from ._dead_letter_messages import DeadLetterQueueMessage as DeadLetterQueueMessage
-from ._dead_letter_messages import FileDeadLetter as FileDeadLetter
-from ._dead_letter_messages import ListDeadLetters as ListDeadLetters
-from ._dead_letter_messages import PurgeDeadLetters as PurgeDeadLetters
-from ._dead_letter_messages import ReplayDeadLetters as ReplayDeadLetters
-from ._dead_letter_messages import ReplayResult as ReplayResult
-from ._dead_letter_messages import ShowDeadLetter as ShowDeadLetter
-from ._dead_letter_queue import DeadLetterQueue as DeadLetterQueue
-from ._dead_letter_store import MemoryDeadLetterStore as MemoryDeadLetterStore
-from ._embedder import Embedder as Embedder
-from ._embedder import HashingEmbedder as HashingEmbedder
-from ._embedder import SentenceTransformerEmbedder as SentenceTransformerEmbedder
-from ._exact_search import Hit as Hit
+from ._delivery import Envelope as Envelope
 from ._exceptions import ActorsError as ActorsError
 from ._exceptions import BrokerError as BrokerError
 from ._exceptions import BrokerFull as BrokerFull
@@ -48,60 +34,25 @@ from ._exceptions import RuntimeClosed as RuntimeClosed
 from ._exceptions import TopicConflict as TopicConflict
 from ._exceptions import UnknownTopic as UnknownTopic
 from ._exceptions import UnsupportedDialect as UnsupportedDialect
-from ._pattern_engine import PatternEngine as PatternEngine
-from ._pattern_messages import MAX_CHUNK_CHARS as MAX_CHUNK_CHARS
-from ._pattern_messages import AddChunks as AddChunks
-from ._pattern_messages import ChunkInput as ChunkInput
-from ._pattern_messages import DeleteChunks as DeleteChunks
-from ._pattern_messages import FlushPattern as FlushPattern
-from ._pattern_messages import PatternStatistics as PatternStatistics
-from ._pattern_messages import PatternStats as PatternStats
-from ._pattern_messages import RecurringPatterns as RecurringPatterns
-from ._pattern_messages import SearchChunks as SearchChunks
-from ._pattern_protocol import REVISION_SUBPROCESS as REVISION_SUBPROCESS
-from ._pattern_protocol import FailureContext as FailureContext
-from ._pattern_protocol import Glimpse as Glimpse
-from ._pattern_protocol import NoteFailure as NoteFailure
-from ._pattern_protocol import NoteOutcome as NoteOutcome
-from ._pattern_protocol import RecurringPattern as RecurringPattern
-from ._pattern_protocol import Reference as Reference
-from ._pattern_protocol import Revise as Revise
-from ._pattern_protocol import Revision as Revision
-from ._pattern_settings import FAILURE_SOURCE as FAILURE_SOURCE
-from ._pattern_settings import PatternSettings as PatternSettings
-from ._pattern_settings import resolve_index_path as resolve_index_path
-from ._retry_gate import RetryGate as RetryGate
-from ._retry_gate_messages import CanRetry as CanRetry
-from ._retry_gate_messages import FailureOutcome as FailureOutcome
-from ._retry_gate_messages import FlushGate as FlushGate
-from ._retry_gate_messages import GateStats as GateStats
-from ._retry_gate_messages import GetRecord as GetRecord
-from ._retry_gate_messages import RecordFailure as RecordFailure
-from ._retry_gate_messages import RecordSuccess as RecordSuccess
-from ._retry_gate_messages import ResetTarget as ResetTarget
-from ._retry_gate_messages import RetryGateMessage as RetryGateMessage
-from ._retry_gate_messages import RetryGateStatistics as RetryGateStatistics
-from ._retry_gate_messages import Submitted as Submitted
-from ._retry_manager import RetryPolicyManager as RetryPolicyManager
-from ._retry_policy import Decision as Decision
-from ._retry_policy import Phase as Phase
-from ._retry_policy import Reason as Reason
-from ._retry_policy import RetryPolicy as RetryPolicy
-from ._retry_policy import RetryPolicyConfig as RetryPolicyConfig
-from ._retry_policy import RetryRecord as RetryRecord
-from ._retry_policy import validate_target as validate_target
-from ._retry_store import InMemoryRetryStore as InMemoryRetryStore
-from ._retry_store import RetryStore as RetryStore
-from ._retry_store import SqlRetryStore as SqlRetryStore
-from ._retry_store import record_to_row as record_to_row
-from ._retry_store import retry_record_delete as retry_record_delete
-from ._retry_store import retry_record_upsert as retry_record_upsert
-from ._retry_store import row_to_record as row_to_record
-from ._runtime import Runtime as Runtime
-from ._runtime_config import BrokerSettings as BrokerSettings
-from ._runtime_config import GateSettings as GateSettings
-from ._runtime_config import RuntimeConfig as RuntimeConfig
-from ._runtime_config import StorageSettings as StorageSettings
-from ._vector_index import DEFAULT_EXACT_THRESHOLD as DEFAULT_EXACT_THRESHOLD
-from ._vector_index import IndexStats as IndexStats
-from ._vector_index import VectorIndex as VectorIndex
+
+__all__ = (
+    "ActorsError",
+    "BrokerError",
+    "BrokerFull",
+    "DeadLetterNotFound",
+    "EmbeddingError",
+    "Envelope",
+    "IndexCorrupt",
+    "IndexMismatch",
+    "InvalidArgument",
+    "InvalidPayload",
+    "InvalidQuery",
+    "InvalidRetryPolicy",
+    "InvalidTarget",
+    "InvalidVectors",
+    "NoSubscriber",
+    "RuntimeClosed",
+    "TopicConflict",
+    "UnknownTopic",
+    "UnsupportedDialect",
+)

@@ -22,15 +22,16 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from actorgrid.actors import FailureContext, Glimpse, PatternEngine, PatternStats
-from actorgrid.actors._broker_types import DeliveryContext
 from actorgrid.actors._delivery import Delivery
+from actorgrid.actors.broker._types import DeliveryContext
+from actorgrid.actors.patterns import FailureContext, Glimpse, PatternEngine, PatternStats
 from actorgrid.kernel import Kernel
 from actorgrid.storage import Writer, create_engine, migrate
 from bench._common import Figure
 
 if TYPE_CHECKING:
-    from actorgrid.actors import HashingEmbedder, PatternSettings, VectorIndex
+    from actorgrid import HashingEmbedder, PatternSettings
+    from actorgrid.actors.patterns.index import VectorIndex
 
 __all__ = ("engine_figures",)
 

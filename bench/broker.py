@@ -47,9 +47,9 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from actorgrid.actors._pattern_settings import PatternSettings
-from actorgrid.actors._runtime import Runtime
-from actorgrid.actors._runtime_config import BrokerSettings, RuntimeConfig, StorageSettings
+from actorgrid.actors.patterns._settings import PatternSettings
+from actorgrid.actors.runtime._config import BrokerSettings, RuntimeConfig, StorageSettings
+from actorgrid.actors.runtime._runtime import Runtime
 from actorgrid.kernel import FakeClock, encode
 from actorgrid.storage import MessageRow, create_engine, migrate
 from bench._common import (
@@ -67,7 +67,7 @@ from bench._common import (
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Coroutine
 
-    from actorgrid.actors._broker_types import DeliveryContext
+    from actorgrid.actors.broker._types import DeliveryContext
 
 IN_FLIGHT = 1000
 """``max_in_flight`` of every subscription here, and maxsize of every baseline queue."""

@@ -55,9 +55,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from actorgrid.actors import HashingEmbedder, VectorIndex
-from actorgrid.actors._exact_search import similarities
-from actorgrid.actors._pattern_settings import PatternSettings
+from actorgrid import HashingEmbedder
+from actorgrid.actors.patterns._settings import PatternSettings
+from actorgrid.actors.patterns.index import VectorIndex
+from actorgrid.actors.patterns.index._exact_search import similarities
 from bench._common import Figure, Mode, best_of, parse_mode, report
 from bench._corpus import FlatClusterCorpus, ZipfCorpus
 from bench._pattern_runtime import engine_figures

@@ -51,22 +51,19 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlalchemy.sql import ClauseElement
 
-from actorgrid.actors import (
+from actorgrid import InMemoryRetryStore, RetryPolicyConfig, RetryPolicyManager, RetryRecord
+from actorgrid.actors.retry import (
     CanRetry,
     FlushGate,
     GateStats,
-    InMemoryRetryStore,
     RecordFailure,
     RecordSuccess,
     RetryGate,
     RetryPolicy,
-    RetryPolicyConfig,
-    RetryPolicyManager,
-    RetryRecord,
     record_to_row,
     retry_record_upsert,
 )
-from actorgrid.actors._retry_store import RECORD_COLUMNS
+from actorgrid.actors.retry._store import RECORD_COLUMNS
 from actorgrid.kernel import Kernel, SystemClock
 from actorgrid.storage import RetryRecordRow, Writer, create_engine, migrate
 from bench._common import Figure, parse_mode, report

@@ -37,7 +37,7 @@ import anyio
 import msgspec
 import structlog
 
-from actorgrid.actors import (
+from actorgrid import (
     BrokerSettings,
     RetryEarly,
     RetryPolicyConfig,
@@ -49,7 +49,7 @@ from actorgrid.actors import (
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from actorgrid.actors import DeliveryContext, Runtime
+    from actorgrid import DeliveryContext, Runtime
 
 __all__ = (
     "NOTIFICATIONS",

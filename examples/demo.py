@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import structlog
 
-from actorgrid.actors import Runtime
+from actorgrid import Runtime
 from actorgrid.kernel import configure_logging
 from actorgrid.storage import MESSAGE_STATES
 

@@ -8,13 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from actorgrid.actors import (
-    BrokerSettings,
-    GateSettings,
-    Runtime,
-    RuntimeConfig,
-    StorageSettings,
-)
+from actorgrid import BrokerSettings, GateSettings, Runtime, RuntimeConfig, StorageSettings
 from actorgrid.kernel import FakeClock, KernelConfig
 from actorgrid.storage import migrate
 

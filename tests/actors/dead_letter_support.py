@@ -8,25 +8,22 @@ import contextlib
 import sqlite3
 from typing import TYPE_CHECKING, Any
 
-from actorgrid.actors import (
-    DeadLetterCount,
-    DeadLetterEntry,
-    DeadLetterQueue,
-    FileDeadLetter,
-    ListDeadLetters,
-    MemoryDeadLetterStore,
-    ResetTarget,
-    RetryRecord,
-    record_to_row,
-    retry_record_upsert,
-)
-from actorgrid.actors._dead_letter_store import dead_letter_insert
+from actorgrid import DeadLetterEntry, RetryRecord
 from actorgrid.actors._delivery import (
     Delivery,
     insert_op,
     new_message_id,
     scheduled_op,
 )
+from actorgrid.actors.dead_letters import (
+    DeadLetterCount,
+    DeadLetterQueue,
+    FileDeadLetter,
+    ListDeadLetters,
+    MemoryDeadLetterStore,
+)
+from actorgrid.actors.dead_letters._store import dead_letter_insert
+from actorgrid.actors.retry import ResetTarget, record_to_row, retry_record_upsert
 from actorgrid.kernel import ActorRef, FakeClock, Kernel, KernelConfig
 from actorgrid.kernel.testing import ProbeLog
 from actorgrid.storage import Op, Writer, create_engine, migrate_async

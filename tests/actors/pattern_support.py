@@ -8,20 +8,16 @@ import sqlite3
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from actorgrid.actors import (
+from actorgrid import ChunkInput, PatternSettings, PatternStatistics, RecurringPattern, Reference
+from actorgrid.actors.patterns import (
     AddChunks,
-    ChunkInput,
     FailureContext,
     FlushPattern,
     NoteFailure,
     NoteOutcome,
     PatternEngine,
-    PatternSettings,
-    PatternStatistics,
     PatternStats,
-    RecurringPattern,
     RecurringPatterns,
-    Reference,
     SearchChunks,
 )
 from actorgrid.kernel import ActorRef, FakeClock, Kernel, KernelConfig
@@ -32,7 +28,7 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator
     from pathlib import Path
 
-    from actorgrid.actors import Embedder
+    from actorgrid import Embedder
 
 MINUTE = 60.0
 

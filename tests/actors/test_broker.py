@@ -8,7 +8,7 @@ import anyio
 import msgspec
 import pytest
 
-from actorgrid.actors import (
+from actorgrid import (
     BrokerFull,
     DeliveryContext,
     FallbackPolicy,

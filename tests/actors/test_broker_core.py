@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 import traceback
 
-from actorgrid.actors._broker_core import format_traceback
 from actorgrid.actors._delivery import new_message_id
+from actorgrid.actors.broker._core import format_traceback
 
 
 def _raise_chain() -> BaseException:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from actorgrid.actors import DeliveryContext, RetryPolicyConfig, Runtime
+from actorgrid import DeliveryContext, RetryPolicyConfig, Runtime
 from actorgrid.kernel.testing import settle, wait_until
 
 if TYPE_CHECKING:
@@ -56,7 +56,7 @@ class TestErrorPolicies:
 class TestRetention:
     async def test_done_rows_are_pruned_after_the_retention(self, runtimes: RuntimeFactory) -> None:
         """Done rows older than the retention are deleted; newer ones and live ones stay."""
-        from actorgrid.actors import BrokerSettings
+        from actorgrid import BrokerSettings
 
         broker = BrokerSettings(retention_seconds=3600, prune_interval=600, drain_timeout=5)
         async with runtimes(broker=broker) as rt:

@@ -7,9 +7,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pytest
 
-from actorgrid.actors import EmbeddingError, HashingEmbedder, PatternSettings, _chunk_store
-from actorgrid.actors._chunk_store import ChunkStore
-from actorgrid.actors._pattern_index import new_index
+from actorgrid import EmbeddingError, HashingEmbedder, PatternSettings
+from actorgrid.actors.patterns import _chunk_store
+from actorgrid.actors.patterns._chunk_store import ChunkStore
+from actorgrid.actors.patterns._indexes import new_index
 
 if TYPE_CHECKING:
     from collections.abc import Sequence

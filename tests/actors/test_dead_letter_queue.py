@@ -12,14 +12,11 @@ import msgspec
 import pytest
 from structlog.testing import capture_logs
 
-from actorgrid.actors import (
+from actorgrid import DeadLetterFilter, DeadLetterNotFound, DeadLetterPage, InvalidArgument
+from actorgrid.actors.dead_letters import (
     DeadLetterCount,
-    DeadLetterFilter,
-    DeadLetterNotFound,
-    DeadLetterPage,
     DeadLetterQueue,
     FileDeadLetter,
-    InvalidArgument,
     ListDeadLetters,
     MemoryDeadLetterStore,
     PurgeDeadLetters,

@@ -8,14 +8,10 @@ import anyio
 import pytest
 from structlog.testing import capture_logs
 
-import actorgrid.actors._dead_letter_queue as dlq_module
-from actorgrid.actors import (
-    DeadLetterFilter,
-    ReplayDeadLetters,
-    ReplayResult,
-    ShowDeadLetter,
-)
-from actorgrid.actors._dead_letter_queue import BATCH_SIZE
+import actorgrid.actors.dead_letters._queue as dlq_module
+from actorgrid import DeadLetterFilter, ReplayResult
+from actorgrid.actors.dead_letters import ReplayDeadLetters, ShowDeadLetter
+from actorgrid.actors.dead_letters._queue import BATCH_SIZE
 from actorgrid.storage import WriteRejected
 
 from .common import T0

@@ -6,7 +6,7 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from actorgrid.actors._duplicates import DuplicateGroups, vector_key
+from actorgrid.actors.patterns.index._duplicates import DuplicateGroups, vector_key
 
 Vector = npt.NDArray[np.float32]
 

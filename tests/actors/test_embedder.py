@@ -11,12 +11,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from actorgrid.actors import (
-    Embedder,
-    EmbeddingError,
-    HashingEmbedder,
-    SentenceTransformerEmbedder,
-)
+from actorgrid import Embedder, EmbeddingError, HashingEmbedder, SentenceTransformerEmbedder
 
 
 def cosine(embedder: HashingEmbedder, a: str, b: str) -> float:
@@ -91,7 +86,7 @@ class TestHashingEmbedderDeterminism:
     def test_same_across_processes_with_other_hash_seeds(self) -> None:
         """Another interpreter with another PYTHONHASHSEED produces the same bytes."""
         code = (
-            "import sys;from actorgrid.actors import HashingEmbedder;"
+            "import sys;from actorgrid import HashingEmbedder;"
             "sys.stdout.write(HashingEmbedder().embed(['Connection refused on port 5432'])"
             ".tobytes().hex())"
         )

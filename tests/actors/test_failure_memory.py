@@ -7,7 +7,7 @@ from collections import Counter
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from actorgrid.actors._failure_memory import (
+from actorgrid.actors.patterns._failure_memory import (
     MAX_PATTERN_TARGETS,
     OUTCOMES,
     FailureMemory,

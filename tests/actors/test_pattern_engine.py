@@ -10,10 +10,8 @@ import msgspec
 import pytest
 from structlog.testing import capture_logs
 
-from actorgrid.actors import (
-    AddChunks,
+from actorgrid import (
     ChunkInput,
-    DeleteChunks,
     HashingEmbedder,
     InvalidArgument,
     InvalidQuery,
@@ -21,8 +19,8 @@ from actorgrid.actors import (
     Reference,
     RuntimeClosed,
     RuntimeConfig,
-    resolve_index_path,
 )
+from actorgrid.actors.patterns import AddChunks, DeleteChunks, resolve_index_path
 from actorgrid.kernel import FakeClock
 from actorgrid.kernel.testing import wait_until
 

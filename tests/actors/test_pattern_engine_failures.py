@@ -8,17 +8,9 @@ from typing import TYPE_CHECKING
 
 from structlog.testing import capture_logs
 
-from actorgrid.actors import (
-    REVISION_SUBPROCESS,
-    FailureContext,
-    Glimpse,
-    HashingEmbedder,
-    NoteFailure,
-    PatternSettings,
-    Revise,
-    Revision,
-    VectorIndex,
-)
+from actorgrid import REVISION_SUBPROCESS, HashingEmbedder, PatternSettings, Revision
+from actorgrid.actors.patterns import FailureContext, Glimpse, NoteFailure, Revise
+from actorgrid.actors.patterns.index import VectorIndex
 from actorgrid.kernel.testing import settle, wait_until
 
 from .common import T0

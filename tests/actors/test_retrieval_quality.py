@@ -13,7 +13,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from actorgrid.actors import HashingEmbedder, VectorIndex
+from actorgrid import HashingEmbedder
+from actorgrid.actors.patterns.index import VectorIndex
 
 GLIMPSE = (1, 0.5)
 """The seed's glimpse: at most 1 chunk with similarity >= 0.5."""

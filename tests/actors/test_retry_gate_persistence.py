@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from actorgrid.actors import (
+from actorgrid import RetryPolicyConfig, RetryRecord
+from actorgrid.actors.retry import (
     CanRetry,
     FailureOutcome,
     FlushGate,
@@ -19,8 +20,6 @@ from actorgrid.actors import (
     ResetTarget,
     RetryGate,
     RetryGateStatistics,
-    RetryPolicyConfig,
-    RetryRecord,
     Submitted,
     retry_record_upsert,
 )

@@ -6,22 +6,19 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from actorgrid.actors import (
+from actorgrid import Decision, InvalidTarget, RetryPolicyConfig, RetryRecord
+from actorgrid.actors.retry import (
     CanRetry,
-    Decision,
     FailureOutcome,
     FlushGate,
     GateStats,
     GetRecord,
-    InvalidTarget,
     RecordFailure,
     RecordSuccess,
     ResetTarget,
     RetryGate,
     RetryGateStatistics,
     RetryPolicy,
-    RetryPolicyConfig,
-    RetryRecord,
     record_to_row,
 )
 from actorgrid.kernel import ActorRef, FakeClock, Kernel, KernelConfig, Message

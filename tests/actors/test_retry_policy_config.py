@@ -7,7 +7,7 @@ from typing import Any
 import msgspec
 import pytest
 
-from actorgrid.actors import ActorsError, InvalidRetryPolicy, RetryPolicyConfig
+from actorgrid import ActorsError, InvalidRetryPolicy, RetryPolicyConfig
 
 INVALID: list[tuple[dict[str, Any], str]] = [
     ({"base_wait_minutes": -1.0}, "base_wait_minutes"),

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import random
 
-from actorgrid.actors import Decision, RetryPolicy, RetryPolicyConfig, RetryRecord
+from actorgrid import Decision, RetryPolicyConfig, RetryRecord
+from actorgrid.actors.retry import RetryPolicy
 
 MIN = 60.0
 

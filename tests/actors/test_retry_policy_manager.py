@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 import pytest
 
-from actorgrid.actors import (
+from actorgrid import (
     Decision,
     InMemoryRetryStore,
     InvalidTarget,

@@ -16,7 +16,7 @@ from hypothesis.stateful import (
     rule,
 )
 
-from actorgrid.actors import InvalidTarget, RetryPolicyConfig, RetryPolicyManager
+from actorgrid import InvalidTarget, RetryPolicyConfig, RetryPolicyManager
 from actorgrid.kernel import FakeClock
 
 if TYPE_CHECKING:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from actorgrid.actors import InMemoryRetryStore, InvalidTarget, RetryRecord, RetryStore
+from actorgrid import InMemoryRetryStore, InvalidTarget, RetryRecord, RetryStore
 
 
 class TestInMemoryRetryStore:

@@ -11,7 +11,7 @@ from sqlalchemy.dialects import registry
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.sql import ClauseElement
 
-from actorgrid.actors import (
+from actorgrid import (
     Decision,
     InvalidRetryPolicy,
     InvalidTarget,
@@ -20,6 +20,8 @@ from actorgrid.actors import (
     RetryRecord,
     SqlRetryStore,
     UnsupportedDialect,
+)
+from actorgrid.actors.retry import (
     record_to_row,
     retry_record_delete,
     retry_record_upsert,

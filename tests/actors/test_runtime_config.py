@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from actorgrid.actors import RetryPolicyConfig, RuntimeConfig
+from actorgrid import RetryPolicyConfig, RuntimeConfig
 from actorgrid.kernel import ConfigError, load_config
 
 if TYPE_CHECKING:

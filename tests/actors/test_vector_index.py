@@ -11,16 +11,11 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from actorgrid.actors import (
-    IndexCorrupt,
-    IndexMismatch,
-    InvalidQuery,
-    InvalidVectors,
-    VectorIndex,
-    _index_store,
-)
-from actorgrid.actors._exact_search import similarities
-from actorgrid.actors._index_store import _stored_vectors
+from actorgrid import IndexCorrupt, IndexMismatch, InvalidQuery, InvalidVectors
+from actorgrid.actors.patterns.index import VectorIndex
+from actorgrid.actors.patterns.index import _store as _index_store
+from actorgrid.actors.patterns.index._exact_search import similarities
+from actorgrid.actors.patterns.index._store import _stored_vectors
 
 if TYPE_CHECKING:
     from pathlib import Path

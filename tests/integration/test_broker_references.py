@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from actorgrid.actors import (
+from actorgrid import (
     REVISION_SUBPROCESS,
     BrokerSettings,
     DeliveryContext,

@@ -39,7 +39,7 @@ import anyio
 import msgspec
 from sqlalchemy import text
 
-from actorgrid.actors import (
+from actorgrid import (
     BrokerSettings,
     GateSettings,
     RetryPolicyConfig,
@@ -52,7 +52,7 @@ from actorgrid.kernel import configure_logging
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from actorgrid.actors import DeliveryContext
+    from actorgrid import DeliveryContext
 
 TOPIC = "jobs"
 FAIL_RATE = 0.5

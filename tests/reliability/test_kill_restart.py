@@ -36,7 +36,7 @@ from typing import Any
 
 import msgspec
 
-from actorgrid.actors._pattern_settings import failure_index_path
+from actorgrid.actors.patterns._settings import failure_index_path
 from tests.reliability._kill_app import MAX_ATTEMPTS, TOPIC, Job
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -1,0 +1,536 @@
+"""The broker's message paths: publish, dispatch to workers, ack, nack, dead-letter.
+
+:class:`BrokerCore` is shared by the publishers, the subscription workers and the broker
+actor. Everything here runs on the event loop's single thread; the only state it changes
+is its counters and its dispatch tables (which workers a topic has). Retry state is the
+retry gate's; timers are the broker actor's.
+
+Durability: a durable publish returns after its row is committed. A state change (done,
+scheduled, dead) is submitted together with the target's retry record and, for a dead
+message, its dead letter: one submission, one transaction.
+"""
+
+from __future__ import annotations
+
+import random
+import traceback
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import structlog
+from msgspec.structs import replace
+
+from actorgrid.kernel import MailboxFull, Message, MessageEncodeError, encode
+from actorgrid.storage import KEY_MAX_LENGTH, Op
+
+from .._delivery import (
+    Delivery,
+    done_op,
+    insert_op,
+    new_message_id,
+    scheduled_op,
+)
+from .._exceptions import (
+    BrokerFull,
+    InvalidArgument,
+    InvalidPayload,
+    NoSubscriber,
+    TopicConflict,
+    UnknownTopic,
+)
+from ..dead_letters import DeadLetterEntry, FileDeadLetter, dead_letter_insert
+from ..patterns import FailureContext, NoteFailure, NoteOutcome
+from ..retry import (
+    FailureOutcome,
+    RecordFailure,
+    RecordSuccess,
+    Submitted,
+    retry_record_upsert,
+    validate_target,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping, Sequence
+
+    from actorgrid.kernel import ActorRef, Clock
+    from actorgrid.storage import Writer
+
+    from ._types import FallbackPolicy, Handler, Subscription, TopicSpec
+
+__all__ = ("BrokerCore", "BrokerStatistics", "Schedule", "SubscriptionState")
+
+_log = structlog.get_logger("actorgrid.broker")
+
+_TRACEBACK_LIMIT = 8000
+_NO_HEADERS: dict[str, str] = {}
+
+
+class Schedule(Message, frozen=True):
+    """To the broker actor: deliver ``delivery`` at ``at`` (epoch seconds)."""
+
+    delivery: Delivery
+    at: float
+
+
+@dataclass(slots=True)
+class SubscriptionState:
+    """A live subscription: its spec, its workers and how payloads are decoded."""
+
+    spec: Subscription
+    handler: Handler
+    decode: Callable[[bytes], Any]
+    workers: list[ActorRef[Delivery]] = field(default_factory=list)
+    next_worker: int = 0
+    running: int = 0
+    """Handlers running right now."""
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerStatistics:
+    """A snapshot of the broker's counters."""
+
+    published: int
+    acked: int
+    failed: int
+    """Handler attempts that raised."""
+    scheduled: int
+    dead: int
+    queued: int
+    """Messages waiting in worker mailboxes now."""
+    running: int
+    """Handlers running now."""
+
+
+class BrokerCore:
+    """Publish and delivery paths shared by the runtime, the workers and the broker actor."""
+
+    def __init__(
+        self,
+        *,
+        clock: Clock,
+        writer: Writer | None,
+        dialect: str | None,
+        fallback: FallbackPolicy,
+        reference_timeout: float = 2.0,
+    ) -> None:
+        self.clock = clock
+        self.writer = writer
+        self.fallback = fallback
+        self.reference_timeout = reference_timeout
+        self.gate: ActorRef[Any] | None = None
+        self.pattern: ActorRef[Any] | None = None
+        self.scheduler: ActorRef[Any] | None = None
+        self.dead_letters: ActorRef[Any] | None = None
+        self.topics: dict[str, TopicSpec] = {}
+        self.subs: dict[str, SubscriptionState] = {}
+        self.parked: dict[str, list[Delivery]] = {}
+        self.loading: dict[str, set[str]] = {}
+        """While a topic's earlier rows are loaded: ids this run dispatched from memory."""
+        """Deliveries of topics without a subscription yet (this run's; older ones are rows)."""
+        self._upsert = retry_record_upsert(dialect) if dialect else None
+        self._random = random.Random()
+        self.published = 0
+        self.acked = 0
+        self.failed = 0
+        self.scheduled = 0
+        self.dead = 0
+
+    # -- topics and publishing ----------------------------------------------------------
+
+    def declare(self, spec: TopicSpec) -> None:
+        """Declare a topic; declaring it again with the same settings is a no-op.
+
+        Raises:
+            InvalidArgument: bad name, or a durable topic without a database.
+            TopicConflict: the topic exists with other settings.
+        """
+        name = spec.name
+        if not isinstance(name, str) or not name or len(name) > KEY_MAX_LENGTH:
+            raise InvalidArgument("topic name", name, f"1 to {KEY_MAX_LENGTH} characters")
+        if spec.durable and self.writer is None:
+            raise InvalidArgument("durable", True, "a database for durable topics")
+        known = self.topics.get(name)
+        if known is not None and known != spec:
+            raise TopicConflict(name, f"already declared as {known}")
+        self.topics[name] = spec
+
+    def topic(self, name: str) -> TopicSpec:
+        """Return a declared topic.
+
+        Raises:
+            UnknownTopic: it was never declared.
+        """
+        spec = self.topics.get(name)
+        if spec is None:
+            raise UnknownTopic(name)
+        return spec
+
+    def build(
+        self,
+        topic: str,
+        payload: object,
+        target: tuple[str, str] | None,
+        headers: Mapping[str, str] | None,
+    ) -> Delivery:
+        """Validate and encode one publish; nothing is stored or sent yet.
+
+        Raises:
+            UnknownTopic, InvalidPayload, InvalidTarget, InvalidArgument.
+        """
+        spec = self.topics.get(topic)
+        if spec is None:
+            raise UnknownTopic(topic)
+        kind = spec.payload_type
+        if kind is not None and isinstance(kind, type) and not isinstance(payload, kind):
+            raise InvalidPayload(topic, f"expected {kind.__name__}, got {type(payload).__name__}")
+        try:
+            data = encode(payload)
+        except MessageEncodeError as exc:
+            raise InvalidPayload(topic, str(exc)) from None
+        message_id = new_message_id()
+        if target is None:
+            target_type, target_id = topic, message_id
+        else:
+            if not isinstance(target, tuple) or len(target) != 2:
+                raise InvalidArgument("target", target, "a (target_type, target_id) pair")
+            target_type, target_id = target
+            validate_target(target_type, target_id)
+        if not headers:
+            header_map: dict[str, str] = _NO_HEADERS
+        else:
+            header_map = dict(headers)
+            for key, value in header_map.items():
+                if not isinstance(key, str) or not isinstance(value, str):
+                    raise InvalidArgument("header", (key, value), "str keys and str values")
+        return Delivery(
+            id=message_id,
+            topic=topic,
+            target_type=target_type,
+            target_id=target_id,
+            payload=data,
+            headers=header_map,
+            created_at=self.clock.now(),
+            durable=spec.durable,
+        )
+
+    async def publish(self, deliveries: Sequence[Delivery]) -> None:
+        """Store (durable: committed in one transaction) and dispatch built deliveries.
+
+        Raises:
+            NoSubscriber: a transient topic has no subscription.
+        """
+        durable = [d for d in deliveries if d.durable]
+        for d in deliveries:
+            if not d.durable and d.topic not in self.subs:
+                raise NoSubscriber(d.topic)
+        if durable:
+            assert self.writer is not None
+            now = self.clock.now()
+            await self.writer.write(*(insert_op(d, now) for d in durable))
+        self.published += len(deliveries)
+        for d in deliveries:
+            await self.dispatch(d)
+
+    async def publish_one(self, d: Delivery) -> None:
+        """:meth:`publish` for one delivery."""
+        if d.durable:
+            assert self.writer is not None
+            await self.writer.write(insert_op(d, self.clock.now()))
+        elif d.topic not in self.subs:
+            raise NoSubscriber(d.topic)
+        self.published += 1
+        await self.dispatch(d)
+
+    def publish_nowait(self, d: Delivery) -> None:
+        """Submit (not awaiting the commit) and dispatch without waiting.
+
+        Raises:
+            BrokerFull: every worker of the subscription is full (nothing stored).
+            NoSubscriber: a transient topic has no subscription.
+        """
+        sub = self.subs.get(d.topic)
+        if sub is None and not d.durable:
+            raise NoSubscriber(d.topic)
+        worker = None
+        if sub is not None:
+            worker = self._worker_with_room(sub)
+            if worker is None:
+                raise BrokerFull(d.topic, self.queued(d.topic))
+        if d.durable:
+            assert self.writer is not None
+            self.writer.submit(insert_op(d, self.clock.now()))
+        self.published += 1
+        if worker is not None:
+            worker.tell_nowait(d)
+
+    # -- dispatch -----------------------------------------------------------------------
+
+    def _worker_with_room(self, sub: SubscriptionState) -> ActorRef[Delivery] | None:
+        workers = sub.workers
+        n = len(workers)
+        start = sub.next_worker
+        for i in range(n):
+            ref = workers[(start + i) % n]
+            stats = ref._cell.mailbox
+            if len(stats) < stats.capacity:
+                sub.next_worker = (start + i + 1) % n
+                return ref
+        return None
+
+    async def dispatch(self, d: Delivery) -> None:
+        """Hand ``d`` to a worker of its topic, waiting for room.
+
+        Without a subscription the delivery is parked until one arrives (a durable one is
+        also a ``ready`` row, so a restart recovers it either way).
+        """
+        sub = self.subs.get(d.topic)
+        if sub is None or not sub.workers:
+            self.parked.setdefault(d.topic, []).append(d)
+            return
+        if self.loading:
+            seen = self.loading.get(d.topic)
+            if seen is not None:
+                seen.add(d.id)
+        if len(sub.workers) == 1:
+            await sub.workers[0].tell(d)
+            return
+        worker = self._worker_with_room(sub)
+        if worker is None:
+            worker = sub.workers[sub.next_worker % len(sub.workers)]
+            sub.next_worker += 1
+            await worker.tell(d)
+        else:
+            try:
+                worker.tell_nowait(d)
+            except MailboxFull:
+                await worker.tell(d)
+
+    async def unpark(self, topic: str) -> None:
+        """Dispatch what waited for ``topic``'s subscription (before its rows are loaded)."""
+        for d in self.parked.pop(topic, []):
+            await self.dispatch(d)
+
+    def queued(self, topic: str | None = None) -> int:
+        """Messages waiting in worker mailboxes (of one topic, or all)."""
+        subs = (
+            [self.subs[topic]]
+            if topic in self.subs
+            else ([] if topic is not None else list(self.subs.values()))
+        )
+        return sum(len(w._cell.mailbox) for s in subs for w in s.workers)
+
+    def running(self) -> int:
+        """Handlers running now."""
+        return sum(s.running for s in self.subs.values())
+
+    # -- outcomes -------------------------------------------------------------------------
+
+    async def ack(self, d: Delivery) -> None:
+        """The handler returned: the message is done and its target's cycle ends."""
+        self.acked += 1
+        row: dict[str, Any] | None = None
+        # A first-try success on the default target (topic, message id) cannot end a cycle:
+        # no other message shares that target, so the gate is not asked.
+        if self.gate is not None and (
+            d.attempts > 0 or d.target_type != d.topic or d.target_id != d.id
+        ):
+            row = await self.gate.ask(
+                RecordSuccess(d.target_type, d.target_id, caller_writes=self.writer is not None)
+            )
+        if self.writer is not None and (d.durable or row is not None):
+            now = self.clock.now()
+            ops = [done_op(d, now)] if d.durable else []
+            if row is not None and self._upsert is not None:
+                ops.append(Op(self._upsert, row))
+            self.writer.submit(*ops)
+            if row is not None:
+                self._submitted(d)
+        if d.attempts > 0 and self.pattern is not None:
+            self._tell_pattern(NoteOutcome(d.target_type, d.target_id, "success"))
+
+    async def nack(
+        self, d: Delivery, exc: BaseException, *, early: bool, sub: Subscription
+    ) -> None:
+        """The handler raised: record the failure, then schedule a retry or dead-letter it."""
+        self.failed += 1
+        now = self.clock.now()
+        d = replace(
+            d,
+            attempts=d.attempts + 1,
+            last_error_type=type(exc).__name__,
+            last_error=f"{type(exc).__name__}: {exc}"[:2000],
+            early_requested=early,
+            early=False,
+        )
+        if self.pattern is not None:
+            self._tell_pattern(NoteFailure(self._context(d)))
+        if self.gate is None:
+            self._nack_fallback(d, exc, sub, now)
+            return
+        caller_writes = self.writer is not None
+        non_retryable = isinstance(exc, sub.non_retryable)
+        outcome: FailureOutcome = await self.gate.ask(
+            RecordFailure(
+                d.target_type,
+                d.target_id,
+                policy=sub.policy_for(exc),
+                caller_writes=caller_writes,
+                explicit=early and not non_retryable,
+            )
+        )
+        # From the reply to the submission nothing awaits: the gate holds the record back
+        # until Submitted, so it is never committed ahead of this message's state.
+        decision = outcome.decision
+        if non_retryable or decision.phase == "exhausted":
+            reason = "non_retryable" if non_retryable else "exhausted"
+            self._dead_letter_now(d, reason, exc, outcome.row, now)
+        else:
+            at = decision.retry_after if decision.retry_after is not None else now
+            granted = outcome.early
+            if granted is not None and granted.allowed:
+                # Granted already: the attempt is the early one, due now.
+                phase = "base" if granted.phase == "first" else granted.phase
+                d = replace(d, early=True, phase=phase)
+                at = now
+            elif granted is not None and granted.retry_after is not None:
+                at = min(at, granted.retry_after)
+            self._schedule(d, at, now, outcome.row)
+        if caller_writes:
+            self._submitted(d)
+
+    def _submitted(self, d: Delivery) -> None:
+        """Tell the gate its held record went to the writer (see ``caller_writes``)."""
+        assert self.gate is not None
+        try:
+            self.gate.tell_nowait(Submitted(d.target_type, d.target_id))
+        except Exception as exc:  # the hold expires on its own; say why it lingers
+            _log.warning("gate_release_failed", target=d.target_id, error=repr(exc))
+
+    def _nack_fallback(
+        self, d: Delivery, exc: BaseException, sub: Subscription, now: float
+    ) -> None:
+        if isinstance(exc, sub.non_retryable) or d.attempts >= self.fallback.max_attempts:
+            reason = "non_retryable" if isinstance(exc, sub.non_retryable) else "exhausted"
+            self._dead_letter_now(d, reason, exc, None, now)
+            return
+        at = now + self.fallback.delay(d.attempts, self._random.random())
+        self._schedule(d, at, now, None)
+
+    def _schedule(self, d: Delivery, at: float, now: float, row: dict[str, Any] | None) -> None:
+        self.scheduled += 1
+        if self.writer is not None and (d.durable or row is not None):
+            ops = [scheduled_op(d, at, now)] if d.durable else []
+            if row is not None and self._upsert is not None:
+                ops.append(Op(self._upsert, row))
+            self.writer.submit(*ops)
+        assert self.scheduler is not None
+        self.scheduler.tell_nowait(Schedule(d, at))
+
+    async def dead_letter(
+        self, d: Delivery, *, reason: str, exc: BaseException, row: dict[str, Any] | None
+    ) -> None:
+        """File ``d`` as a dead letter (same transaction as its state and retry record)."""
+        self._dead_letter_now(d, reason, exc, row, self.clock.now())
+
+    def _dead_letter_now(
+        self,
+        d: Delivery,
+        reason: str,
+        exc: BaseException,
+        row: dict[str, Any] | None,
+        now: float,
+    ) -> None:
+        self.dead += 1
+        text = format_traceback(exc)[-_TRACEBACK_LIMIT:]
+        fields: dict[str, Any] = {
+            "dead_letter_id": new_message_id(),
+            "reason": reason,
+            "error_type": type(exc).__name__,
+            "error_message": str(exc)[:2000],
+            "traceback": text,
+            "retry_record": row,
+            "now": now,
+        }
+        _log.warning(
+            "message_dead_lettered",
+            topic=d.topic,
+            message_id=d.id,
+            reason=reason,
+            attempts=d.attempts,
+            error=d.last_error or repr(exc),
+        )
+        entry = DeadLetterEntry.from_delivery(d, **fields)
+        if self.writer is not None:
+            ops = [dead_letter_insert(entry)]
+            if d.durable:
+                ops.insert(0, scheduled_op(d, now, now, state="dead"))
+            if row is not None and self._upsert is not None:
+                ops.append(Op(self._upsert, row))
+            self.writer.submit(*ops)
+        elif self.dead_letters is not None:
+            self.dead_letters.tell_nowait(FileDeadLetter(entry))
+        if self.pattern is not None:
+            self._tell_pattern(NoteOutcome(d.target_type, d.target_id, "dead"))
+
+    # -- helpers --------------------------------------------------------------------------
+
+    def _context(self, d: Delivery) -> FailureContext:
+        return FailureContext(
+            topic=d.topic,
+            target_type=d.target_type,
+            target_id=d.target_id,
+            message_id=d.id,
+            attempt=d.attempts,
+            error_type=d.last_error_type,
+            error_message=d.last_error,
+        )
+
+    def _tell_pattern(self, message: Any) -> None:
+        assert self.pattern is not None
+        try:
+            self.pattern.tell_nowait(message)
+        except Exception as exc:  # a busy or stopped pattern engine must not fail a delivery
+            _log.warning("pattern_note_dropped", message=type(message).__name__, error=repr(exc))
+
+    def statistics(self) -> BrokerStatistics:
+        """Return a snapshot of the counters."""
+        return BrokerStatistics(
+            published=self.published,
+            acked=self.acked,
+            failed=self.failed,
+            scheduled=self.scheduled,
+            dead=self.dead,
+            queued=self.queued(),
+            running=self.running(),
+        )
+
+
+_CAUSE = "\nThe above exception was the direct cause of the following exception:\n\n"
+_CONTEXT = "\nDuring handling of the above exception, another exception occurred:\n\n"
+
+
+def format_traceback(exc: BaseException) -> str:
+    """Format ``exc`` with its chain like ``traceback.format_exception``, without the column
+    carets: Python 3.11 re-parses every source line to place them, which costs more than a
+    delivery attempt."""
+    blocks: list[str] = []
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    link = ""
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        frames = traceback.extract_tb(current.__traceback__)
+        lines = ["Traceback (most recent call last):\n"] if frames else []
+        for frame in frames:
+            lines.append(f'  File "{frame.filename}", line {frame.lineno}, in {frame.name}\n')
+            if frame.line:
+                lines.append(f"    {frame.line.strip()}\n")
+        lines.extend(traceback.format_exception_only(type(current), current))
+        blocks.append("".join(lines) + link)
+        if current.__cause__ is not None:
+            current, link = current.__cause__, _CAUSE
+        elif current.__context__ is not None and not current.__suppress_context__:
+            current, link = current.__context__, _CONTEXT
+        else:
+            current = None
+    return "".join(reversed(blocks))

@@ -1,0 +1,87 @@
+"""The subscription worker: an actor that runs a topic's handler, one message at a time.
+
+A subscription with concurrency ``n`` has ``n`` workers under the ``subscriptions``
+supervisor. The handler's exceptions never crash the worker: they are the nack path. A
+payload that cannot be decoded goes to the dead-letter queue without running the handler.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import msgspec
+import structlog
+
+from actorgrid.kernel import Actor
+
+from ..patterns import FailureContext, Glimpse, Reference, Revise, Revision
+from ._types import DeliveryContext, RetryEarly
+
+if TYPE_CHECKING:
+    from .._delivery import Delivery
+    from ._core import BrokerCore, SubscriptionState
+
+__all__ = ("SubscriptionWorker",)
+
+_log = structlog.get_logger("actorgrid.broker")
+
+
+class SubscriptionWorker(Actor["Delivery"]):
+    """Runs one subscription's handler for the deliveries dispatched to it."""
+
+    def __init__(self, core: BrokerCore, sub: SubscriptionState) -> None:
+        self._core = core
+        self._sub = sub
+
+    async def receive(self, message: Delivery) -> None:
+        """Decode, attach reference context, run the handler, then ack or nack."""
+        d = message
+        core = self._core
+        sub = self._sub
+        try:
+            payload = sub.decode(d.payload)
+        except (msgspec.DecodeError, ValueError) as exc:
+            await core.dead_letter(d, reason="undecodable", exc=exc, row=None)
+            return
+        references: tuple[Reference, ...] = ()
+        revision: Revision | None = None
+        if d.early or d.phase == "revise":
+            references, revision = await self._references(d)
+        ctx = DeliveryContext(d, references, revision)
+        sub.running += 1
+        try:
+            await sub.handler(payload, ctx)
+        except Exception as exc:
+            sub.running -= 1
+            early = ctx.early_retry_requested or isinstance(exc, RetryEarly)
+            await core.nack(d, exc, early=early, sub=sub.spec)
+        else:
+            sub.running -= 1
+            await core.ack(d)
+
+    async def _references(self, d: Delivery) -> tuple[tuple[Reference, ...], Revision | None]:
+        pattern = self._core.pattern
+        if pattern is None:
+            return (), None
+        context = FailureContext(
+            topic=d.topic,
+            target_type=d.target_type,
+            target_id=d.target_id,
+            message_id=d.id,
+            attempt=d.attempts + 1,
+            error_type=d.last_error_type,
+            error_message=d.last_error,
+        )
+        timeout = self._core.reference_timeout
+        try:
+            if d.phase == "revise":
+                revision: Revision = await pattern.ask(Revise(context), timeout=timeout)
+                return revision.references, revision
+            return tuple(await pattern.ask(Glimpse(context), timeout=timeout)), None
+        except Exception as exc:
+            _log.warning("reference_lookup_failed", message_id=d.id, error=repr(exc))
+            return (), None
+
+    async def on_failure(self, exc: Exception, message: object | None) -> None:
+        """Only a bug in the broker itself gets here (handler errors are nacks)."""
+        _log.error("worker_crashed", topic=self._sub.spec.topic, error=repr(exc))

@@ -1,0 +1,66 @@
+"""The pattern-engine room: reference chunks, failure memory and the glimpse and revise lookups.
+
+It owns the ``reference_chunks`` table and the two vector indexes beside the database
+(references and failures), the failure memory that detects recurring patterns, and the
+``PatternEngine`` actor that answers ``Glimpse`` (before an explicit early retry) and
+``Revise`` (before each revise-phase attempt) and notes every failure (``NoteFailure``,
+``NoteOutcome``). The vector index (``patterns.index``) and the embedders
+(``patterns.embedders``) are rooms of their own inside it. Embedding and index work run in
+a worker thread. It uses the kernel and storage, and no other room.
+"""
+
+from __future__ import annotations
+
+from ._engine import PatternEngine as PatternEngine
+from ._messages import MAX_CHUNK_CHARS as MAX_CHUNK_CHARS
+from ._messages import AddChunks as AddChunks
+from ._messages import ChunkInput as ChunkInput
+from ._messages import DeleteChunks as DeleteChunks
+from ._messages import FlushPattern as FlushPattern
+from ._messages import PatternStatistics as PatternStatistics
+from ._messages import PatternStats as PatternStats
+from ._messages import RecurringPatterns as RecurringPatterns
+from ._messages import SearchChunks as SearchChunks
+from ._messages import check_chunks as check_chunks
+from ._messages import check_ids as check_ids
+from ._messages import check_search as check_search
+from ._protocol import REVISION_SUBPROCESS as REVISION_SUBPROCESS
+from ._protocol import FailureContext as FailureContext
+from ._protocol import Glimpse as Glimpse
+from ._protocol import NoteFailure as NoteFailure
+from ._protocol import NoteOutcome as NoteOutcome
+from ._protocol import RecurringPattern as RecurringPattern
+from ._protocol import Reference as Reference
+from ._protocol import Revise as Revise
+from ._protocol import Revision as Revision
+from ._settings import FAILURE_SOURCE as FAILURE_SOURCE
+from ._settings import PatternSettings as PatternSettings
+from ._settings import resolve_index_path as resolve_index_path
+
+__all__ = (
+    "FAILURE_SOURCE",
+    "MAX_CHUNK_CHARS",
+    "REVISION_SUBPROCESS",
+    "AddChunks",
+    "ChunkInput",
+    "DeleteChunks",
+    "FailureContext",
+    "FlushPattern",
+    "Glimpse",
+    "NoteFailure",
+    "NoteOutcome",
+    "PatternEngine",
+    "PatternSettings",
+    "PatternStatistics",
+    "PatternStats",
+    "RecurringPattern",
+    "RecurringPatterns",
+    "Reference",
+    "Revise",
+    "Revision",
+    "SearchChunks",
+    "check_chunks",
+    "check_ids",
+    "check_search",
+    "resolve_index_path",
+)

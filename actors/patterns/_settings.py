@@ -1,0 +1,220 @@
+"""``[pattern]``: the pattern engine's settings, its embedder, and where its index file lives."""
+
+from __future__ import annotations
+
+import math
+import numbers
+from pathlib import Path
+from typing import TYPE_CHECKING, Final
+
+import msgspec
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from .._exceptions import InvalidArgument
+from .embedders import HashingEmbedder, SentenceTransformerEmbedder
+from .index import DEFAULT_EXACT_THRESHOLD
+
+if TYPE_CHECKING:
+    from .embedders import Embedder
+
+__all__ = (
+    "FAILURE_SOURCE",
+    "SENTENCE_TRANSFORMERS",
+    "PatternSettings",
+    "build_embedder",
+    "failure_index_path",
+    "resolve_index_path",
+)
+
+FAILURE_SOURCE: Final = "failure"
+"""The source of the chunks that record failures; reserved (``AddChunks`` refuses it)."""
+
+SENTENCE_TRANSFORMERS: Final = "sentence-transformers:"
+"""Prefix of an embedder setting that names a locally installed sentence-transformers model."""
+
+
+def _integer(name: str, value: object, low: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise InvalidArgument(f"pattern.{name}", value, f"an integer >= {low}")
+
+
+def _similarity(name: str, value: object) -> None:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Real)
+        or not -1.0 <= float(value) <= 1.0
+    ):
+        raise InvalidArgument(f"pattern.{name}", value, "a cosine similarity in [-1, 1]")
+
+
+def _fraction(name: str, value: object) -> None:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Real)
+        or not 0.0 <= float(value) <= 1.0
+    ):
+        raise InvalidArgument(f"pattern.{name}", value, "a number in [0, 1]")
+
+
+def _seconds(name: str, value: object) -> None:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Real)
+        or not math.isfinite(float(value))
+        or float(value) <= 0
+    ):
+        raise InvalidArgument(f"pattern.{name}", value, "a finite number of seconds > 0")
+
+
+class PatternSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """``[pattern]``: the pattern engine (reference chunks, glimpse, revise, failure memory).
+
+    The glimpse and revise defaults are the seed's (1 chunk >= 0.5, 3 chunks >= 0.4); they
+    suit semantic embedders. The default hashing embedder is lexical and scores an error
+    message against the runbook paragraph that explains it at about 0.25 to 0.5 (see
+    ``docs/INFERENCING_VS_REFERENCING.md``), so with it consider lower thresholds (about 0.3
+    for glimpse, 0.25 for revise), checked on your own corpus.
+
+    Raises:
+        InvalidArgument: a value is out of range (decoding from TOML reports it with the
+            field's path).
+    """
+
+    enabled: bool = True
+    """Run the pattern engine; off: retries carry no reference context."""
+    index_path: str | None = None
+    """Where the references' index file goes; default: beside the SQLite database file
+    (``<db>.hnsw``). The failures' index goes beside it (``<db>.failures.hnsw``).
+    Without a database file (memory-only runtime, or a server database and no path) the
+    index lives in memory and is rebuilt from the table at every start."""
+    embedder: str = "hashing"
+    """``hashing`` (offline, deterministic) or ``sentence-transformers:<model dir or name>``
+    (needs the ``embeddings`` extra and the model on this machine)."""
+    embedder_dim: int = 384
+    """Vector dimension of the hashing embedder (a model fixes its own)."""
+    glimpse_k: int = 1
+    glimpse_min_similarity: float = 0.5
+    revise_k: int = 3
+    revise_min_similarity: float = 0.4
+    recurring_min_similarity: float = 0.85
+    """Two failures at least this similar are the same failure. With the hashing embedder,
+    the same error with other ids, paths, hosts or counts scores 0.85 to 1.0, while errors
+    that differ in kind but share most words (HTTP 429 against 401 on one URL, two UNIQUE
+    constraints) score 0.75 to 0.82."""
+    ef: int = 128
+    """hnswlib query-time candidate list (set after every load; hnswlib does not save it).
+    At 100,000 chunks (``bench/pattern_engine.py --full``) 128 gives recall@3 0.98 on both
+    benchmark corpora at about 0.85-1.1 ms a query; 64 gives 0.96 on the Zipf corpus at 12x
+    the speed of exact search, but 0.92 on the flat-cluster stress corpus. Below
+    ``exact_threshold`` search is exact anyway."""
+    M: int = 32
+    """hnswlib graph degree. 32 rather than hnswlib's usual 16: on the dense vectors of the
+    hashing embedder, M=16 reaches recall@3 0.82 at ef=64 over 100,000 chunks of the
+    stress corpus; M=32 reaches 0.92-0.98 at ef=64-128 for some 50% more build time."""
+    ef_construction: int = 200
+    exact_threshold: int = DEFAULT_EXACT_THRESHOLD
+    """Below this many chunks search is exact (numpy); from it on, hnswlib."""
+    save_interval: float = 300.0
+    """Seconds between saves of a changed index (it is also saved on stop). A save writes
+    the whole index; what a crash loses since the last one is re-embedded from the table at
+    the next start."""
+    failure_flush_interval: float = 0.05
+    """Failures are buffered and indexed together at most this many seconds later (a
+    revise or search indexes the buffer first, so it always sees the failures before it)."""
+    failure_batch_size: int = 256
+    """Index the buffered failures at once when this many are waiting."""
+    max_failures: int = 100_000
+    """Failure chunks kept; beyond it the oldest are deleted."""
+    embed_batch_size: int = 512
+    """Texts embedded per call while adding or rebuilding."""
+    compact_fraction: float = 0.25
+    """Rebuild the graph after deletions once this share of its slots is deleted."""
+    mailbox_capacity: int = 10_000
+
+    def __post_init__(self) -> None:
+        if self.index_path is not None and (
+            not isinstance(self.index_path, str) or not self.index_path.strip()
+        ):
+            raise InvalidArgument("pattern.index_path", self.index_path, "a non-empty path")
+        if not isinstance(self.embedder, str) or not (
+            self.embedder == "hashing"
+            or (
+                self.embedder.startswith(SENTENCE_TRANSFORMERS)
+                and self.embedder[len(SENTENCE_TRANSFORMERS) :].strip()
+            )
+        ):
+            raise InvalidArgument(
+                "pattern.embedder",
+                self.embedder,
+                f"'hashing' or '{SENTENCE_TRANSFORMERS}<model>'",
+            )
+        _integer("embedder_dim", self.embedder_dim, 2)
+        _integer("glimpse_k", self.glimpse_k, 1)
+        _integer("revise_k", self.revise_k, 1)
+        for name in (
+            "glimpse_min_similarity",
+            "revise_min_similarity",
+            "recurring_min_similarity",
+        ):
+            _similarity(name, getattr(self, name))
+        _integer("ef", self.ef, 1)
+        _integer("M", self.M, 2)
+        _integer("ef_construction", self.ef_construction, 1)
+        _integer("exact_threshold", self.exact_threshold, 0)
+        _seconds("save_interval", self.save_interval)
+        _seconds("failure_flush_interval", self.failure_flush_interval)
+        _integer("failure_batch_size", self.failure_batch_size, 1)
+        _integer("max_failures", self.max_failures, 1)
+        _integer("embed_batch_size", self.embed_batch_size, 1)
+        _integer("mailbox_capacity", self.mailbox_capacity, 1)
+        _fraction("compact_fraction", self.compact_fraction)
+
+
+def build_embedder(settings: PatternSettings) -> Embedder:
+    """Create the embedder the settings name (a model loads from local files only).
+
+    Raises:
+        EmbeddingError: the sentence-transformers extra or the model is not installed.
+    """
+    if settings.embedder.startswith(SENTENCE_TRANSFORMERS):
+        return SentenceTransformerEmbedder(settings.embedder[len(SENTENCE_TRANSFORMERS) :])
+    return HashingEmbedder(dim=settings.embedder_dim)
+
+
+def resolve_index_path(settings: PatternSettings, database_url: str | None) -> Path | None:
+    """Return where the index file lives, or ``None`` for an index kept in memory only.
+
+    Args:
+        settings: the pattern settings (``index_path`` wins when set and there is a database).
+        database_url: the runtime's database URL; ``None`` is a memory-only runtime, whose
+            chunks do not outlive it, so its index is not saved either.
+
+    Returns:
+        ``index_path``; else ``<database file>.hnsw`` for a SQLite file; else ``None``.
+    """
+    if database_url is None:
+        return None
+    if settings.index_path is not None:
+        return Path(settings.index_path)
+    try:
+        url = make_url(database_url)
+    except ArgumentError:
+        return None
+    database = url.database
+    if url.get_backend_name() != "sqlite" or not database or database == ":memory:":
+        return None
+    if database.startswith("file:") or url.query.get("mode") == "memory":
+        return None
+    path = Path(database)
+    return path.with_name(path.name + ".hnsw")
+
+
+def failure_index_path(path: Path | None) -> Path | None:
+    """Return the file of the failures' index that goes with the references' index ``path``.
+
+    ``actorgrid.db.hnsw`` gives ``actorgrid.db.failures.hnsw``.
+    """
+    if path is None:
+        return None
+    return path.with_name(f"{path.stem}.failures{path.suffix}")

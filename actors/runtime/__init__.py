@@ -1,0 +1,25 @@
+"""How it is wired: the ``Runtime`` facade and ``RuntimeConfig``.
+
+``Runtime`` starts the standard tree under the kernel (the retry gate, the dead letters, the
+pattern engine, the broker and the subscriptions supervisor), opens the database and the
+storage writer, and stops them in order. It is the only place that knows every room; the
+rooms know each other only through their protocol messages.
+"""
+
+from __future__ import annotations
+
+from ._config import BrokerSettings as BrokerSettings
+from ._config import GateSettings as GateSettings
+from ._config import PatternSettings as PatternSettings
+from ._config import RuntimeConfig as RuntimeConfig
+from ._config import StorageSettings as StorageSettings
+from ._runtime import Runtime as Runtime
+
+__all__ = (
+    "BrokerSettings",
+    "GateSettings",
+    "PatternSettings",
+    "Runtime",
+    "RuntimeConfig",
+    "StorageSettings",
+)

@@ -1,0 +1,89 @@
+"""The runtime's configuration: one msgspec Struct per ``actorgrid.toml`` section."""
+
+from __future__ import annotations
+
+import msgspec
+
+from actorgrid.kernel import KernelConfig
+from actorgrid.storage import DEFAULT_URL
+
+from .._exceptions import InvalidArgument
+from ..broker import FallbackPolicy
+from ..patterns import PatternSettings
+from ..retry import RetryPolicyConfig
+
+__all__ = (
+    "BrokerSettings",
+    "GateSettings",
+    "PatternSettings",
+    "RuntimeConfig",
+    "StorageSettings",
+)
+
+
+def _positive(name: str, value: float, *, zero: bool = False) -> None:
+    if value < 0 or (value == 0 and not zero):
+        raise InvalidArgument(name, value, "a number >= 0" if zero else "a number > 0")
+
+
+class StorageSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """``[storage]``: where the database is and how the writer batches."""
+
+    url: str | None = DEFAULT_URL
+    """SQLAlchemy async URL; ``None`` runs in memory only (transient topics, no persistence)."""
+    migrate: bool = True
+    """Upgrade the schema to the newest revision at start."""
+    max_batch_ops: int = 2000
+    max_delay: float = 0.002
+    """Seconds a lone write may wait for company before its batch commits."""
+
+    def __post_init__(self) -> None:
+        _positive("storage.max_batch_ops", self.max_batch_ops)
+        _positive("storage.max_delay", self.max_delay, zero=True)
+
+
+class GateSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """``[gate]``: the retry gate (off: the broker uses the count-based fallback policy)."""
+
+    enabled: bool = True
+    flush_interval: float = 0.05
+    """Seconds between write-behind flushes (the most a hard crash can lose)."""
+    flush_rows: int = 1000
+    max_cached: int = 100_000
+
+    def __post_init__(self) -> None:
+        _positive("gate.flush_interval", self.flush_interval)
+        _positive("gate.flush_rows", self.flush_rows)
+        _positive("gate.max_cached", self.max_cached)
+
+
+class BrokerSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """``[broker]``: retention, pruning and shutdown."""
+
+    retention_seconds: float = 7 * 24 * 3600.0
+    """How long ``done`` rows are kept."""
+    prune_interval: float = 300.0
+    drain_timeout: float = 10.0
+    """Seconds a graceful stop waits for in-flight handlers."""
+    reference_timeout: float = 2.0
+    """Seconds a retry waits for the pattern engine's reference context."""
+    scheduler_capacity: int = 1_000_000
+
+    def __post_init__(self) -> None:
+        _positive("broker.retention_seconds", self.retention_seconds, zero=True)
+        _positive("broker.prune_interval", self.prune_interval)
+        _positive("broker.drain_timeout", self.drain_timeout, zero=True)
+        _positive("broker.reference_timeout", self.reference_timeout)
+        _positive("broker.scheduler_capacity", self.scheduler_capacity)
+
+
+class RuntimeConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Everything a :class:`~actorgrid.actors.Runtime` needs (defaults run as documented)."""
+
+    kernel: KernelConfig = msgspec.field(default_factory=KernelConfig)
+    storage: StorageSettings = msgspec.field(default_factory=StorageSettings)
+    retry: RetryPolicyConfig = msgspec.field(default_factory=RetryPolicyConfig)
+    gate: GateSettings = msgspec.field(default_factory=GateSettings)
+    broker: BrokerSettings = msgspec.field(default_factory=BrokerSettings)
+    fallback: FallbackPolicy = msgspec.field(default_factory=FallbackPolicy)
+    pattern: PatternSettings = msgspec.field(default_factory=PatternSettings)

@@ -1,0 +1,420 @@
+"""The :class:`Runtime` facade: database, writer, kernel and the built-in actors, wired.
+
+The supervision tree (root, ``one_for_one``), in start order::
+
+    retry-gate       the retry gate (absent when disabled: the broker falls back)
+    dead-letters     the dead-letter queue
+    pattern-engine   reference chunks, glimpse/revise, failure memory (absent when disabled)
+    broker           scheduled redelivery, early retries, recovery
+    subscriptions    a supervisor with the subscription workers, ``sub:<topic>:<n>``
+
+Leaving the runtime stops intake, lets in-flight handlers finish (up to the drain
+timeout), stops the tree in reverse order (the gate flushes on its way out), flushes the
+writer and closes the database.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import msgspec
+import structlog
+
+from actorgrid.kernel import ChildSpec, Kernel, SupervisorSpec
+from actorgrid.storage import Writer, create_engine, migrate_async
+
+from .._exceptions import InvalidArgument, RuntimeClosed, TopicConflict
+from ..broker import (
+    Broker,
+    BrokerCore,
+    BrokerStatistics,
+    EarlyRetryResult,
+    RequestEarlyRetry,
+    Subscribed,
+    Subscription,
+    SubscriptionState,
+    SubscriptionWorker,
+    TopicSpec,
+)
+from ..dead_letters import DeadLetterQueue, DeadLetters, MemoryDeadLetterStore
+from ..patterns import FlushPattern, PatternEngine, resolve_index_path
+from ..retry import (
+    FlushGate,
+    GetRecord,
+    ResetTarget,
+    RetryGate,
+    RetryPolicy,
+    RetryRecord,
+    validate_target,
+)
+from ._config import RuntimeConfig
+from ._patterns import PatternCalls
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from types import TracebackType
+
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+    from actorgrid.kernel import ActorRef, Clock, Supervisor
+
+    from ..broker import Handler
+    from ..retry import RetryPolicyConfig
+
+__all__ = ("Runtime",)
+
+_log = structlog.get_logger("actorgrid.runtime")
+
+_PATTERN_SHUTDOWN = 60.0
+"""Seconds the pattern engine may take to stop: it saves its index (large ones take long)."""
+
+
+class Runtime(PatternCalls):
+    """actorgrid embedded in an application: ``async with Runtime(config) as rt: ...``.
+
+    Args:
+        config: the runtime settings (default: SQLite file ``./actorgrid.db``, retry gate on).
+        clock: the time source (tests pass a ``FakeClock``).
+    """
+
+    def __init__(self, config: RuntimeConfig | None = None, *, clock: Clock | None = None) -> None:
+        self.config = config or RuntimeConfig()
+        self._clock = clock
+        self._stack: contextlib.AsyncExitStack | None = None
+        self._open = False
+        self.engine: AsyncEngine | None = None
+        self.writer: Writer | None = None
+        self.kernel: Kernel | None = None
+        self._core: BrokerCore | None = None
+        self._broker: ActorRef[Any] | None = None
+        self._gate: ActorRef[Any] | None = None
+        self._subs: Supervisor | None = None
+        self._dead_letters: DeadLetters | None = None
+        self._pattern: ActorRef[Any] | None = None
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    async def __aenter__(self) -> Runtime:
+        if self._stack is not None:
+            raise RuntimeError("a Runtime can only be entered once")
+        config = self.config
+        stack = self._stack = contextlib.AsyncExitStack()
+        await stack.__aenter__()
+        try:
+            await self._start(stack, config)
+        except BaseException:
+            await stack.__aexit__(None, None, None)
+            raise
+        self._open = True
+        _log.info("runtime_started", database=config.storage.url, gate=config.gate.enabled)
+        return self
+
+    async def _start(self, stack: contextlib.AsyncExitStack, config: RuntimeConfig) -> None:
+        url = config.storage.url
+        if url is not None:
+            if config.storage.migrate:
+                await migrate_async(url)
+            engine = self.engine = create_engine(url)
+            stack.push_async_callback(engine.dispose)
+            self.writer = await stack.enter_async_context(
+                Writer(
+                    engine,
+                    max_batch_ops=config.storage.max_batch_ops,
+                    max_delay=config.storage.max_delay,
+                )
+            )
+        kernel = self.kernel = await stack.enter_async_context(
+            Kernel(config.kernel, clock=self._clock)
+        )
+        core = self._core = BrokerCore(
+            clock=kernel.clock,
+            writer=self.writer,
+            dialect=self.engine.dialect.name if self.engine is not None else None,
+            fallback=config.fallback,
+            reference_timeout=config.broker.reference_timeout,
+        )
+        if config.gate.enabled:
+            policy = RetryPolicy(config.retry)
+            db, writer, gate = self.engine, self.writer, config.gate
+            self._gate = core.gate = await kernel.spawn(
+                lambda: RetryGate(
+                    policy,
+                    engine=db,
+                    writer=writer,
+                    flush_interval=gate.flush_interval,
+                    flush_rows=gate.flush_rows,
+                    max_cached=gate.max_cached,
+                ),
+                name="retry-gate",
+                capacity=100_000,
+            )
+        db, writer = self.engine, self.writer
+        memory = MemoryDeadLetterStore(10_000) if db is None else None
+        dlq = await kernel.spawn(
+            lambda: DeadLetterQueue(
+                engine=db,
+                writer=writer,
+                clock=kernel.clock,
+                dispatch=core.dispatch,
+                gate=self._gate,
+                memory=memory,
+            ),
+            name="dead-letters",
+            capacity=100_000,
+        )
+        core.dead_letters = dlq
+        self._dead_letters = DeadLetters(dlq)
+        if config.pattern.enabled:
+            pattern = config.pattern
+            index_path = resolve_index_path(pattern, url)
+            self._pattern = core.pattern = await kernel.spawn(
+                lambda: PatternEngine(pattern, engine=db, writer=writer, index_path=index_path),
+                name="pattern-engine",
+                capacity=pattern.mailbox_capacity,
+                shutdown=_PATTERN_SHUTDOWN,
+            )
+        settings = config.broker
+        self._broker = await kernel.spawn(
+            lambda: Broker(
+                core,
+                engine=self.engine,
+                retention=settings.retention_seconds,
+                prune_interval=settings.prune_interval,
+            ),
+            name="broker",
+            capacity=settings.scheduler_capacity,
+        )
+        self._subs = await kernel.spawn_supervisor(
+            "subscriptions", SupervisorSpec(intensity=20, period=60.0)
+        )
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._open = False
+        stack, self._stack = self._stack, None
+        if stack is None:
+            return
+        try:
+            if exc is None:
+                await self.drain(self.config.broker.drain_timeout)
+        finally:
+            await stack.__aexit__(exc_type, exc, tb)
+            _log.info("runtime_stopped")
+
+    async def drain(self, timeout: float) -> bool:
+        """Wait until no message is queued at a worker or being handled, up to ``timeout`` s.
+
+        Returns:
+            Whether everything in flight finished in time.
+        """
+        core = self._core
+        if core is None:
+            return True
+        with anyio.move_on_after(timeout):
+            while core.queued() or core.running():  # noqa: ASYNC110 - polled counters
+                await anyio.sleep(0.005)
+            return True
+        _log.warning("drain_timeout", queued=core.queued(), running=core.running())
+        return False
+
+    def _running(self, action: str) -> BrokerCore:
+        if not self._open or self._core is None:
+            raise RuntimeClosed(action)
+        return self._core
+
+    # -- topics and subscriptions ---------------------------------------------------------
+
+    def declare_topic(self, name: str, *, durable: bool = True, payload_type: Any = None) -> None:
+        """Declare a topic (again with the same settings is fine).
+
+        Raises:
+            InvalidArgument: a bad name, or a durable topic without a database.
+            TopicConflict: it exists with other settings.
+            RuntimeClosed: the runtime is not running.
+        """
+        self._running("declare a topic").declare(TopicSpec(name, durable, payload_type))
+
+    async def subscribe(
+        self,
+        topic: str,
+        handler: Handler,
+        *,
+        concurrency: int = 1,
+        max_in_flight: int = 100,
+        payload_type: Any = None,
+        non_retryable: tuple[type[BaseException], ...] = (),
+        error_policies: Mapping[type[BaseException], RetryPolicyConfig] | None = None,
+    ) -> None:
+        """Start ``concurrency`` workers running ``handler`` for ``topic``'s messages.
+
+        Messages that waited for a subscription (durable rows, due retries) are delivered.
+
+        Raises:
+            UnknownTopic: the topic was never declared.
+            TopicConflict: the topic already has a subscription.
+            InvalidArgument: a bad option.
+            RuntimeClosed: the runtime is not running.
+        """
+        core = self._running("subscribe")
+        spec = Subscription(
+            topic,
+            handler,
+            concurrency,
+            max_in_flight,
+            payload_type,
+            tuple(non_retryable),
+            dict(error_policies or {}),
+        )
+        topic_spec = core.topic(topic)
+        if topic in core.subs:
+            raise TopicConflict(topic, "already has a subscription")
+        kind = payload_type if payload_type is not None else topic_spec.payload_type
+        decoder = msgspec.msgpack.Decoder(kind) if kind is not None else msgspec.msgpack.Decoder()
+        state = SubscriptionState(spec, handler, decoder.decode)
+        assert self._subs is not None
+        assert self._broker is not None
+        per_worker = max(1, math.ceil(max_in_flight / concurrency))
+        for i in range(concurrency):
+            ref = await self._subs.start_child(
+                ChildSpec(
+                    f"sub:{topic}:{i}",
+                    lambda: SubscriptionWorker(core, state),
+                    capacity=per_worker,
+                    shutdown=self.config.broker.drain_timeout,
+                )
+            )
+            state.workers.append(ref)
+        core.subs[topic] = state
+        core.loading[topic] = set()  # from here on, memory dispatches are not loaded again
+        await core.unpark(topic)
+        await self._broker.ask(Subscribed(topic))
+
+    # -- publishing ---------------------------------------------------------------------
+
+    async def publish(
+        self,
+        topic: str,
+        payload: object,
+        *,
+        target: tuple[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> str:
+        """Publish one message; returns its id once it is stored (durable: committed).
+
+        Waits while the topic's workers are full.
+
+        Raises:
+            UnknownTopic, InvalidPayload, InvalidTarget, InvalidArgument, NoSubscriber,
+            RuntimeClosed.
+        """
+        core = self._running("publish")
+        d = core.build(topic, payload, target, headers)
+        await core.publish_one(d)
+        return d.id
+
+    def publish_nowait(
+        self,
+        topic: str,
+        payload: object,
+        *,
+        target: tuple[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> str:
+        """Publish without waiting; a durable row is submitted, not yet committed.
+
+        Raises:
+            BrokerFull: the topic's workers are full (nothing is stored).
+            UnknownTopic, InvalidPayload, InvalidTarget, InvalidArgument, NoSubscriber,
+            RuntimeClosed.
+        """
+        core = self._running("publish")
+        d = core.build(topic, payload, target, headers)
+        core.publish_nowait(d)
+        return d.id
+
+    async def publish_batch(
+        self,
+        topic: str,
+        payloads: Sequence[object],
+        *,
+        targets: Sequence[tuple[str, str] | None] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> list[str]:
+        """Publish many messages in one transaction; all are validated before any is stored.
+
+        Raises:
+            InvalidArgument: ``targets`` does not match ``payloads`` in length.
+            UnknownTopic, InvalidPayload, InvalidTarget, NoSubscriber, RuntimeClosed.
+        """
+        core = self._running("publish")
+        if targets is not None and len(targets) != len(payloads):
+            raise InvalidArgument("targets", len(targets), f"{len(payloads)} targets")
+        built = [
+            core.build(topic, p, targets[i] if targets is not None else None, headers)
+            for i, p in enumerate(payloads)
+        ]
+        await core.publish(built)
+        return [d.id for d in built]
+
+    # -- retries ------------------------------------------------------------------------
+
+    async def request_early_retry(self, target_type: str, target_id: str) -> EarlyRetryResult:
+        """Ask for the explicit early retry of the target's scheduled message.
+
+        Raises:
+            InvalidTarget: a bad key. RuntimeClosed: not running.
+        """
+        self._running("request an early retry")
+        validate_target(target_type, target_id)
+        assert self._broker is not None
+        result: EarlyRetryResult = await self._broker.ask(RequestEarlyRetry(target_type, target_id))
+        return result
+
+    async def retry_record(self, target_type: str, target_id: str) -> RetryRecord | None:
+        """Return a copy of the target's retry record (``None`` without one or without a gate)."""
+        self._running("read a retry record")
+        validate_target(target_type, target_id)
+        if self._gate is None:
+            return None
+        record: RetryRecord | None = await self._gate.ask(GetRecord(target_type, target_id))
+        return record
+
+    async def reset_retry(self, target_type: str, target_id: str) -> None:
+        """Clear the target's retry record: its next attempt starts a fresh cycle."""
+        self._running("reset a retry record")
+        validate_target(target_type, target_id)
+        if self._gate is not None:
+            await self._gate.ask(ResetTarget(target_type, target_id))
+
+    async def flush(self) -> None:
+        """Commit everything pending now: the gate's write-behind, the pattern engine's
+        buffered failures, then the writer."""
+        self._running("flush")
+        if self._gate is not None:
+            await self._gate.ask(FlushGate(), timeout=60)
+        if self._pattern is not None:
+            await self._pattern.ask(FlushPattern(), timeout=60)
+        if self.writer is not None:
+            await self.writer.flush()
+
+    @property
+    def dead_letters(self) -> DeadLetters:
+        """List, show, count, replay and purge dead letters.
+
+        Raises:
+            RuntimeClosed: the runtime is not running.
+        """
+        self._running("use the dead-letter queue")
+        assert self._dead_letters is not None
+        return self._dead_letters
+
+    def statistics(self) -> BrokerStatistics:
+        """Return the broker's counters."""
+        return self._running("read statistics").statistics()

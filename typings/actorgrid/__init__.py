@@ -1,0 +1,1 @@
+../../actorgrid/__init__.py
