@@ -23,7 +23,7 @@ from actorgrid.actors.retry import (
 )
 from actorgrid.kernel import ActorRef, FakeClock, Kernel, KernelConfig, Message
 
-from .common import KEY, MIN, T0
+from ..common import KEY, MIN, T0
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator

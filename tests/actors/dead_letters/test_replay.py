@@ -14,8 +14,8 @@ from actorgrid.actors.dead_letters import ReplayDeadLetters, ShowDeadLetter
 from actorgrid.actors.dead_letters._queue import BATCH_SIZE
 from actorgrid.storage import WriteRejected
 
-from .common import T0
-from .dead_letter_support import MODES, Bundle, open_bundle
+from ..common import T0
+from .support import MODES, Bundle, open_bundle
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator

@@ -8,7 +8,7 @@ from actorgrid import DeliveryContext, RetryPolicyConfig, Runtime
 from actorgrid.kernel.testing import settle, wait_until
 
 if TYPE_CHECKING:
-    from .conftest import RuntimeFactory
+    from ..conftest import RuntimeFactory
 
 MINUTE = 60.0
 

@@ -18,7 +18,7 @@ from actorgrid import (
     RetryRecord,
 )
 
-from .common import KEY, MIN, T0
+from ..common import KEY, MIN, T0
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable

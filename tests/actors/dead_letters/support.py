@@ -28,7 +28,7 @@ from actorgrid.kernel import ActorRef, FakeClock, Kernel, KernelConfig
 from actorgrid.kernel.testing import ProbeLog
 from actorgrid.storage import Op, Writer, create_engine, migrate_async
 
-from .common import T0
+from ..common import T0
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator

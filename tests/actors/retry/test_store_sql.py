@@ -30,7 +30,7 @@ from actorgrid.actors.retry import (
 from actorgrid.kernel import FakeClock
 from actorgrid.storage import Base, RetryRecordRow
 
-from .common import MIN, T0
+from ..common import MIN, T0
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator

@@ -13,8 +13,8 @@ from actorgrid.actors.patterns import FailureContext, Glimpse, NoteFailure, Revi
 from actorgrid.actors.patterns.index import VectorIndex
 from actorgrid.kernel.testing import settle, wait_until
 
-from .common import T0
-from .pattern_support import (
+from ..common import T0
+from .support import (
     LOCKED,
     MINUTE,
     RUNBOOKS,

@@ -25,8 +25,8 @@ from actorgrid.actors.dead_letters import (
 )
 from actorgrid.kernel import FakeClock, MessageDecodeError
 
-from .common import T0
-from .dead_letter_support import MODES, Bundle, open_bundle
+from ..common import T0
+from .support import MODES, Bundle, open_bundle
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator

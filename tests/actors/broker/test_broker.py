@@ -24,7 +24,7 @@ from actorgrid import (
 )
 from actorgrid.kernel.testing import settle, wait_until
 
-from .conftest import Recorder, RuntimeFactory, recording
+from ..conftest import Recorder, RuntimeFactory, recording
 
 MINUTE = 60.0
 

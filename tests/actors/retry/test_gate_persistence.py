@@ -27,7 +27,7 @@ from actorgrid.kernel import ActorRef, FakeClock, Kernel, KernelConfig
 from actorgrid.kernel.testing import settle, wait_until
 from actorgrid.storage import Op, Writer, WriterClosed, WriteRejected, create_engine
 
-from .common import KEY, MIN, T0
+from ..common import KEY, MIN, T0
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator

@@ -24,13 +24,13 @@ from actorgrid.actors.patterns import AddChunks, DeleteChunks, resolve_index_pat
 from actorgrid.kernel import FakeClock
 from actorgrid.kernel.testing import wait_until
 
-from .common import T0
-from .pattern_support import LOCKED, RUNBOOKS, running_engine
+from ..common import T0
+from .support import LOCKED, RUNBOOKS, running_engine
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from .conftest import RuntimeFactory
+    from ..conftest import RuntimeFactory
 
 
 def rows(db_path: Path) -> list[tuple[Any, ...]]:
