@@ -170,9 +170,21 @@ PUBLIC_PACKAGES, PUBLIC_MODULES = walk(PACKAGES, skip=ALEMBIC_SCRIPTS)
 
 
 class TestActorgridSurface:
-    def test_the_four_packages_are_walked(self) -> None:
-        """The walk found the four packages, so an empty walk cannot pass vacuously."""
-        assert set(PACKAGES) <= set(PUBLIC_PACKAGES)
+    def test_the_packages_and_rooms_are_walked(self) -> None:
+        """The walk found the packages and every room, so it cannot pass vacuously."""
+        rooms = {
+            f"actorgrid.actors.{room}"
+            for room in (
+                "broker",
+                "retry",
+                "dead_letters",
+                "patterns",
+                "patterns.index",
+                "patterns.embedders",
+                "runtime",
+            )
+        }
+        assert set(PACKAGES) | rooms <= set(PUBLIC_PACKAGES)
 
     @pytest.mark.parametrize("name", PUBLIC_MODULES)
     def test_public_module(self, name: str) -> None:
@@ -290,3 +302,126 @@ class TestImportRoots:
         found = json.loads(result.stdout)
         assert found["namespaced"] == dict.fromkeys(FOLDERS, True)
         assert found["bare"] == dict.fromkeys(FOLDERS, False)
+
+
+def type_checking_imports(module: ModuleType) -> dict[str, str]:
+    """Return ``{bound name: absolute source module}`` of the ``if TYPE_CHECKING:`` block."""
+    tree = ast.parse(Path(inspect.getfile(module)).read_text(encoding="utf-8"))
+    found: dict[str, str] = {}
+    for node in tree.body:
+        if isinstance(node, ast.If) and ast.unparse(node.test) == "TYPE_CHECKING":
+            for statement in node.body:
+                assert isinstance(statement, ast.ImportFrom), ast.unparse(statement)
+                relative = "." * statement.level + (statement.module or "")
+                source = importlib.util.resolve_name(relative, module.__name__)
+                for alias in statement.names:
+                    assert alias.asname == alias.name, f"{alias.name} is not an explicit re-export"
+                    found[alias.name] = source
+    return found
+
+
+def protocol_messages() -> dict[str, type]:
+    """Every public kernel ``Message`` subclass defined under ``actorgrid.actors``, by home."""
+    from actorgrid.kernel import Message
+
+    packages, _ = walk(("actorgrid.actors",))
+    found: dict[str, type] = {}
+    for name in packages:
+        for attr, value in vars(importlib.import_module(name)).items():
+            if inspect.isclass(value) and issubclass(value, Message) and not attr.startswith("_"):
+                found[f"{name}.{attr}"] = value
+    return found
+
+
+class TestApplicationFace:
+    """``actorgrid`` itself: the application API, lazily loaded, and nothing else."""
+
+    def test_every_name_resolves_to_its_home(self) -> None:
+        """Each name of ``__all__`` has a home face, loads from it, and is that object."""
+        import actorgrid
+
+        homes: dict[str, str] = actorgrid._HOMES
+        assert isinstance(actorgrid.__all__, tuple)
+        assert len(set(actorgrid.__all__)) == len(actorgrid.__all__)
+        assert set(homes) == set(actorgrid.__all__)
+        for name in actorgrid.__all__:
+            home = importlib.import_module(homes[name], "actorgrid")
+            assert name in home.__all__, f"{name} is not public in {home.__name__}"
+            assert getattr(actorgrid, name) is getattr(home, name)
+
+    def test_type_checkers_see_the_same_names(self) -> None:
+        """The ``TYPE_CHECKING`` imports (what mypy sees) match ``__all__`` and the homes."""
+        import actorgrid
+
+        seen = type_checking_imports(actorgrid)
+        expected = {
+            name: importlib.util.resolve_name(home, "actorgrid")
+            for name, home in actorgrid._HOMES.items()
+        }
+        assert seen == expected
+
+    def test_unknown_names_raise_attribute_error(self) -> None:
+        """A missing name is an AttributeError (so ``hasattr`` and ``from x import`` work)."""
+        import actorgrid
+
+        with pytest.raises(AttributeError, match="no attribute 'CanRetry'"):
+            _ = actorgrid.CanRetry
+        assert set(actorgrid.__all__) <= set(dir(actorgrid))
+
+    def test_nothing_private_or_internal(self) -> None:
+        """No private name, no kernel internals (actors, refs), no storage writer."""
+        import actorgrid
+
+        assert not [n for n in actorgrid.__all__ if n.startswith("_")]
+        for name in ("Actor", "ActorRef", "Kernel", "StorageWriter", "RetryGate", "Broker"):
+            assert name not in actorgrid.__all__
+
+    def test_import_is_light(self, tmp_path: Path) -> None:
+        """``import actorgrid`` and ``import actorgrid.kernel`` load no built-in actor."""
+        script = (
+            "import sys, json, actorgrid, actorgrid.kernel\n"
+            "loaded = [m for m in sys.modules if m.startswith('actorgrid.actors')]\n"
+            "print(json.dumps(sorted(loaded)))\n"
+        )
+        result = subprocess.run(
+            [sys.executable, "-c", script],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+        assert json.loads(result.stdout) == []
+
+
+class TestProtocolMessages:
+    """Protocol messages are importable from their actor's room only."""
+
+    def test_the_rooms_have_protocols(self) -> None:
+        """The walk finds the rooms' requests, so the rule below is not vacuous."""
+        homes = {name.rsplit(".", 1)[0] for name in protocol_messages()}
+        assert {
+            "actorgrid.actors.retry",
+            "actorgrid.actors.dead_letters",
+            "actorgrid.actors.patterns",
+            "actorgrid.actors.broker",
+        } <= homes
+
+    def test_one_room_exports_each_message(self) -> None:
+        """Each message is exported by the room whose module defines it, and by no other face."""
+        by_class: dict[type, list[str]] = {}
+        for qualified, cls in protocol_messages().items():
+            by_class.setdefault(cls, []).append(qualified.rsplit(".", 1)[0])
+        for cls, faces in by_class.items():
+            assert len(faces) == 1, f"{cls.__qualname__} is exported by {faces}"
+            assert cls.__module__.startswith(faces[0] + "._"), (cls.__module__, faces)
+
+    def test_not_on_the_application_faces(self) -> None:
+        """Neither ``actorgrid`` nor ``actorgrid.actors`` exports a protocol message."""
+        import actorgrid
+        import actorgrid.actors
+
+        messages = set(protocol_messages().values())
+        for face in (actorgrid, actorgrid.actors):
+            leaked = [n for n in face.__all__ if getattr(face, n) in messages]
+            assert leaked == [], f"{face.__name__} exports protocol messages {leaked}"
