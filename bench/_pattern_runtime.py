@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
+from actorgrid import DeliveryContext
 from actorgrid.actors._delivery import Delivery
-from actorgrid.actors.broker._types import DeliveryContext
 from actorgrid.actors.patterns import FailureContext, Glimpse, PatternEngine, PatternStats
 from actorgrid.kernel import Kernel
 from actorgrid.storage import Writer, create_engine, migrate

@@ -47,9 +47,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from actorgrid.actors.patterns._settings import PatternSettings
-from actorgrid.actors.runtime._config import BrokerSettings, RuntimeConfig, StorageSettings
-from actorgrid.actors.runtime._runtime import Runtime
+from actorgrid import BrokerSettings, PatternSettings, Runtime, RuntimeConfig, StorageSettings
 from actorgrid.kernel import FakeClock, encode
 from actorgrid.storage import MessageRow, create_engine, migrate
 from bench._common import (
@@ -67,7 +65,7 @@ from bench._common import (
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Coroutine
 
-    from actorgrid.actors.broker._types import DeliveryContext
+    from actorgrid import DeliveryContext
 
 IN_FLIGHT = 1000
 """``max_in_flight`` of every subscription here, and maxsize of every baseline queue."""

@@ -55,8 +55,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from actorgrid import HashingEmbedder
-from actorgrid.actors.patterns._settings import PatternSettings
+from actorgrid import HashingEmbedder, PatternSettings
 from actorgrid.actors.patterns.index import VectorIndex
 from actorgrid.actors.patterns.index._exact_search import similarities
 from bench._common import Figure, Mode, best_of, parse_mode, report

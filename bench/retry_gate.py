@@ -53,6 +53,7 @@ from sqlalchemy.sql import ClauseElement
 
 from actorgrid import InMemoryRetryStore, RetryPolicyConfig, RetryPolicyManager, RetryRecord
 from actorgrid.actors.retry import (
+    RECORD_COLUMNS,
     CanRetry,
     FlushGate,
     GateStats,
@@ -63,7 +64,6 @@ from actorgrid.actors.retry import (
     record_to_row,
     retry_record_upsert,
 )
-from actorgrid.actors.retry._store import RECORD_COLUMNS
 from actorgrid.kernel import Kernel, SystemClock
 from actorgrid.storage import RetryRecordRow, Writer, create_engine, migrate
 from bench._common import Figure, parse_mode, report

@@ -34,7 +34,7 @@ from typing import Any
 import anyio
 import msgspec
 
-from actorgrid.actors.retry._store import RECORD_COLUMNS, retry_record_upsert
+from actorgrid.actors.retry import RECORD_COLUMNS, retry_record_upsert
 from actorgrid.storage import Op, Writer, create_engine, migrate
 from bench._common import Figure, parse_mode, report
 
