@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from ._actor import Actor as Actor
 from ._actor import UnhandledMessage as UnhandledMessage
+from ._cancellation import being_cancelled as being_cancelled
+from ._cancellation import stray_failure as stray_failure
 from ._clock import Clock as Clock
 from ._clock import FakeClock as FakeClock
 from ._clock import SystemClock as SystemClock
@@ -26,6 +28,7 @@ from ._exceptions import MessageDecodeError as MessageDecodeError
 from ._exceptions import MessageEncodeError as MessageEncodeError
 from ._exceptions import NameTaken as NameTaken
 from ._exceptions import RestartLimitExceeded as RestartLimitExceeded
+from ._exceptions import StrayCancellation as StrayCancellation
 from ._kernel import Kernel as Kernel
 from ._kernel import KernelConfig as KernelConfig
 from ._logging import configure_logging as configure_logging
@@ -70,11 +73,13 @@ __all__ = (
     "Restart",
     "RestartLimitExceeded",
     "Strategy",
+    "StrayCancellation",
     "Supervisor",
     "SupervisorSpec",
     "SupervisorStatistics",
     "SystemClock",
     "UnhandledMessage",
+    "being_cancelled",
     "configure_logging",
     "decode",
     "encode",
@@ -83,5 +88,6 @@ __all__ = (
     "roundtrip",
     "run",
     "send_every",
+    "stray_failure",
     "uvloop_available",
 )

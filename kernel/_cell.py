@@ -6,11 +6,13 @@ keeps the mailbox, so refs stay valid and messages sent meanwhile wait for the n
 
 from __future__ import annotations
 
+from asyncio import CancelledError
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, final
 
 import structlog
 from anyio.lowlevel import checkpoint
 
+from ._cancellation import stray_failure
 from ._envelope import STOP, Ask, SystemMessage
 from ._exceptions import ActorDeadError
 from ._mailbox import EMPTY, Mailbox
@@ -111,6 +113,10 @@ class ActorCell(Generic[M]):
                     except Exception as exc:
                         if not reply.done():
                             reply.set_exception(exc)
+                    except CancelledError as cancelled:
+                        failure = stray_failure(cancelled)  # re-raises a real stop
+                        if not reply.done():
+                            reply.set_exception(failure)
                     else:
                         if not reply.done():
                             reply.set_result(result)
@@ -123,6 +129,8 @@ class ActorCell(Generic[M]):
                         await receive(item)
                     except Exception as exc:
                         return await self._crashed(actor, exc, item)
+                    except CancelledError as cancelled:
+                        return await self._crashed(actor, stray_failure(cancelled), item)
         finally:
             for scope in actor.__dict__.get("_actor_tasks", ()):
                 scope.cancel()

@@ -13,6 +13,7 @@ __all__ = (
     "MessageEncodeError",
     "NameTaken",
     "RestartLimitExceeded",
+    "StrayCancellation",
 )
 
 
@@ -100,3 +101,12 @@ class ConfigError(ActorError, ValueError):
         self.problem = problem
         where = f"{source}: {field}" if field else source
         super().__init__(f"{where}: {problem}")
+
+
+class StrayCancellation(ActorError):
+    """A ``CancelledError`` reached a handler while its own task was not being cancelled.
+
+    It came from a future that someone else cancelled (the handler awaited it), so it is the
+    handler's failure, not a request to stop: the kernel handles it like any other exception
+    from ``receive``. The original ``CancelledError`` is chained as ``__cause__``.
+    """

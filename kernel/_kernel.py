@@ -271,11 +271,17 @@ class Kernel:
     ) -> bool | None:
         assert self._tg is not None
         if self._root is not None:
+            # Every exit is the ordered stop (each child has its own shutdown timeout, so it
+            # is bounded), shielded from a cancellation of the caller.
             self._root.request_stop()
-            if exc is None:
+            with anyio.CancelScope(shield=True):
                 await self._stopped.wait()
         for scope in list(self._background):
             scope.cancel()
+        if isinstance(exc, Exception):
+            # The caller's own error: the tree is stopped, so the task group has nothing to
+            # cancel; exiting it cleanly lets the error propagate as itself.
+            exc_type, exc, tb = None, None, None
         try:
             return await self._tg.__aexit__(exc_type, exc, tb)
         except BaseExceptionGroup as group:

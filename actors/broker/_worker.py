@@ -1,18 +1,20 @@
 """The subscription worker: an actor that runs a topic's handler, one message at a time.
 
 A subscription with concurrency ``n`` has ``n`` workers under the ``subscriptions``
-supervisor. The handler's exceptions never crash the worker: they are the nack path. A
-payload that cannot be decoded goes to the dead-letter queue without running the handler.
+supervisor. The handler's exceptions never crash the worker: they are the nack path, and so
+is a stray ``CancelledError`` (one that reached the handler while the worker itself was not
+being cancelled). A payload that cannot be decoded, whatever the decoder or the payload
+type's ``__post_init__`` raised, goes to the dead-letter queue without running the handler.
 """
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING
 
-import msgspec
 import structlog
 
-from actorgrid.kernel import Actor
+from actorgrid.kernel import Actor, being_cancelled, stray_failure
 
 from ..patterns import FailureContext, Glimpse, Reference, Revise, Revision
 from ._types import DeliveryContext, RetryEarly
@@ -40,7 +42,9 @@ class SubscriptionWorker(Actor["Delivery"]):
         sub = self._sub
         try:
             payload = sub.decode(d.payload)
-        except (msgspec.DecodeError, ValueError) as exc:
+        except Exception as exc:
+            # msgspec raises DecodeError or ValidationError, but the payload type's own
+            # __post_init__ may raise anything: every one of them means "undecodable".
             await core.dead_letter(d, reason="undecodable", exc=exc, row=None)
             return
         references: tuple[Reference, ...] = ()
@@ -55,6 +59,12 @@ class SubscriptionWorker(Actor["Delivery"]):
             sub.running -= 1
             early = ctx.early_retry_requested or isinstance(exc, RetryEarly)
             await core.nack(d, exc, early=early, sub=sub.spec)
+        except asyncio.CancelledError as cancelled:
+            sub.running -= 1
+            if being_cancelled():
+                raise  # a real stop: the delivery stays unacked and is delivered again
+            failure = stray_failure(cancelled)
+            await core.nack(d, failure, early=ctx.early_retry_requested, sub=sub.spec)
         else:
             sub.running -= 1
             await core.ack(d)
@@ -80,6 +90,11 @@ class SubscriptionWorker(Actor["Delivery"]):
             return tuple(await pattern.ask(Glimpse(context), timeout=timeout)), None
         except Exception as exc:
             _log.warning("reference_lookup_failed", message_id=d.id, error=repr(exc))
+            return (), None
+        except asyncio.CancelledError as cancelled:
+            if being_cancelled():
+                raise
+            _log.warning("reference_lookup_failed", message_id=d.id, error=repr(cancelled))
             return (), None
 
     async def on_failure(self, exc: Exception, message: object | None) -> None:

@@ -201,11 +201,19 @@ class Runtime(PatternCalls):
         stack, self._stack = self._stack, None
         if stack is None:
             return
+        # However the block ended (normally, by an exception, by a cancellation), the stop is
+        # the graceful one: drain, on_stop, gate flush, index save, writer flush, shielded
+        # from the caller's cancellation. The caller's own exception then propagates as
+        # itself, not inside an ExceptionGroup of the kernel's task group.
+        cancelled = exc is not None and not isinstance(exc, Exception)
         try:
-            if exc is None:
+            with anyio.CancelScope(shield=True):
                 await self.drain(self.config.broker.drain_timeout)
         finally:
-            await stack.__aexit__(exc_type, exc, tb)
+            if cancelled:
+                await stack.__aexit__(exc_type, exc, tb)
+            else:
+                await stack.__aexit__(None, None, None)
             _log.info("runtime_stopped")
 
     async def drain(self, timeout: float) -> bool:
