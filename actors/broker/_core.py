@@ -260,8 +260,16 @@ class BrokerCore:
             assert self.writer is not None
             self.writer.submit(insert_op(d, self.clock.now()))
         self.published += 1
-        if worker is not None:
-            worker.tell_nowait(d)
+        if worker is None:
+            # Parked like an awaited publish: the subscription's recovery read may run before
+            # this row commits, so memory, not the table, must carry it to the first worker.
+            self.parked.setdefault(d.topic, []).append(d)
+            return
+        if self.loading:
+            seen = self.loading.get(d.topic)
+            if seen is not None:
+                seen.add(d.id)  # the recovery read must not deliver it a second time
+        worker.tell_nowait(d)
 
     # -- dispatch -----------------------------------------------------------------------
 
