@@ -268,7 +268,9 @@ class RetryGate(Actor[RetryGateMessage]):
         else:
             self._record(record, now, False)
         self._failures += 1
-        decision = self._decide(record, now)
+        # A forecast for the broker's schedule: the redelivery's CanRetry takes the budget
+        # slot, so this one must not (with base_wait 0 the window is already open).
+        decision = self._decide(record, now, grant=False)
         early = None
         if msg.explicit and decision.phase != "exhausted":
             early = self._decide(record, now, True)

@@ -267,7 +267,9 @@ class RetryPolicy:
         self._rng = rng if rng is not None else random.Random()
         self._grants: deque[float] = deque()
 
-    def decide(self, record: RetryRecord | None, now: float, explicit: bool = False) -> Decision:
+    def decide(
+        self, record: RetryRecord | None, now: float, explicit: bool = False, *, grant: bool = True
+    ) -> Decision:
         """Decide whether the target of ``record`` may be attempted at ``now``.
 
         A granted explicit early retry marks the record (``early_retry_used``,
@@ -278,6 +280,8 @@ class RetryPolicy:
             record: the target's record, or None when it has none (first attempt).
             now: the current time, epoch seconds.
             explicit: whether a faster retry was asked for.
+            grant: False for a forecast (when may the next attempt run?) that takes no budget
+                slot; the attempt itself asks again and is the one that takes it.
 
         Returns:
             The decision.
@@ -315,7 +319,7 @@ class RetryPolicy:
                 )
         if now >= opens:
             if self.config.budget_retries is not None:
-                wait_until = self._take_budget(now)
+                wait_until = self._take_budget(now, take=grant)
                 if wait_until is not None:
                     return Decision(False, phase, "budget", wait_until, n + 1)
             return Decision(True, phase, "window_open", None, n + 1)
@@ -394,11 +398,12 @@ class RetryPolicy:
         while grants and grants[0] <= horizon:
             grants.popleft()
 
-    def _take_budget(self, now: float) -> float | None:
+    def _take_budget(self, now: float, *, take: bool = True) -> float | None:
         limit = self.config.budget_retries
         window = self.config.budget_window_minutes * _MINUTE
         self._expire(now, window)
         if limit is not None and len(self._grants) >= limit:
             return self._grants[0] + window
-        self._grants.append(now)
+        if take:
+            self._grants.append(now)
         return None

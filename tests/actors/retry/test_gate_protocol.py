@@ -325,13 +325,18 @@ class TestConstruction:
             RetryGate({"max_retries": 3}, engine=None, writer=None)  # type: ignore[arg-type]
 
     async def test_a_shared_policy_object_keeps_its_budget(self, kernel: Kernel) -> None:
-        """A RetryPolicy instance is used as is; the decision after a failure is a grant."""
+        """A RetryPolicy instance is used as is. The decision after a failure is a forecast
+        that takes no budget slot; the retry's own CanRetry takes it."""
         policy = RetryPolicy(RetryPolicyConfig(base_wait_minutes=0, early_wait_minutes=0,
                                                budget_retries=1))  # fmt: skip
         gate = await kernel.spawn(lambda: RetryGate(policy, engine=None, writer=None), name="g")
         first = await fail(gate)
         second = await fail(gate, ("entity", "b"))
-        assert (first.decision.reason, second.decision.reason) == ("window_open", "budget")
+        assert (first.decision.reason, second.decision.reason) == ("window_open", "window_open")
+        assert policy.budget_in_use(T0) == 0
+        retry_a = await gate.ask(CanRetry(*KEY))
+        retry_b = await gate.ask(CanRetry("entity", "b"))
+        assert (retry_a.reason, retry_b.reason) == ("window_open", "budget")
         assert policy.budget_in_use(T0) == 1
 
 
