@@ -38,6 +38,7 @@ from ._mailbox import MailboxStatistics as MailboxStatistics
 from ._ref import ActorRef as ActorRef
 from ._specs import ChildSpec as ChildSpec
 from ._specs import Restart as Restart
+from ._specs import StopOrder as StopOrder
 from ._specs import Strategy as Strategy
 from ._specs import SupervisorSpec as SupervisorSpec
 from ._supervisor import ChildInfo as ChildInfo
@@ -72,6 +73,7 @@ __all__ = (
     "OneShotTimer",
     "Restart",
     "RestartLimitExceeded",
+    "StopOrder",
     "Strategy",
     "StrayCancellation",
     "Supervisor",

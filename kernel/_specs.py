@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
     from ._actor import Actor
 
-__all__ = ("ChildSpec", "Restart", "Strategy", "SupervisorSpec")
+__all__ = ("ChildSpec", "Restart", "StopOrder", "Strategy", "SupervisorSpec")
 
 Strategy = Literal["one_for_one", "one_for_all", "rest_for_one"]
 """Which children restart when one crashes: it alone, all of them, or it and those after it."""
@@ -25,6 +25,12 @@ Restart = Literal["permanent", "transient", "temporary"]
 """When a child restarts: always, only after a crash, or never."""
 
 _STRATEGIES = ("one_for_one", "one_for_all", "rest_for_one")
+
+StopOrder = Literal["reverse", "parallel"]
+"""How a supervisor stops its children: one by one in reverse start order (OTP's), or all at
+once, each within its own shutdown timeout (for a pool of independent workers)."""
+
+_STOP_ORDERS = ("reverse", "parallel")
 _RESTARTS = ("permanent", "transient", "temporary")
 
 
@@ -100,6 +106,8 @@ class SupervisorSpec:
             it doubles for each further restart in the window, up to ``backoff_max``.
         backoff_max: the longest restart delay.
         backoff_jitter: the share of each delay drawn at random (0: none, 1: full jitter).
+        stop_order: see :data:`StopOrder`. ``parallel`` bounds a stop by the longest shutdown
+            timeout instead of their sum.
         children: the static children.
     """
 
@@ -109,6 +117,7 @@ class SupervisorSpec:
     backoff_initial: float = 0.0
     backoff_max: float = 5.0
     backoff_jitter: float = 0.5
+    stop_order: StopOrder = "reverse"
     children: tuple[ChildSpec, ...] = field(default=())
 
     def __post_init__(self) -> None:
@@ -123,6 +132,8 @@ class SupervisorSpec:
         _check_number("backoff_jitter", self.backoff_jitter, minimum=0)
         if self.backoff_jitter > 1:
             raise ValueError(f"backoff_jitter must be <= 1, got {self.backoff_jitter!r}")
+        if self.stop_order not in _STOP_ORDERS:
+            raise ValueError(f"stop_order must be one of {_STOP_ORDERS}, got {self.stop_order!r}")
         ids = [c.id for c in self.children]
         if len(set(ids)) != len(ids):
             raise ValueError(f"child ids must be unique, got {ids}")

@@ -251,7 +251,13 @@ class Supervisor:
             await child.wait_finished()
 
     async def _stop_all(self, children: list[_Child] | None = None) -> None:
-        for child in reversed(children if children is not None else list(self._children)):
+        order = list(reversed(children if children is not None else list(self._children)))
+        if self.spec.stop_order == "parallel" and len(order) > 1:
+            async with anyio.create_task_group() as tg:
+                for child in order:
+                    tg.start_soon(self._stop, child)
+            return
+        for child in order:
             await self._stop(child)
 
     async def start_child(self, spec: ChildSpec) -> Any:

@@ -188,7 +188,7 @@ class Runtime(PatternCalls):
             capacity=settings.scheduler_capacity,
         )
         self._subs = await kernel.spawn_supervisor(
-            "subscriptions", SupervisorSpec(intensity=20, period=60.0)
+            "subscriptions", SupervisorSpec(intensity=20, period=60.0, stop_order="parallel")
         )
 
     async def __aexit__(
