@@ -29,12 +29,13 @@ SWEEP_INTERVAL: Final = 0.01
 class AskDeadlines:
     """The pending timed asks of one kernel and the sweep that expires them."""
 
-    __slots__ = ("_pending", "_start", "_started")
+    __slots__ = ("_pending", "_start", "_started", "_wake")
 
     def __init__(self, start: Callable[[], None]) -> None:
         self._pending: list[tuple[float, asyncio.Future[Any], str, object, float]] = []
         self._start = start
         self._started = False
+        self._wake = asyncio.Event()
 
     def track(
         self, reply: asyncio.Future[Any], actor: str, message: object, timeout: float
@@ -44,6 +45,8 @@ class AskDeadlines:
             self._started = True
             self._start()
         deadline = asyncio.get_running_loop().time() + timeout
+        if not self._pending:
+            self._wake.set()  # the sweep sleeps while nothing is pending
         self._pending.append((deadline, reply, actor, message, timeout))
 
     def sweep(self, now: float) -> None:
@@ -60,9 +63,13 @@ class AskDeadlines:
         self._pending = keep
 
     async def run(self) -> None:
-        """Sweep until cancelled (a kernel background task)."""
+        """Sweep until cancelled (a kernel background task); idle while nothing is pending."""
         loop = asyncio.get_running_loop()
+        wake = self._wake
         while True:
+            if not self._pending:
+                wake.clear()
+                await wake.wait()
             await anyio.sleep(SWEEP_INTERVAL)
             if self._pending:
                 self.sweep(loop.time())

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar, final
 import structlog
 from anyio.lowlevel import checkpoint
 
-from ._cancellation import stray_failure
+from ._cancellation import being_cancelled, stray_failure
 from ._envelope import STOP, Ask, SystemMessage
 from ._exceptions import ActorDeadError
 from ._mailbox import EMPTY, Mailbox
@@ -113,10 +113,16 @@ class ActorCell(Generic[M]):
                     except Exception as exc:
                         if not reply.done():
                             reply.set_exception(exc)
-                    except CancelledError as cancelled:
-                        failure = stray_failure(cancelled)  # re-raises a real stop
+                    except BaseException as exc:
+                        # A real stop (or a stray cancellation, which is the handler's
+                        # failure): either way the asker gets an answer and never hangs.
+                        if isinstance(exc, CancelledError) and not being_cancelled():
+                            if not reply.done():
+                                reply.set_exception(stray_failure(exc))
+                            continue
                         if not reply.done():
-                            reply.set_exception(failure)
+                            reply.set_exception(ActorDeadError(self.name))
+                        raise
                     else:
                         if not reply.done():
                             reply.set_result(result)
