@@ -139,7 +139,10 @@ class RetryGate(Actor[RetryGateMessage]):
         self._flush_rows = flush_rows
         # With no database, or an empty table at start, an unknown key has no record.
         self._cache = RecordCache(
-            max_cached, all_absent=engine is None, persistent=engine is not None
+            max_cached,
+            all_absent=engine is None,
+            persistent=engine is not None,
+            exhausted=lambda r: r.attempt_count > (r.policy or self._policy.config).max_retries,
         )
         self._wb: WriteBehind | None = None
         self._policies: dict[RetryPolicyConfig, RetryPolicyConfig] = {}

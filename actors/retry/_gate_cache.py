@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any, Final, final
 from ._policy import RetryRecord, validate_target
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from ._writeback import WriteBehind
 
 __all__ = ("UNKNOWN", "RecordCache")
@@ -22,25 +24,33 @@ UNKNOWN: Final[Any] = object()
 """What :meth:`RecordCache.get` returns for a key whose record must be read from the database."""
 
 
+def _never(record: RetryRecord) -> bool:
+    return False
+
+
 @final
 class RecordCache:
     """Records of the targets seen so far, within ``max_cached`` as far as eviction allows.
 
-    Only records whose cycle has ended (``attempt_count == 0``) and whose last change is
-    committed (see :class:`WriteBehind`) are evicted; busy ones may push the count above
-    ``max_cached``.
+    Only records whose cycle has ended (``attempt_count == 0``) or is exhausted (the target
+    was dead-lettered: ``exhausted(record)``) and whose last change is committed (see
+    :class:`WriteBehind`) are evicted; busy ones may push the count above ``max_cached``.
+    Without a database an evicted exhausted record is gone: the target's next failure
+    starts a new cycle, as after a replay.
 
     Args:
         max_cached: records (and, separately, absent keys) kept in memory.
         all_absent: whether every key not in memory is known to have no record (no database,
             or an empty table at start).
         persistent: whether records are backed by a database (an evicted key then has a row).
+        exhausted: whether a record's cycle has run out of retries (None: never).
     """
 
     __slots__ = (
         "_absent",
         "_by_type",
         "_evict_above",
+        "_exhausted",
         "_max",
         "_persistent",
         "all_absent",
@@ -49,7 +59,15 @@ class RecordCache:
         "write_behind",
     )
 
-    def __init__(self, max_cached: int, *, all_absent: bool, persistent: bool) -> None:
+    def __init__(
+        self,
+        max_cached: int,
+        *,
+        all_absent: bool,
+        persistent: bool,
+        exhausted: Callable[[RetryRecord], bool] | None = None,
+    ) -> None:
+        self._exhausted = exhausted if exhausted is not None else _never
         self._by_type: dict[str, OrderedDict[str, RetryRecord]] = {}
         self._absent: OrderedDict[tuple[str, str], None] = OrderedDict()
         self._max = max_cached
@@ -128,13 +146,16 @@ class RecordCache:
             wb.reap()
         excess = self.count + room - self._max
         evicted = 0
+        exhausted = self._exhausted
         for target_type, inner in list(self._by_type.items()):
             if excess <= 0:
                 break
             victims: list[str] = []
             kept: list[str] = []
             for target_id, record in inner.items():
-                if record.attempt_count == 0 and (wb is None or not wb.busy(record)):
+                if (record.attempt_count == 0 or exhausted(record)) and (
+                    wb is None or not wb.busy(record)
+                ):
                     victims.append(target_id)
                     excess -= 1
                     if excess <= 0:

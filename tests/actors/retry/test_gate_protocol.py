@@ -361,3 +361,19 @@ class TestEvictionInMemory:
             await fail(gate, key)
         assert all([await record(gate, k) is not None for k in active])
         assert (await stats(gate)).evictions >= 3
+
+
+class TestExhaustedEviction:
+    """Records of dead-lettered targets are evicted too, so the cache stays bounded."""
+
+    async def test_exhausted_records_do_not_grow_the_cache(self, kernel: Kernel) -> None:
+        config = RetryPolicyConfig(base_retries=0, max_retries=0)
+        gate = await kernel.spawn(
+            lambda: RetryGate(config, engine=None, writer=None, max_cached=10), name="g"
+        )
+        for i in range(200):
+            outcome = await fail(gate, ("entity", f"e{i}"))
+            assert outcome.decision.phase == "exhausted"
+        snapshot = await stats(gate)
+        assert snapshot.cached <= 10
+        assert snapshot.evictions >= 190
