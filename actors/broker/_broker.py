@@ -216,7 +216,7 @@ class Broker(Actor[Any]):
             await core.dispatch(d)
             return
         if core.gate is not None:
-            decision: Decision = await core.gate.ask(
+            decision: Decision = await core.ask_gate(
                 CanRetry(d.target_type, d.target_id, explicit=explicit)
             )
             if not decision.allowed:
@@ -245,7 +245,7 @@ class Broker(Actor[Any]):
             d = replace(d, phase="base", early=True)
             await core.dispatch(d)
             return EarlyRetryResult(granted=True, reason="early_retry", message_id=d.id)
-        decision: Decision = await core.gate.ask(CanRetry(target_type, target_id, explicit=True))
+        decision: Decision = await core.ask_gate(CanRetry(target_type, target_id, explicit=True))
         if not decision.allowed:
             return EarlyRetryResult(
                 granted=False,

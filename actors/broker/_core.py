@@ -12,6 +12,7 @@ message, its dead letter: one submission, one transaction.
 
 from __future__ import annotations
 
+import asyncio
 import random
 import traceback
 from dataclasses import dataclass, field
@@ -60,6 +61,11 @@ if TYPE_CHECKING:
 __all__ = ("BrokerCore", "BrokerStatistics", "Schedule", "SubscriptionState")
 
 _log = structlog.get_logger("actorgrid.broker")
+
+
+def _log_stall(request: str, seconds: float) -> None:
+    _log.warning("gate_stalled", request=request, waiting_seconds=seconds)
+
 
 _TRACEBACK_LIMIT = 8000
 _NO_HEADERS: dict[str, str] = {}
@@ -112,8 +118,10 @@ class BrokerCore:
         dialect: str | None,
         fallback: FallbackPolicy,
         reference_timeout: float = 2.0,
+        stall_warning: float = 5.0,
     ) -> None:
         self.clock = clock
+        self.stall_warning = stall_warning
         self.writer = writer
         self.fallback = fallback
         self.reference_timeout = reference_timeout
@@ -333,6 +341,24 @@ class BrokerCore:
 
     # -- outcomes -------------------------------------------------------------------------
 
+    async def ask_gate(self, message: Any) -> Any:
+        """Ask the retry gate, waiting as long as it takes (a warning after ``stall_warning``).
+
+        No deadline on purpose: an ask that timed out would still be handled by the gate
+        later, so its caller could neither drop the delivery nor act on it without the
+        gate's record and the message row disagreeing. The gate itself waits only for the
+        writer, which retries until the database is back. If the gate dies, the ask fails
+        with ActorDeadError.
+        """
+        assert self.gate is not None
+        handle = asyncio.get_running_loop().call_later(
+            self.stall_warning, _log_stall, type(message).__name__, self.stall_warning
+        )
+        try:
+            return await self.gate.ask(message, timeout=None)
+        finally:
+            handle.cancel()
+
     async def ack(self, d: Delivery) -> None:
         """The handler returned: the message is done and its target's cycle ends."""
         self.acked += 1
@@ -342,7 +368,7 @@ class BrokerCore:
         if self.gate is not None and (
             d.attempts > 0 or d.target_type != d.topic or d.target_id != d.id
         ):
-            row = await self.gate.ask(
+            row = await self.ask_gate(
                 RecordSuccess(d.target_type, d.target_id, caller_writes=self.writer is not None)
             )
         if self.writer is not None and (d.durable or row is not None):
@@ -377,7 +403,7 @@ class BrokerCore:
             return
         caller_writes = self.writer is not None
         non_retryable = isinstance(exc, sub.non_retryable)
-        outcome: FailureOutcome = await self.gate.ask(
+        outcome: FailureOutcome = await self.ask_gate(
             RecordFailure(
                 d.target_type,
                 d.target_id,

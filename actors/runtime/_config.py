@@ -50,8 +50,14 @@ class GateSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     """Seconds between write-behind flushes (the most a hard crash can lose)."""
     flush_rows: int = 1000
     max_cached: int = 100_000
+    stall_warning: float = 5.0
+    """Seconds a broker or worker waits for the gate before it logs ``gate_stalled``.
+
+    It keeps waiting: a delivery's failure, success or retry decision is never dropped
+    or abandoned half-way because the gate is slow (it waits for a locked database)."""
 
     def __post_init__(self) -> None:
+        _positive("gate.stall_warning", self.stall_warning)
         _positive("gate.flush_interval", self.flush_interval)
         _positive("gate.flush_rows", self.flush_rows)
         _positive("gate.max_cached", self.max_cached)

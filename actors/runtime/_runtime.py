@@ -135,6 +135,7 @@ class Runtime(PatternCalls):
             dialect=self.engine.dialect.name if self.engine is not None else None,
             fallback=config.fallback,
             reference_timeout=config.broker.reference_timeout,
+            stall_warning=config.gate.stall_warning,
         )
         if config.gate.enabled:
             policy = RetryPolicy(config.retry)
