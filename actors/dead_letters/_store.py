@@ -19,7 +19,7 @@ from actorgrid.storage import DeadLetter, MessageRow, Op, read_connection
 
 from .._delivery import Envelope, insert_op
 from .._exceptions import InvalidArgument
-from ..retry import retry_record_delete
+from ..retry import retry_record_reset
 from ._messages import DeadLetterEntry
 
 if TYPE_CHECKING:
@@ -249,8 +249,9 @@ class SqlDeadLetterStore:
             return list((await conn.execute(query)).scalars())
 
     async def mark_replayed(self, replays: Sequence[tuple[DeadLetterEntry, Delivery]]) -> None:
-        """In one transaction: insert each durable delivery as ``ready``, delete each target's
-        retry record, and mark each dead letter replayed.
+        """In one transaction: insert each durable delivery as ``ready``, reset each target's
+        retry record (kept, with a higher version, so no stale write can bring back the
+        exhausted one), and mark each dead letter replayed.
 
         Raises:
             WriteRejected: the transaction failed; nothing of it is committed.
@@ -260,9 +261,11 @@ class SqlDeadLetterStore:
             if delivery.durable:
                 ops.append(insert_op(delivery, delivery.created_at))
         targets = dict.fromkeys((e.target_type, e.target_id) for e, _ in replays)
-        delete_record = retry_record_delete()
+        reset_record = retry_record_reset()
+        now = replays[0][1].created_at if replays else 0.0
         ops.extend(
-            Op(delete_record, {"target_type": kind, "target_id": key}) for kind, key in targets
+            Op(reset_record, {"b_target_type": kind, "b_target_id": key, "b_updated_at": now})
+            for kind, key in targets
         )
         ops.extend(
             Op(_MARK_REPLAYED, {"b_id": e.id, "b_at": d.created_at, "b_mid": d.id})

@@ -36,6 +36,7 @@ from ._store import RetryStore as RetryStore
 from ._store import SqlRetryStore as SqlRetryStore
 from ._store import record_to_row as record_to_row
 from ._store import retry_record_delete as retry_record_delete
+from ._store import retry_record_reset as retry_record_reset
 from ._store import retry_record_upsert as retry_record_upsert
 from ._store import row_to_record as row_to_record
 
@@ -65,6 +66,7 @@ __all__ = (
     "Submitted",
     "record_to_row",
     "retry_record_delete",
+    "retry_record_reset",
     "retry_record_upsert",
     "row_to_record",
     "validate_target",

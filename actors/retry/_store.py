@@ -13,7 +13,7 @@ import functools
 from typing import TYPE_CHECKING, Any, Final, Protocol, final, runtime_checkable
 
 import msgspec
-from sqlalchemy import Table, bindparam, delete, select
+from sqlalchemy import Table, bindparam, delete, select, update
 
 from actorgrid.kernel import SystemClock
 from actorgrid.storage import Base
@@ -37,6 +37,7 @@ __all__ = (
     "SqlRetryStore",
     "record_to_row",
     "retry_record_delete",
+    "retry_record_reset",
     "retry_record_upsert",
     "row_to_record",
 )
@@ -292,6 +293,36 @@ def retry_record_delete() -> Executable:
     return delete(table).where(
         table.c.target_type == bindparam("target_type"),
         table.c.target_id == bindparam("target_id"),
+    )
+
+
+@functools.cache
+def retry_record_reset() -> Executable:
+    """Return the statement that ends a record's cycle in place (a dead letter's replay).
+
+    Parameters ``b_target_type``, ``b_target_id`` and ``b_updated_at``. It keeps the row and
+    raises its ``version``, where a delete would let a stale queued upsert of the old,
+    exhausted record insert it again: the version guard only protects a row that exists.
+    The same object is returned on every call (dialect-neutral).
+    """
+    table = _table()
+    return (
+        update(table)
+        .where(
+            table.c.target_type == bindparam("b_target_type"),
+            table.c.target_id == bindparam("b_target_id"),
+        )
+        .values(
+            attempt_count=0,
+            early_retry_used=False,
+            last_attempt_at=None,
+            last_success_at=None,
+            next_allowed_at=None,
+            last_explicit_early_granted_at=None,
+            policy_snapshot=None,
+            version=table.c.version + 1,
+            updated_at=bindparam("b_updated_at"),
+        )
     )
 
 

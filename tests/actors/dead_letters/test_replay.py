@@ -9,10 +9,11 @@ import pytest
 from structlog.testing import capture_logs
 
 import actorgrid.actors.dead_letters._queue as dlq_module
-from actorgrid import DeadLetterFilter, ReplayResult
+from actorgrid import DeadLetterFilter, ReplayResult, RetryRecord
 from actorgrid.actors.dead_letters import ReplayDeadLetters, ShowDeadLetter
 from actorgrid.actors.dead_letters._queue import BATCH_SIZE
-from actorgrid.storage import WriteRejected
+from actorgrid.actors.retry import record_to_row, retry_record_upsert
+from actorgrid.storage import Op, WriteRejected
 
 from ..common import T0
 from .support import MODES, Bundle, open_bundle
@@ -156,7 +157,8 @@ class TestReplayOnDatabase:
     """What a replay commits to the database, and that it commits it at once."""
 
     async def test_one_ready_row_and_no_retry_record(self, tmp_path: Path) -> None:
-        """A replay adds one ready row (attempts 0), deletes the retry record, marks the letter."""
+        """A replay adds one ready row (attempts 0), resets the retry record in place (a
+        higher version), marks the letter."""
         async with open_bundle(tmp_path, "sql") as q:
             dead_id = await q.add(target=("entity", "entity-123"))
             other = await q.add(target=("entity", "entity-456"))
@@ -174,11 +176,28 @@ class TestReplayOnDatabase:
             assert q.query("SELECT state FROM messages WHERE id = ?", entry.message_id) == [
                 ("dead",)
             ]
-            assert q.query("SELECT target_id FROM retry_records") == [("entity-456",)]
+            assert q.query(
+                "SELECT target_id, attempt_count, version, last_attempt_at FROM retry_records "
+                "ORDER BY target_id"
+            ) == [("entity-123", 0, 7, None), ("entity-456", 6, 6, None)]
             assert q.query(
                 "SELECT replayed_at, replay_message_id FROM dead_letters WHERE id = ?", dead_id
             ) == [(T0 + 30.0, live_id)]
             assert q.query("SELECT replayed_at FROM dead_letters WHERE id = ?", other) == [(None,)]
+
+    async def test_a_stale_write_cannot_bring_back_the_exhausted_record(
+        self, tmp_path: Path
+    ) -> None:
+        """The gate's write-behind of the exhausted record, committed after the replay, is
+        older than the reset row and changes nothing (a deleted row would be inserted again,
+        and the replayed message would be dead after one failure)."""
+        async with open_bundle(tmp_path, "sql") as q:
+            dead_id = await q.add(target=("entity", "entity-123"))
+            await replay(q, ids=(dead_id,))
+            assert q.writer is not None
+            stale = RetryRecord("entity", "entity-123", attempt_count=6, version=6)
+            await q.writer.write(Op(retry_record_upsert("sqlite"), record_to_row(stale, T0)))
+            assert q.query("SELECT attempt_count, version FROM retry_records") == [(0, 7)]
 
     async def test_failed_transaction_changes_nothing(
         self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
