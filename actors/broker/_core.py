@@ -18,6 +18,7 @@ import traceback
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import anyio
 import structlog
 from msgspec.structs import replace
 
@@ -234,7 +235,15 @@ class BrokerCore:
         if durable:
             assert self.writer is not None
             now = self.clock.now()
-            await self.writer.write(*(insert_op(d, now) for d in durable))
+            # Once submitted, a publish completes: a cancellation waiting for the commit (a
+            # caller's timeout) is delivered after the dispatch, never between the two, so no
+            # committed row waits for a restart.
+            with anyio.CancelScope(shield=True):
+                await self.writer.write(*(insert_op(d, now) for d in durable))
+                self.published += len(deliveries)
+                for d in deliveries:
+                    await self.dispatch(d)
+            return
         self.published += len(deliveries)
         for d in deliveries:
             await self.dispatch(d)
@@ -243,8 +252,12 @@ class BrokerCore:
         """:meth:`publish` for one delivery."""
         if d.durable:
             assert self.writer is not None
-            await self.writer.write(insert_op(d, self.clock.now()))
-        elif d.topic not in self.subs:
+            with anyio.CancelScope(shield=True):  # see publish: submitted means published
+                await self.writer.write(insert_op(d, self.clock.now()))
+                self.published += 1
+                await self.dispatch(d)
+            return
+        if d.topic not in self.subs:
             raise NoSubscriber(d.topic)
         self.published += 1
         await self.dispatch(d)

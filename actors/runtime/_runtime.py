@@ -317,7 +317,11 @@ class Runtime(PatternCalls):
     ) -> str:
         """Publish one message; returns its id once it is stored (durable: committed).
 
-        Waits while the topic's workers are full.
+        Waits while the topic's workers are full. A durable publish cancelled while it
+        waits (a caller's timeout) is either not published at all (cancelled before its row
+        was submitted) or published whole: committed and dispatched, the cancellation
+        delivered after. A caller that retries after a timeout may therefore publish a
+        second copy; give messages a target or an idempotent handler when that matters.
 
         Raises:
             UnknownTopic, InvalidPayload, InvalidTarget, InvalidArgument, NoSubscriber,
