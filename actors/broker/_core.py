@@ -89,7 +89,8 @@ class SubscriptionState:
     workers: list[ActorRef[Delivery]] = field(default_factory=list)
     next_worker: int = 0
     running: int = 0
-    """Handlers running right now."""
+    """Deliveries in progress now: decoding, waiting for references, in the handler, or
+    waiting for the gate and the writer with their ack, nack or dead letter."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,7 +106,7 @@ class BrokerStatistics:
     queued: int
     """Messages waiting in worker mailboxes now."""
     running: int
-    """Handlers running now."""
+    """Deliveries in progress now (handler running, or its references, ack or nack)."""
 
 
 class BrokerCore:
@@ -349,7 +350,7 @@ class BrokerCore:
         return sum(len(w._cell.mailbox) for s in subs for w in s.workers)
 
     def running(self) -> int:
-        """Handlers running now."""
+        """Deliveries in progress now (see ``SubscriptionState.running``)."""
         return sum(s.running for s in self.subs.values())
 
     # -- outcomes -------------------------------------------------------------------------

@@ -36,8 +36,19 @@ class SubscriptionWorker(Actor["Delivery"]):
         self._sub = sub
 
     async def receive(self, message: Delivery) -> None:
-        """Decode, attach reference context, run the handler, then ack or nack."""
-        d = message
+        """Decode, attach reference context, run the handler, then ack or nack.
+
+        The delivery counts as running (what ``drain`` waits for) from here until its ack,
+        nack or dead letter is through, the wait for references and for the gate included.
+        """
+        sub = self._sub
+        sub.running += 1
+        try:
+            await self._deliver(message)
+        finally:
+            sub.running -= 1
+
+    async def _deliver(self, d: Delivery) -> None:
         core = self._core
         sub = self._sub
         try:
@@ -52,21 +63,17 @@ class SubscriptionWorker(Actor["Delivery"]):
         if d.early or d.phase == "revise":
             references, revision = await self._references(d)
         ctx = DeliveryContext(d, references, revision)
-        sub.running += 1
         try:
             await sub.handler(payload, ctx)
         except Exception as exc:
-            sub.running -= 1
             early = ctx.early_retry_requested or isinstance(exc, RetryEarly)
             await core.nack(d, exc, early=early, sub=sub.spec)
         except asyncio.CancelledError as cancelled:
-            sub.running -= 1
             if being_cancelled():
                 raise  # a real stop: the delivery stays unacked and is delivered again
             failure = stray_failure(cancelled)
             await core.nack(d, failure, early=ctx.early_retry_requested, sub=sub.spec)
         else:
-            sub.running -= 1
             await core.ack(d)
 
     async def _references(self, d: Delivery) -> tuple[tuple[Reference, ...], Revision | None]:

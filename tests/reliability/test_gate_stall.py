@@ -76,3 +76,42 @@ async def test_failures_wait_for_a_locked_database(tmp_path: Path) -> None:
         ).fetchall()
     assert rows == [("m2", "done", 1), ("m3", "done", 1)]
     assert records == [("m2", 0), ("m3", 0)]
+
+
+async def test_drain_waits_for_an_ack_stuck_at_the_gate(tmp_path: Path) -> None:
+    """A handler returned, but its ack waits for the gate (busy flushing into a locked
+    database): the delivery is still in flight, and ``drain`` says so."""
+    path = tmp_path / "drain.db"
+    config = RuntimeConfig(storage=StorageSettings(url=f"sqlite+aiosqlite:///{path}"))
+    calls: dict[str, int] = {}
+    release = {"fail": anyio.Event(), "ok": anyio.Event()}
+
+    async def handler(payload: dict[str, str], ctx: DeliveryContext) -> None:
+        name = payload["n"]
+        calls[name] = calls.get(name, 0) + 1
+        await release[name].wait()
+        if name == "fail" and calls[name] == 1:
+            raise RuntimeError("fails once")
+
+    async with Runtime(config) as rt:
+        rt.declare_topic("jobs")
+        await rt.subscribe("jobs", handler, concurrency=2, max_in_flight=2)
+        # A target of its own: its success must be recorded at the gate.
+        await rt.publish("jobs", {"n": "fail"}, target=("job", "fail"))
+        await rt.publish("jobs", {"n": "ok"}, target=("job", "ok"))
+        await wait_until(lambda: calls == {"fail": 1, "ok": 1})
+        lock = sqlite3.connect(path, isolation_level=None)
+        lock.execute("BEGIN IMMEDIATE")
+        try:
+            release["fail"].set()
+            await wait_until(lambda: rt.statistics().failed == 1)
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(rt.flush)  # the gate waits for the locked writer
+                await anyio.sleep(0.2)
+                release["ok"].set()  # the handler returns; its ack asks the gate
+                drained = await rt.drain(0.5)
+                lock.rollback()
+        finally:
+            lock.close()
+        assert drained is False
+        assert await rt.drain(10.0)
