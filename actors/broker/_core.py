@@ -303,10 +303,7 @@ class BrokerCore:
             # this row commits, so memory, not the table, must carry it to the first worker.
             self.parked.setdefault(d.topic, []).append(d)
             return
-        if self.loading:
-            seen = self.loading.get(d.topic)
-            if seen is not None:
-                seen.add(d.id)  # the recovery read must not deliver it a second time
+        self._mark_dispatched(d)
         worker.tell_nowait(d)
 
     # -- dispatch -----------------------------------------------------------------------
@@ -323,6 +320,13 @@ class BrokerCore:
                 return ref
         return None
 
+    def _mark_dispatched(self, d: Delivery) -> None:
+        """Keep the topic's backlog recovery, if it is paging, from delivering ``d`` again."""
+        if self.loading:
+            seen = self.loading.get(d.topic)
+            if seen is not None:
+                seen.add(d.id)
+
     async def dispatch(self, d: Delivery) -> None:
         """Hand ``d`` to a worker of its topic, waiting for room.
 
@@ -333,10 +337,7 @@ class BrokerCore:
         if sub is None or not sub.workers:
             self.parked.setdefault(d.topic, []).append(d)
             return
-        if self.loading:
-            seen = self.loading.get(d.topic)
-            if seen is not None:
-                seen.add(d.id)
+        self._mark_dispatched(d)
         if len(sub.workers) == 1:
             await sub.workers[0].tell(d)
             return

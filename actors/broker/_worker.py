@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import structlog
 
-from actorgrid.kernel import Actor, being_cancelled, stray_failure
+from actorgrid.kernel import Actor, stray_failure
 
 from ..patterns import FailureContext, Glimpse, Reference, Revise, Revision
 from ._types import DeliveryContext, RetryEarly
@@ -69,8 +69,7 @@ class SubscriptionWorker(Actor["Delivery"]):
             early = ctx.early_retry_requested or isinstance(exc, RetryEarly)
             await core.nack(d, exc, early=early, sub=sub.spec)
         except asyncio.CancelledError as cancelled:
-            if being_cancelled():
-                raise  # a real stop: the delivery stays unacked and is delivered again
+            # A real stop re-raises here: the delivery stays unacked and is delivered again.
             failure = stray_failure(cancelled)
             await core.nack(d, failure, early=ctx.early_retry_requested, sub=sub.spec)
         else:
@@ -99,9 +98,8 @@ class SubscriptionWorker(Actor["Delivery"]):
             _log.warning("reference_lookup_failed", message_id=d.id, error=repr(exc))
             return (), None
         except asyncio.CancelledError as cancelled:
-            if being_cancelled():
-                raise
-            _log.warning("reference_lookup_failed", message_id=d.id, error=repr(cancelled))
+            failure = stray_failure(cancelled)  # a real stop re-raises
+            _log.warning("reference_lookup_failed", message_id=d.id, error=repr(failure))
             return (), None
 
     async def on_failure(self, exc: Exception, message: object | None) -> None:
