@@ -7,6 +7,10 @@ own message from them.
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 __all__ = (
     "FlushTimeout",
@@ -124,10 +128,15 @@ class FlushTimeout(StorageError):
     with this error as the cause).
     """
 
-    def __init__(self, pending_ops: int, timeout: float) -> None:
+    def __init__(
+        self, pending_ops: int, timeout: float, unwritten: Mapping[str, int] | None = None
+    ) -> None:
         self.pending_ops = pending_ops
         self.timeout = timeout
+        self.unwritten: dict[str, int] = dict(unwritten or {})
+        """The operations not written, counted by statement and table (``"insert messages"``)."""
+        what = ", ".join(f"{name}: {n}" for name, n in self.unwritten.items())
         super().__init__(
             f"the writer's final flush did not finish within {timeout:g}s; "
-            f"{pending_ops} operation(s) were not written"
+            f"{pending_ops} operation(s) were not written" + (f" ({what})" if what else "")
         )

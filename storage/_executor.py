@@ -9,13 +9,20 @@ statement, which is what keeps throughput up on a busy machine. Otherwise the tr
 through SQLAlchemy (``exec_driver_sql`` for fast plans, ``execute`` for slow ones).
 
 On SQLite the transaction starts with ``BEGIN IMMEDIATE``, so the write lock is taken up front
-and waits out ``busy_timeout`` instead of failing halfway through a batch.
+and waits out ``busy_timeout`` instead of failing halfway through a batch. The writer's
+connection waits for that lock in slices of at most ``_LOCK_SLICE`` (its own ``busy_timeout``
+is set to the slice, and the connection's configured timeout is the budget), so a writer that
+gives up at its close deadline (:meth:`BatchExecutor.abandon`) is never stuck for a whole
+``busy_timeout`` in the driver's thread: a transaction that has not reached its ``COMMIT``
+ends within one slice, rolled back, with :class:`WriterAbandoned`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
+import time
 from contextlib import suppress
 from functools import partial
 from itertools import chain
@@ -32,7 +39,10 @@ if TYPE_CHECKING:
 
     from ._plan import Plan
 
-__all__ = ("BatchExecutor", "SkippedAfterFailure")
+__all__ = ("BatchExecutor", "SkippedAfterFailure", "WriterAbandoned")
+
+_LOCK_SLICE: Final = 0.1
+"""Longest single wait for SQLite's write lock on the writer's connection, in seconds."""
 
 
 def group_rows(item_lists: Iterable[list[tuple[Plan, Any]]]) -> list[tuple[Plan, list[Any]]]:
@@ -54,17 +64,74 @@ def group_rows(item_lists: Iterable[list[tuple[Plan, Any]]]) -> list[tuple[Plan,
 _MAX_VALUES_ROWS: Final = 1024
 
 
-def _commit_in_thread(driver: Any, groups: list[tuple[Plan, list[Sequence[Any]]]]) -> None:
+class WriterAbandoned(Exception):
+    """A transaction that gave up before its ``COMMIT``: the writer's close deadline passed."""
+
+
+def _is_lock_wait(exc: BaseException) -> bool:
+    message = str(exc).lower()
+    return "database is locked" in message or "database is busy" in message
+
+
+class _Guard:
+    """What a transaction checks so the writer can give up on it (shared with the thread)."""
+
+    __slots__ = ("abandoned", "budget", "committing", "lock")
+
+    def __init__(self) -> None:
+        self.abandoned = False
+        self.budget = 0.0
+        """Seconds a transaction may wait for the write lock (the connection's busy_timeout)."""
+        self.committing = 0
+        self.lock = threading.Lock()
+
+    def begin_waits(self, started: float | None) -> float:
+        """After a lock wait that timed out: raise unless another slice fits the budget."""
+        now = time.monotonic()
+        if self.abandoned:
+            raise WriterAbandoned()
+        if started is None:
+            return now
+        if now - started + _LOCK_SLICE > self.budget:
+            raise sqlite3.OperationalError("database is locked")
+        return started
+
+    def enter_commit(self) -> None:
+        with self.lock:
+            if self.abandoned:
+                raise WriterAbandoned()
+            self.committing += 1
+
+    def leave_commit(self) -> None:
+        with self.lock:
+            self.committing -= 1
+
+
+def _commit_in_thread(
+    driver: Any, groups: list[tuple[Plan, list[Sequence[Any]]]], guard: _Guard
+) -> None:
     # Runs in aiosqlite's worker thread, the only thread that may use its sqlite3 connection.
     connection = driver._conn
-    connection.execute("BEGIN IMMEDIATE")
+    started: float | None = None
+    while True:
+        try:
+            connection.execute("BEGIN IMMEDIATE")
+            break
+        except sqlite3.OperationalError as exc:
+            if not _is_lock_wait(exc):
+                raise
+            started = guard.begin_waits(started)
     try:
         for plan, rows in groups:
             if plan.values_split is not None and len(rows) > 1:
                 _insert_many(connection, plan, rows)
             else:
                 connection.executemany(plan.sql, rows)
-        connection.commit()
+        guard.enter_commit()
+        try:
+            connection.commit()
+        finally:
+            guard.leave_commit()
     except BaseException:
         connection.rollback()
         raise
@@ -122,6 +189,8 @@ class BatchExecutor:
         self._connection: AsyncConnection | None = None
         self._driver: Any = None
         self._failed = False  # written by the worker thread, reset when nothing is queued
+        self._guard = _Guard()
+        self._busy_ms: int | None = None  # the writer connection's configured busy_timeout
 
     def start(self, item_lists: Iterable[list[tuple[Plan, Any]]]) -> asyncio.Future[None] | None:
         """Queue one transaction in the driver's thread; ``None`` if it must go through ``run``.
@@ -147,10 +216,24 @@ class BatchExecutor:
         if self._failed:
             raise SkippedAfterFailure()
         try:
-            _commit_in_thread(driver, groups)
+            _commit_in_thread(driver, groups, self._guard)
         except BaseException:
             self._failed = True
             raise
+
+    def abandon(self) -> bool:
+        """Give up: every transaction not yet at its ``COMMIT`` fails with
+        :class:`WriterAbandoned` (within one lock slice), rolled back; none starts any more.
+
+        Callable from the event loop while transactions run in the driver's thread.
+
+        Returns:
+            Whether a ``COMMIT`` was under way (its transaction may still be written).
+        """
+        guard = self._guard
+        with guard.lock:
+            guard.abandoned = True
+            return guard.committing > 0
 
     async def recover(self) -> None:
         """Reset after a failed queued transaction; call only with nothing in flight."""
@@ -159,14 +242,17 @@ class BatchExecutor:
 
     async def run(self, item_lists: Iterable[list[tuple[Plan, Any]]]) -> None:
         """Execute every item in one transaction and commit it; roll back on any error."""
+        guard = self._guard
+        if guard.abandoned:
+            raise WriterAbandoned()
         groups = group_rows(item_lists)
         conn = await self._connect()
         try:
             if self._driver is not None and all(plan.fast for plan, _ in groups):
-                await self._driver._execute(_commit_in_thread, self._driver, groups)
+                await self._driver._execute(_commit_in_thread, self._driver, groups, guard)
                 return
             if self._sqlite:
-                await conn.exec_driver_sql("BEGIN IMMEDIATE")
+                await self._begin_immediate(conn)
             else:
                 await conn.begin()
             for plan, rows in groups:
@@ -174,16 +260,33 @@ class BatchExecutor:
                     await conn.exec_driver_sql(plan.sql, [tuple(row) for row in rows])
                 else:
                     await conn.execute(plan.statement, rows if len(rows) > 1 else rows[0])
-            await conn.commit()
+            guard.enter_commit()
+            try:
+                await conn.commit()
+            finally:
+                guard.leave_commit()
         except BaseException:
             await self._discard()
             raise
+
+    async def _begin_immediate(self, conn: AsyncConnection) -> None:
+        started: float | None = None
+        while True:
+            try:
+                await conn.exec_driver_sql("BEGIN IMMEDIATE")
+                return
+            except Exception as exc:
+                if not _is_lock_wait(exc):
+                    raise
+                started = self._guard.begin_waits(started)
 
     async def close(self) -> None:
         """Return the connection to the pool (rolling back anything open)."""
         conn, self._connection, self._driver = self._connection, None, None
         if conn is not None:
             with anyio.CancelScope(shield=True):
+                with suppress(Exception):
+                    await self._restore_busy_timeout(conn)
                 await conn.close()
 
     async def _connect(self) -> AsyncConnection:
@@ -194,6 +297,8 @@ class BatchExecutor:
                     f"unable to open database file: folder {str(folder)!r} does not exist"
                 )
             conn = await self._engine.connect()
+            if self._sqlite:
+                await self._slice_lock_waits(conn)
             if self._use_driver:
                 raw = await conn.get_raw_connection()
                 driver = raw.driver_connection
@@ -201,6 +306,19 @@ class BatchExecutor:
                     self._driver = driver
             self._connection = conn
         return self._connection
+
+    async def _slice_lock_waits(self, conn: AsyncConnection) -> None:
+        # The configured busy_timeout becomes the budget of the slices (see the module doc).
+        configured = (await conn.exec_driver_sql("PRAGMA busy_timeout")).scalar()
+        self._busy_ms = int(configured or 0)
+        self._guard.budget = self._busy_ms / 1000
+        slice_ms = min(self._busy_ms, int(_LOCK_SLICE * 1000))
+        await conn.exec_driver_sql(f"PRAGMA busy_timeout={slice_ms:d}")
+
+    async def _restore_busy_timeout(self, conn: AsyncConnection) -> None:
+        # The connection goes back to the pool, where readers expect the configured timeout.
+        if self._busy_ms is not None:
+            await conn.exec_driver_sql(f"PRAGMA busy_timeout={self._busy_ms:d}")
 
     async def _discard(self) -> None:
         # After a failure the connection's state is unknown (a disk I/O error can leave it
@@ -212,6 +330,7 @@ class BatchExecutor:
         with anyio.CancelScope(shield=True):
             try:
                 await conn.rollback()
+                await self._restore_busy_timeout(conn)
             except Exception:
                 with suppress(Exception):
                     await conn.invalidate()

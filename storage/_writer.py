@@ -16,6 +16,9 @@ Invariants:
   warning log event) and never silently dropped.
 * Each transaction attempt is shielded from cancellation, so cancellation only ever lands
   between attempts: a batch is either committed and resolved, or still pending.
+* Closing is bounded by ``close_timeout`` when one is set: at the deadline the writer gives
+  up (a transaction still waiting for the lock ends within one lock slice, rolled back; see
+  ``_executor``), rejects what is left and logs one error naming it, table by table.
 
 Up to two batches are queued in the driver's thread at once (see ``_executor``), so the
 thread goes from one transaction to the next without waiting for the event loop; a failure
@@ -24,7 +27,9 @@ makes the batches queued behind it skip, and they are committed after it is deal
 
 from __future__ import annotations
 
-from collections import deque
+import asyncio
+from collections import Counter, deque
+from contextlib import suppress
 from dataclasses import dataclass
 from itertools import islice
 from typing import TYPE_CHECKING, Final
@@ -39,14 +44,13 @@ from ._exceptions import (
     WriteRejected,
     WriterNotStarted,
 )
-from ._executor import BatchExecutor
+from ._executor import BatchExecutor, WriterAbandoned
 from ._plan import PlanCache
 from ._receipt import Receipt
 from ._transient import is_transient
 
 if TYPE_CHECKING:
-    import asyncio
-    from types import TracebackType
+    from types import EllipsisType, TracebackType
 
     from anyio.abc import TaskGroup, TaskStatus
     from sqlalchemy.ext.asyncio import AsyncEngine
@@ -58,6 +62,10 @@ __all__ = ("Writer", "WriterStatistics")
 _log = structlog.get_logger("actorgrid.storage.writer")
 
 _PIPELINE_DEPTH: Final = 2
+
+
+class _GaveUp(Exception):
+    """Internal: the close deadline passed; what is still pending stays pending."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +152,8 @@ class Writer:
         self._run_scope: anyio.CancelScope | None = None
         self._run_done: anyio.Event | None = None
         self._closed: anyio.Event | None = None
+        self._gave_up = False
+        self._commit_unknown = False
         self._batches_committed = 0
         self._ops_committed = 0
         self._retries = 0
@@ -254,16 +264,22 @@ class Writer:
             last_error=self._last_error,
         )
 
-    async def aclose(self) -> None:
+    async def aclose(self, *, timeout: float | EllipsisType | None = ...) -> None:
         """Stop accepting submissions, commit everything pending, and stop the writer.
 
         Safe to call more than once and from any task; the flush is shielded from
-        cancellation (bounded by ``close_timeout`` when set).
+        cancellation and bounded by the close timeout when there is one.
+
+        Args:
+            timeout: overrides ``close_timeout`` for this close (``None``: no bound).
 
         Raises:
-            FlushTimeout: ``close_timeout`` passed before everything was committed; the
-                submissions left are rejected.
+            FlushTimeout: the close timeout passed before everything was committed; the
+                submissions left are rejected and logged (``writer_flush_timeout``).
         """
+        limit = self._close_timeout if timeout is ... else timeout
+        if limit is not None:
+            _check_seconds("timeout", limit, allow_zero=True)
         if self._state == "new":
             self._state = "closed"
             return
@@ -274,26 +290,51 @@ class Writer:
                 await self._closed.wait()
             return
         self._state = "closing"
+        give_up = (
+            asyncio.get_running_loop().call_later(limit, self._give_up)
+            if limit is not None
+            else None
+        )
         try:
             with anyio.CancelScope(shield=True) as scope:
-                if self._close_timeout is not None:
-                    scope.deadline = anyio.current_time() + self._close_timeout
+                if limit is not None:
+                    scope.deadline = anyio.current_time() + limit
                 if self._run_scope is not None:
                     self._run_scope.cancel()
                 await self._run_done.wait()
-                await self._pump()
+                with suppress(_GaveUp):
+                    await self._pump()
+            if not self._run_done.is_set():
+                # Cut by the deadline: the background task ends within one lock slice now.
+                self._give_up()
+                with anyio.CancelScope(shield=True):
+                    await self._run_done.wait()
             await self._executor.close()
             if self._queue:
-                self._fail_remaining()
+                self._fail_remaining(limit or 0.0)
         finally:
+            if give_up is not None:
+                give_up.cancel()
             self._state = "closed"
             self._closed.set()
 
-    def _fail_remaining(self) -> None:
-        error = FlushTimeout(self._pending_ops, self._close_timeout or 0.0)
-        _log.error("writer_flush_timeout", pending_ops=self._pending_ops, timeout=error.timeout)
+    def _give_up(self) -> None:
+        if not self._gave_up:
+            self._gave_up = True
+            self._commit_unknown = self._executor.abandon()
+
+    def _fail_remaining(self, timeout: float) -> None:
+        unwritten = _describe(self._queue)
+        error = FlushTimeout(self._pending_ops, timeout, unwritten)
+        _log.error(
+            "writer_flush_timeout",
+            pending_ops=self._pending_ops,
+            timeout=timeout,
+            unwritten=", ".join(f"{what}: {n}" for what, n in unwritten.items()),
+            commit_outcome_unknown=self._commit_unknown,
+        )
         while self._queue:
-            self._reject(self._queue[0], error)
+            self._reject(self._queue[0], error, log=False)
         self._notify_progress()
         raise error
 
@@ -302,9 +343,10 @@ class Writer:
             with anyio.CancelScope() as scope:
                 self._run_scope = scope
                 task_status.started()
-                while True:
-                    await self._wait_for_work()
-                    await self._pump()
+                with suppress(_GaveUp):
+                    while True:
+                        await self._wait_for_work()
+                        await self._pump()
         finally:
             assert self._run_done is not None
             self._run_done.set()
@@ -367,7 +409,11 @@ class Writer:
                 error = await _outcome(future)
             if error is None:
                 self._resolve(batch, None)
+                if self._gave_up:
+                    raise _GaveUp()
                 continue
+            if self._gave_up:
+                raise _GaveUp()
             with anyio.CancelScope(shield=True):
                 for _, later in inflight:
                     await _outcome(later)
@@ -410,10 +456,14 @@ class Writer:
         attempt = 0
         while True:
             attempt += 1
+            if self._gave_up:
+                raise _GaveUp()
             try:
                 with anyio.CancelScope(shield=True):
                     await self._executor.run([receipt._items for receipt in batch])
             except Exception as exc:
+                if self._gave_up or isinstance(exc, WriterAbandoned):
+                    raise _GaveUp() from exc
                 self._last_error = f"{type(exc).__name__}: {exc}"
                 if not is_transient(exc):
                     return exc
@@ -443,13 +493,14 @@ class Writer:
                 self._reject(receipt, error)
         self._notify_progress()
 
-    def _reject(self, receipt: Receipt, cause: BaseException) -> None:
+    def _reject(self, receipt: Receipt, cause: BaseException, *, log: bool = True) -> None:
         self._rejected += 1
-        _log.warning(
-            "writer_submission_rejected",
-            ops=receipt._n,
-            error=f"{type(cause).__name__}: {cause}",
-        )
+        if log:
+            _log.warning(
+                "writer_submission_rejected",
+                ops=receipt._n,
+                error=f"{type(cause).__name__}: {cause}",
+            )
         self._finish(receipt, WriteRejected(receipt._n, cause))
 
     def _finish(self, receipt: Receipt, error: WriteRejected | None) -> None:
@@ -463,6 +514,18 @@ class Writer:
         if self._progress is not None:
             self._progress.set()
             self._progress = None
+
+
+def _describe(receipts: deque[Receipt]) -> dict[str, int]:
+    """Count the pending operations by statement and table: ``{"insert messages": 3}``."""
+    counts: Counter[str] = Counter()
+    for receipt in receipts:
+        for plan, _ in receipt._items:
+            statement = plan.statement
+            table = getattr(getattr(statement, "table", None), "name", None) or "?"
+            verb = getattr(statement, "__visit_name__", "statement")
+            counts[f"{verb} {table}"] += 1
+    return dict(counts)
 
 
 async def _outcome(future: asyncio.Future[None]) -> Exception | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import time
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -27,6 +28,8 @@ from actorgrid.storage import (
     create_engine,
 )
 from actorgrid.storage._transient import is_transient
+
+from ..locking import hold_write_lock
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -419,6 +422,63 @@ class TestFailures:
         finally:
             blocker.close()
             await fast.dispose()
+
+    async def test_a_lock_shorter_than_the_busy_timeout_is_waited_out_in_slices(
+        self, db_path: Path, engine: AsyncEngine
+    ) -> None:
+        """The writer waits for the lock in slices, but as long as the busy timeout: a lock
+        released after 0.5 s is taken without a failed commit or a retry."""
+        patient = create_engine(f"sqlite+aiosqlite:///{db_path}")  # busy_timeout 5000 ms
+        try:
+            with capture_logs() as logs:
+                async with Writer(patient) as writer:
+                    await writer.write(Op(INSERT_RECORD, record("before")))
+                    with hold_write_lock(db_path) as holder:
+                        receipt = writer.submit(Op(INSERT_RECORD, record("after")))
+                        await anyio.sleep(0.5)
+                        assert not receipt.done
+                        assert holder.stdin is not None
+                        holder.stdin.close()  # the holder rolls back and exits
+                        await receipt.wait()
+                    assert writer.statistics().retries == 0
+            assert not [e for e in logs if e["event"] == "writer_commit_retry"]
+            assert sorted(await records(engine)) == ["after", "before"]
+        finally:
+            await patient.dispose()
+
+    async def test_close_gives_up_on_another_process_lock_within_close_timeout(
+        self, db_path: Path, engine: AsyncEngine
+    ) -> None:
+        """A lock held by another process through the close: the writer waits for it in
+        slices, so it gives up at the close timeout (not after SQLite's 5 s busy timeout),
+        rejects the pending rows and names them in one error."""
+        patient = create_engine(f"sqlite+aiosqlite:///{db_path}")  # busy_timeout 5000 ms
+        try:
+            async with Writer(patient, close_timeout=0.5) as writer:
+                await writer.write(Op(INSERT_RECORD, record("before")))  # the connection is open
+                with hold_write_lock(db_path):
+                    first = writer.submit(Op(INSERT_MESSAGE, message("m1")))
+                    second = writer.submit(
+                        Op(INSERT_MESSAGE, message("m2")), Op(INSERT_RECORD, record("r"))
+                    )
+                    await anyio.sleep(0.2)  # the first transaction is waiting for the lock
+                    started = time.monotonic()
+                    with capture_logs() as logs, pytest.raises(FlushTimeout) as info:
+                        await writer.aclose()
+                    took = time.monotonic() - started
+            assert took < 1.5, f"the close took {took:.1f}s with close_timeout 0.5 s"
+            assert info.value.unwritten == {"insert messages": 2, "insert retry_records": 1}
+            assert isinstance(first.error, WriteRejected)
+            assert isinstance(second.error, WriteRejected)
+            [error] = [e for e in logs if e["event"] == "writer_flush_timeout"]
+            assert error["log_level"] == "error"
+            assert error["unwritten"] == "insert messages: 2, insert retry_records: 1"
+            assert not error["commit_outcome_unknown"]
+        finally:
+            await patient.dispose()
+        with sqlite3.connect(db_path) as db:
+            assert db.execute("SELECT count(*) FROM messages").fetchone() == (0,)
+            assert db.execute("SELECT target_id FROM retry_records").fetchall() == [("before",)]
 
     @pytest.mark.parametrize(
         ("error", "transient"),
