@@ -263,6 +263,33 @@ class Kernel:
             raise
         return self
 
+    async def stop(self, timeout: float | None = None) -> None:
+        """Stop every actor in reverse start order, each within its shutdown timeout.
+
+        Bounded by ``timeout`` seconds in all (``None``: by the shutdown timeouts alone);
+        past it the stop logs ``kernel_stop_timeout`` (an error naming the root's children
+        still running) and cancels what is left: their ``on_stop`` does not finish. Shielded
+        from a cancellation of the caller. The kernel's task group stays open until the
+        ``async with`` block is left (:meth:`aclose`).
+        """
+        root = self._root
+        if root is None or self._stopped.is_set():
+            return
+        root.request_stop()
+        with anyio.CancelScope(shield=True):
+            with anyio.move_on_after(timeout):
+                await self._stopped.wait()
+            if self._stopped.is_set():
+                return
+            _log.error(
+                "kernel_stop_timeout",
+                timeout=timeout,
+                still_running=[c.id for c in root.which_children() if c.running],
+            )
+            assert self._tg is not None
+            self._tg.cancel_scope.cancel()
+            await self._stopped.wait()
+
     async def __aexit__(
         self,
         exc_type: type[BaseException] | None,
@@ -270,12 +297,9 @@ class Kernel:
         tb: TracebackType | None,
     ) -> bool | None:
         assert self._tg is not None
-        if self._root is not None:
-            # Every exit is the ordered stop (each child has its own shutdown timeout, so it
-            # is bounded), shielded from a cancellation of the caller.
-            self._root.request_stop()
-            with anyio.CancelScope(shield=True):
-                await self._stopped.wait()
+        # Every exit is the ordered stop (each child has its own shutdown timeout, so it is
+        # bounded), shielded from a cancellation of the caller.
+        await self.stop()
         for scope in list(self._background):
             scope.cancel()
         if isinstance(exc, Exception):

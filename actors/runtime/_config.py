@@ -36,10 +36,20 @@ class StorageSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     max_batch_ops: int = 2000
     max_delay: float = 0.002
     """Seconds a lone write may wait for company before its batch commits."""
+    close_timeout: float = 10.0
+    """Seconds a stop may take after the drain to save state: the actors' ``on_stop`` (the
+    gate's write-behind, the pattern engine's index) and the writer's final flush, together.
+
+    A stop therefore takes at most ``broker.drain_timeout`` plus this. Past it (a database
+    locked by another process, a failing disk) the stop gives up: the actors still stopping
+    are cancelled (``kernel_stop_timeout``) and the rows not committed are rejected
+    (``writer_flush_timeout``, an error naming them by table); it never hangs. Durable
+    messages not marked done are delivered again by the next run."""
 
     def __post_init__(self) -> None:
         _positive("storage.max_batch_ops", self.max_batch_ops)
         _positive("storage.max_delay", self.max_delay, zero=True)
+        _positive("storage.close_timeout", self.close_timeout, zero=True)
 
 
 class GateSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

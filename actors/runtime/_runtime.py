@@ -9,12 +9,22 @@ The supervision tree (root, ``one_for_one``), in start order::
     subscriptions    a supervisor with the subscription workers, ``sub:<topic>:<n>``
 
 Leaving the runtime stops intake, lets in-flight handlers finish (up to the drain
-timeout), stops the tree in reverse order (the gate flushes on its way out), flushes the
-writer and closes the database.
+timeout), stops the tree in reverse order (the gate flushes on its way out, the pattern
+engine saves its index), flushes the writer and closes the database. Everything after the
+drain shares one close timeout, so a stop takes at most ``broker.drain_timeout`` plus
+``storage.close_timeout``; past it, what was not saved is logged as an error.
+
+The writer and the kernel run in a task of the runtime's own (the *host*), not in the task
+that entered the runtime: a cancellation of the caller (a ``move_on_after`` around the
+whole ``async with``, a cancelled task group) therefore cannot reach the actors, and leaving
+the block, however it ends, is the graceful stop above. A failure of the tree (the root
+supervisor gave up) cancels the caller's block instead, and leaving it raises
+:class:`~actorgrid.kernel.RestartLimitExceeded`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import math
 from typing import TYPE_CHECKING, Any
@@ -23,8 +33,8 @@ import anyio
 import msgspec
 import structlog
 
-from actorgrid.kernel import ChildSpec, Kernel, SupervisorSpec
-from actorgrid.storage import Writer, create_engine, migrate_async
+from actorgrid.kernel import ChildSpec, Kernel, RestartLimitExceeded, SupervisorSpec
+from actorgrid.storage import FlushTimeout, Writer, create_engine, migrate_async
 
 from .._exceptions import InvalidArgument, RuntimeClosed, TopicConflict
 from ..broker import (
@@ -69,7 +79,13 @@ __all__ = ("Runtime",)
 _log = structlog.get_logger("actorgrid.runtime")
 
 _PATTERN_SHUTDOWN = 60.0
-"""Seconds the pattern engine may take to stop: it saves its index (large ones take long)."""
+"""Seconds the pattern engine may take to stop: it saves its index (large ones take long).
+The stop as a whole is bounded by ``storage.close_timeout`` all the same."""
+
+_WORKER_GRACE = 0.5
+"""Seconds a handler still running when its worker is stopped gets before it is cancelled.
+Short on purpose: the graceful stop has already drained for ``broker.drain_timeout``, and
+what the workers take comes out of the close timeout the gate and the writer need."""
 
 
 class Runtime(PatternCalls):
@@ -83,8 +99,13 @@ class Runtime(PatternCalls):
     def __init__(self, config: RuntimeConfig | None = None, *, clock: Clock | None = None) -> None:
         self.config = config or RuntimeConfig()
         self._clock = clock
-        self._stack: contextlib.AsyncExitStack | None = None
+        self._state = "new"  # new -> running -> stopping -> closed
         self._open = False
+        self._host: asyncio.Task[None] | None = None
+        self._stop_requested = anyio.Event()
+        self._host_done = anyio.Event()
+        self._body: anyio.CancelScope | None = None
+        self._failure: BaseException | None = None
         self.engine: AsyncEngine | None = None
         self.writer: Writer | None = None
         self.kernel: Kernel | None = None
@@ -98,19 +119,85 @@ class Runtime(PatternCalls):
     # -- lifecycle ----------------------------------------------------------------------
 
     async def __aenter__(self) -> Runtime:
-        if self._stack is not None:
+        if self._host is not None:
             raise RuntimeError("a Runtime can only be entered once")
-        config = self.config
-        stack = self._stack = contextlib.AsyncExitStack()
-        await stack.__aenter__()
+        ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        # The host is a plain asyncio task on purpose: a task started in an anyio task group
+        # (or any task that the caller's cancel scopes contain) would be cancelled with the
+        # caller. Its lifetime is still structured: __aexit__ always waits for it.
+        self._host = asyncio.get_running_loop().create_task(
+            self._run_host(ready), name="actorgrid-runtime"
+        )
         try:
-            await self._start(stack, config)
+            await ready
         except BaseException:
-            await stack.__aexit__(None, None, None)
+            self._stop_requested.set()
+            with anyio.CancelScope(shield=True):
+                await self._host_done.wait()
             raise
+        # Cancelled by the host if the tree fails, so that the caller's block ends.
+        self._body = anyio.CancelScope()
+        self._body.__enter__()
+        self._state = "running"
         self._open = True
-        _log.info("runtime_started", database=config.storage.url, gate=config.gate.enabled)
+        _log.info(
+            "runtime_started", database=self.config.storage.url, gate=self.config.gate.enabled
+        )
         return self
+
+    async def _run_host(self, ready: asyncio.Future[None]) -> None:
+        """The host task: start everything, wait for the stop, stop everything."""
+        try:
+            async with contextlib.AsyncExitStack() as stack:
+                await self._start(stack, self.config)
+                if ready.done():  # the caller was cancelled while we started
+                    return
+                ready.set_result(None)
+                # Inside the kernel's task group: a failure of the tree cancels this wait.
+                await self._stop_requested.wait()
+                await self._stop()
+        except BaseException as exc:  # handed to the caller's task, which raises it
+            if not ready.done():
+                ready.set_exception(exc)
+            else:
+                self._fail(exc)
+        finally:
+            self._state = "closed"
+            self._open = False
+            self._host_done.set()
+
+    def _fail(self, exc: BaseException) -> None:
+        self._failure = exc
+        self._state = "closed"
+        self._open = False
+        if isinstance(exc, RestartLimitExceeded):
+            _log.error(
+                "runtime_failed",
+                supervisor=exc.supervisor,
+                intensity=exc.intensity,
+                period=exc.period,
+                error=str(exc),
+            )
+        else:
+            _log.error("runtime_failed", exc_info=exc)
+        if self._body is not None:
+            self._body.cancel()
+
+    async def _stop(self) -> None:
+        """The graceful stop, in the host: drain, then the tree and the writer, each bounded."""
+        await self.drain(self.config.broker.drain_timeout)
+        self._state = "closed"
+        self._open = False
+        close_timeout = self.config.storage.close_timeout
+        with anyio.CancelScope(shield=True):
+            deadline = anyio.current_time() + close_timeout
+            assert self.kernel is not None
+            await self.kernel.stop(timeout=close_timeout)
+            if self.writer is not None:
+                left = max(0.0, deadline - anyio.current_time())
+                # Logged by the writer (writer_flush_timeout names what was not written).
+                with contextlib.suppress(FlushTimeout):
+                    await self.writer.aclose(timeout=left)
 
     async def _start(self, stack: contextlib.AsyncExitStack, config: RuntimeConfig) -> None:
         url = config.storage.url
@@ -124,6 +211,7 @@ class Runtime(PatternCalls):
                     engine,
                     max_batch_ops=config.storage.max_batch_ops,
                     max_delay=config.storage.max_delay,
+                    close_timeout=config.storage.close_timeout,
                 )
             )
         kernel = self.kernel = await stack.enter_async_context(
@@ -197,25 +285,29 @@ class Runtime(PatternCalls):
         exc_type: type[BaseException] | None,
         exc: BaseException | None,
         tb: TracebackType | None,
-    ) -> None:
-        self._open = False
-        stack, self._stack = self._stack, None
-        if stack is None:
-            return
+    ) -> bool | None:
         # However the block ended (normally, by an exception, by a cancellation), the stop is
-        # the graceful one: drain, on_stop, gate flush, index save, writer flush, shielded
-        # from the caller's cancellation. The caller's own exception then propagates as
-        # itself, not inside an ExceptionGroup of the kernel's task group.
-        cancelled = exc is not None and not isinstance(exc, Exception)
+        # the graceful one, run by the host, which the caller's cancellation cannot reach;
+        # waiting for it is shielded and bounded (drain timeout plus close timeout).
+        body, self._body = self._body, None
+        if self._host is None or body is None:
+            return None
+        if self._state == "running":
+            self._state = "stopping"
+            self._open = False
+        self._stop_requested.set()
         try:
             with anyio.CancelScope(shield=True):
-                await self.drain(self.config.broker.drain_timeout)
+                await self._host_done.wait()
         finally:
-            if cancelled:
-                await stack.__aexit__(exc_type, exc, tb)
-            else:
-                await stack.__aexit__(None, None, None)
+            ours = bool(body.__exit__(exc_type, exc, tb))
             _log.info("runtime_stopped")
+        failure = self._failure
+        if failure is None:
+            return ours  # True only for the cancellation that the host's _fail caused
+        if exc is not None and not ours:
+            return None  # the caller's own exception or cancellation wins; the failure is logged
+        raise failure
 
     async def drain(self, timeout: float) -> bool:
         """Wait until no message is queued at a worker or being handled, up to ``timeout`` s.
@@ -296,7 +388,7 @@ class Runtime(PatternCalls):
                     f"sub:{topic}:{i}",
                     lambda: SubscriptionWorker(core, state),
                     capacity=per_worker,
-                    shutdown=self.config.broker.drain_timeout,
+                    shutdown=_WORKER_GRACE,
                 )
             )
             state.workers.append(ref)

@@ -6,6 +6,7 @@ from typing import Any
 
 import anyio
 import pytest
+from structlog.testing import capture_logs
 
 from actorgrid.kernel import Actor, ChildSpec, Kernel, SupervisorSpec
 
@@ -65,3 +66,26 @@ async def test_reverse_stop_is_one_at_a_time() -> None:
 def test_bad_stop_order_is_rejected() -> None:
     with pytest.raises(ValueError, match="stop_order"):
         SupervisorSpec(stop_order="random")  # type: ignore[arg-type]
+
+
+class Stuck(Actor[Any]):
+    """Its on_stop never finishes."""
+
+    async def receive(self, message: Any) -> Any:
+        return message
+
+    async def on_stop(self) -> None:
+        await anyio.sleep_forever()
+
+
+async def test_a_bounded_stop_cancels_what_is_left_and_names_it() -> None:
+    """``stop(timeout)`` gives up after ``timeout`` on a child stuck in on_stop (even one with
+    a longer shutdown timeout), logs an error naming it and cancels it."""
+    async with Kernel() as kernel:
+        await kernel.spawn(Stuck, name="stuck", shutdown=30)
+        with capture_logs() as logs:
+            with anyio.fail_after(5):
+                await kernel.stop(timeout=0.2)
+    [error] = [e for e in logs if e["event"] == "kernel_stop_timeout"]
+    assert error["log_level"] == "error"
+    assert error["still_running"] == ["stuck"]
