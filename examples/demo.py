@@ -259,7 +259,6 @@ async def _serve(
         final = await watch.status("final")
         await _report_patterns(rt)
         final["paid_after_retry"] = service.paid_after_retry
-        final["notifications_lost"] = service.notifications_lost
         final["failures"] = ",".join(f"{k}={v}" for k, v in sorted(service.failures.items()))
     return final
 

@@ -24,6 +24,7 @@ from ._types import RetryEarly as RetryEarly
 from ._types import Subscription as Subscription
 from ._types import TopicSpec as TopicSpec
 from ._worker import SubscriptionWorker as SubscriptionWorker
+from ._worker import in_handler as in_handler
 
 __all__ = (
     "Broker",
@@ -40,4 +41,5 @@ __all__ = (
     "SubscriptionState",
     "SubscriptionWorker",
     "TopicSpec",
+    "in_handler",
 )

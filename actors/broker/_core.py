@@ -139,6 +139,8 @@ class BrokerCore:
         """Deliveries of topics without a subscription yet (this run's; older ones are rows)."""
         self._upsert = retry_record_upsert(dialect) if dialect else None
         self._random = random.Random()
+        self.publishing = 0
+        """Publishes in progress (between their call and their dispatch): drain waits."""
         self.published = 0
         self.acked = 0
         self.failed = 0
@@ -233,26 +235,38 @@ class BrokerCore:
         for d in deliveries:
             if not d.durable and d.topic not in self.subs:
                 raise NoSubscriber(d.topic)
-        if durable:
-            assert self.writer is not None
-            now = self.clock.now()
-            receipt = self.writer.submit(*(insert_op(d, now) for d in durable))
-            await self._complete(receipt, deliveries)
-            return
-        self.published += len(deliveries)
-        for d in deliveries:
-            await self.dispatch(d)
+        self.publishing += 1
+        try:
+            if durable:
+                assert self.writer is not None
+                now = self.clock.now()
+                receipt = self.writer.submit(*(insert_op(d, now) for d in durable))
+                await self._complete(receipt, deliveries)
+                return
+            self.published += len(deliveries)
+            for d in deliveries:
+                await self.dispatch(d)
+        finally:
+            self.publishing -= 1
 
     async def publish_one(self, d: Delivery) -> None:
         """:meth:`publish` for one delivery."""
         if d.durable:
             assert self.writer is not None
-            await self._complete(self.writer.submit(insert_op(d, self.clock.now())), (d,))
+            self.publishing += 1
+            try:
+                await self._complete(self.writer.submit(insert_op(d, self.clock.now())), (d,))
+            finally:
+                self.publishing -= 1
             return
         if d.topic not in self.subs:
             raise NoSubscriber(d.topic)
         self.published += 1
-        await self.dispatch(d)
+        self.publishing += 1
+        try:
+            await self.dispatch(d)
+        finally:
+            self.publishing -= 1
 
     async def _complete(self, receipt: Receipt, deliveries: Sequence[Delivery]) -> None:
         """Await the commit of submitted rows, then dispatch them: once submitted, a publish

@@ -10,6 +10,7 @@ type's ``__post_init__`` raised, goes to the dead-letter queue without running t
 from __future__ import annotations
 
 import asyncio
+from contextvars import ContextVar
 from typing import TYPE_CHECKING
 
 import structlog
@@ -23,9 +24,19 @@ if TYPE_CHECKING:
     from .._delivery import Delivery
     from ._core import BrokerCore, SubscriptionState
 
-__all__ = ("SubscriptionWorker",)
+__all__ = ("SubscriptionWorker", "in_handler")
 
 _log = structlog.get_logger("actorgrid.broker")
+
+_HANDLING: ContextVar[BrokerCore | None] = ContextVar("actorgrid_handling", default=None)
+"""The broker whose handler the current task runs (set once per worker task, so it costs
+nothing per delivery; tasks a handler starts inherit it)."""
+
+
+def in_handler(core: BrokerCore) -> bool:
+    """Whether the caller runs in one of ``core``'s subscription workers (in a handler), or in
+    a task that such a handler started."""
+    return _HANDLING.get() is core
 
 
 class SubscriptionWorker(Actor["Delivery"]):
@@ -34,6 +45,10 @@ class SubscriptionWorker(Actor["Delivery"]):
     def __init__(self, core: BrokerCore, sub: SubscriptionState) -> None:
         self._core = core
         self._sub = sub
+
+    async def on_start(self) -> None:
+        """Mark this worker's task as a handler's (see :func:`in_handler`)."""
+        _HANDLING.set(self._core)
 
     async def receive(self, message: Delivery) -> None:
         """Decode, attach reference context, run the handler, then ack or nack.

@@ -35,12 +35,13 @@ __all__ = ("PatternCalls",)
 class PatternCalls:
     """Reference chunks and recurring failures, through the runtime's pattern engine."""
 
-    _open: bool
     _pattern: ActorRef[Any] | None
 
+    def _running(self, action: str, *, stopping: bool = True) -> Any:
+        raise RuntimeClosed(action)  # the Runtime's own replaces this
+
     def _pattern_engine(self, action: str) -> ActorRef[Any]:
-        if not self._open:
-            raise RuntimeClosed(action)
+        self._running(action)
         if self._pattern is None:
             raise InvalidArgument("pattern.enabled", False, f"the pattern engine on to {action}")
         return self._pattern

@@ -48,6 +48,7 @@ from ..broker import (
     SubscriptionState,
     SubscriptionWorker,
     TopicSpec,
+    in_handler,
 )
 from ..dead_letters import DeadLetterQueue, DeadLetters, MemoryDeadLetterStore
 from ..patterns import FlushPattern, PatternEngine, resolve_index_path
@@ -99,8 +100,7 @@ class Runtime(PatternCalls):
     def __init__(self, config: RuntimeConfig | None = None, *, clock: Clock | None = None) -> None:
         self.config = config or RuntimeConfig()
         self._clock = clock
-        self._state = "new"  # new -> running -> stopping -> closed
-        self._open = False
+        self._state = "new"  # new -> running -> stopping (handlers only) -> closed
         self._host: asyncio.Task[None] | None = None
         self._stop_requested = anyio.Event()
         self._host_done = anyio.Event()
@@ -139,7 +139,6 @@ class Runtime(PatternCalls):
         self._body = anyio.CancelScope()
         self._body.__enter__()
         self._state = "running"
-        self._open = True
         _log.info(
             "runtime_started", database=self.config.storage.url, gate=self.config.gate.enabled
         )
@@ -163,13 +162,11 @@ class Runtime(PatternCalls):
                 self._fail(exc)
         finally:
             self._state = "closed"
-            self._open = False
             self._host_done.set()
 
     def _fail(self, exc: BaseException) -> None:
         self._failure = exc
         self._state = "closed"
-        self._open = False
         if isinstance(exc, RestartLimitExceeded):
             _log.error(
                 "runtime_failed",
@@ -187,7 +184,6 @@ class Runtime(PatternCalls):
         """The graceful stop, in the host: drain, then the tree and the writer, each bounded."""
         await self.drain(self.config.broker.drain_timeout)
         self._state = "closed"
-        self._open = False
         close_timeout = self.config.storage.close_timeout
         with anyio.CancelScope(shield=True):
             deadline = anyio.current_time() + close_timeout
@@ -293,8 +289,7 @@ class Runtime(PatternCalls):
         if self._host is None or body is None:
             return None
         if self._state == "running":
-            self._state = "stopping"
-            self._open = False
+            self._state = "stopping"  # intake from outside ends; handlers in flight go on
         self._stop_requested.set()
         try:
             with anyio.CancelScope(shield=True):
@@ -310,7 +305,9 @@ class Runtime(PatternCalls):
         raise failure
 
     async def drain(self, timeout: float) -> bool:
-        """Wait until no message is queued at a worker or being handled, up to ``timeout`` s.
+        """Wait until nothing is in flight, up to ``timeout`` seconds: no publish in progress,
+        no message queued at a worker or being handled, and everything submitted to the
+        writer committed (what handlers published to durable topics included).
 
         Returns:
             Whether everything in flight finished in time.
@@ -319,16 +316,36 @@ class Runtime(PatternCalls):
         if core is None:
             return True
         with anyio.move_on_after(timeout):
-            while core.queued() or core.running():  # noqa: ASYNC110 - polled counters
+            while core.publishing or core.queued() or core.running():  # noqa: ASYNC110
                 await anyio.sleep(0.005)
+            if self.writer is not None:
+                await self.writer.flush()
             return True
-        _log.warning("drain_timeout", queued=core.queued(), running=core.running())
+        _log.warning(
+            "drain_timeout",
+            publishing=core.publishing,
+            queued=core.queued(),
+            running=core.running(),
+        )
         return False
 
-    def _running(self, action: str) -> BrokerCore:
-        if not self._open or self._core is None:
-            raise RuntimeClosed(action)
-        return self._core
+    def _running(self, action: str, *, stopping: bool = True) -> BrokerCore:
+        """The broker core, if ``action`` may run now.
+
+        While the runtime stops (the drain), handlers still in flight, and the tasks they
+        started, may go on using it (``stopping``: publish above all); intake from outside
+        a handler is refused from the moment the stop began.
+
+        Raises:
+            RuntimeClosed: otherwise.
+        """
+        core = self._core
+        if core is not None and (
+            self._state == "running"
+            or (stopping and self._state == "stopping" and in_handler(core))
+        ):
+            return core
+        raise RuntimeClosed(action)
 
     # -- topics and subscriptions ---------------------------------------------------------
 
@@ -363,7 +380,7 @@ class Runtime(PatternCalls):
             InvalidArgument: a bad option.
             RuntimeClosed: the runtime is not running.
         """
-        core = self._running("subscribe")
+        core = self._running("subscribe", stopping=False)
         spec = Subscription(
             topic,
             handler,

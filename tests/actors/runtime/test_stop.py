@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import contextlib
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import msgspec
 import pytest
 from structlog.testing import capture_logs
 
-from actorgrid import BrokerSettings, GateSettings, Runtime, StorageSettings
+from actorgrid import BrokerSettings, GateSettings, Runtime, RuntimeClosed, StorageSettings
 from actorgrid.kernel.testing import wait_until
 
 from ...locking import hold_write_lock
@@ -146,9 +146,13 @@ async def test_a_stop_takes_at_most_the_drain_and_the_close_timeout(
 async def test_a_database_locked_by_another_process_at_close_is_given_up_on(
     runtimes: RuntimeFactory,
 ) -> None:
-    """Another process holds SQLite's write lock through the stop: the stop returns after
-    the close timeout with an error naming what was not written; it does not hang."""
-    config = runtimes.config(storage=StorageSettings(url=runtimes.url, close_timeout=0.5))
+    """Another process holds SQLite's write lock through the stop: the drain waits for the
+    commit in vain, the stop returns after the close timeout with an error naming what was
+    not written; it does not hang."""
+    config = runtimes.config(
+        broker=BrokerSettings(drain_timeout=0.3),
+        storage=StorageSettings(url=runtimes.url, close_timeout=0.5),
+    )
     with capture_logs() as logs, contextlib.ExitStack() as lock:
         async with Runtime(config, clock=runtimes.clock) as rt:
             rt.declare_topic("jobs")  # no subscription: the row is all there is to write
@@ -157,8 +161,66 @@ async def test_a_database_locked_by_another_process_at_close_is_given_up_on(
             await anyio.sleep(0.2)  # its transaction is waiting for the lock
             started = time.monotonic()
         took = time.monotonic() - started
-    assert took < 0.5 + 1.0, f"the stop took {took:.2f}s with close_timeout 0.5 s"
+    assert took < 0.3 + 0.5 + 1.0, f"the stop took {took:.2f}s (drain 0.3 s, close 0.5 s)"
     [error] = [e for e in logs if e["event"] == "writer_flush_timeout"]
     assert error["log_level"] == "error"
     assert error["unwritten"] == "insert messages: 1"
     assert runtimes.query("SELECT count(*) FROM messages") == [(0,)]
+
+
+def refused(rt: Runtime) -> bool:
+    """Whether ``rt`` refuses callers outside its handlers (its stop has begun)."""
+    try:
+        rt.statistics()
+    except RuntimeClosed:
+        return True
+    return False
+
+
+async def test_handlers_in_flight_during_the_drain_may_publish(runtimes: RuntimeFactory) -> None:
+    """A handler still running when the stop begins publishes to a durable and a transient
+    topic: both are accepted and delivered, and the durable one is committed, before the stop
+    ends. A publish from outside a handler is refused once the stop began."""
+    started = anyio.Event()
+    release = anyio.Event()
+    seen: list[tuple[str, int]] = []
+    outside: list[BaseException] = []
+    runtime: list[Runtime] = []
+
+    async def order(payload: dict[str, int], ctx: DeliveryContext) -> None:
+        started.set()
+        await release.wait()  # still in flight when the block is left
+        await runtime[0].publish("audit", {"n": payload["n"]})
+        await runtime[0].publish("notes", {"n": payload["n"]})
+
+    def record(topic: str) -> Any:
+        async def handler(payload: dict[str, int], ctx: DeliveryContext) -> None:
+            seen.append((topic, payload["n"]))
+
+        return handler
+
+    async def from_outside(rt: Runtime) -> None:
+        await wait_until(lambda: refused(rt))
+        try:
+            await rt.publish("audit", {"n": 99})
+        except RuntimeClosed as exc:
+            outside.append(exc)
+        release.set()
+
+    async with anyio.create_task_group() as tg, runtimes() as rt:
+        runtime.append(rt)
+        rt.declare_topic("orders")
+        rt.declare_topic("audit")
+        rt.declare_topic("notes", durable=False)
+        await rt.subscribe("orders", order)
+        await rt.subscribe("audit", record("audit"))
+        await rt.subscribe("notes", record("notes"))
+        await rt.publish("orders", {"n": 1})
+        await started.wait()
+        tg.start_soon(from_outside, rt)
+    assert len(outside) == 1
+    assert sorted(seen) == [("audit", 1), ("notes", 1)]
+    assert runtimes.query("SELECT topic, state FROM messages ORDER BY topic") == [
+        ("audit", "done"),
+        ("orders", "done"),
+    ]
