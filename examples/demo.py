@@ -8,7 +8,9 @@ retries, orders paid after a retry, dead letters with their reason.
 
 Ctrl-C or SIGTERM (or ``--seconds N``) stops intake, lets the handlers in flight finish,
 prints a summary and exits with status 0. Messages waiting for a retry stay in the database:
-the next run on the same file says how many it found and carries on with them.
+the next run on the same file says how many it found and carries on with them. If the
+runtime fails instead (its root supervisor exceeded its restart limit), the demo logs
+``demo_failed`` and exits with status 1.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import anyio
 import structlog
 
 from actorgrid import Runtime
-from actorgrid.kernel import configure_logging
+from actorgrid.kernel import RestartLimitExceeded, configure_logging
 from actorgrid.storage import MESSAGE_STATES
 
 from .app import OrderProducer, OrderService, add_runbooks, demo_config
@@ -278,12 +280,25 @@ async def run(options: Options) -> int:
             next_order=f"o-{before.last_order + 1}",
         )
     stop = anyio.Event()
+    failure: RestartLimitExceeded | None = None
     async with anyio.create_task_group() as tg:
         await tg.start(_watch_signals, stop)
         if options.seconds is not None:
             tg.start_soon(_stop_after, options.seconds, stop)
-        final = await _serve(options, before, stop)
+        try:
+            final = await _serve(options, before, stop)
+        except RestartLimitExceeded as exc:
+            failure = exc
         tg.cancel_scope.cancel()
+    if failure is not None:
+        log.error(
+            "demo_failed",
+            error=str(failure),
+            supervisor=failure.supervisor,
+            child=failure.child,
+            note="the runtime stopped: its root supervisor exceeded its restart limit",
+        )
+        return 1
     after = inspect_database(options.db) or DatabaseState()
     log.info(
         "summary",

@@ -61,11 +61,18 @@ class RestartLimitExceeded(ActorError):
     The supervisor has already stopped all of its children when this is raised.
     """
 
-    def __init__(self, supervisor: str, intensity: int, period: float) -> None:
+    def __init__(
+        self, supervisor: str, intensity: int, period: float, child: str | None = None
+    ) -> None:
         self.supervisor = supervisor
         self.intensity = intensity
         self.period = period
-        super().__init__(f"supervisor {supervisor!r} exceeded {intensity} restarts in {period:g} s")
+        self.child = child
+        """The child whose exit was one restart too many (``None`` if unknown)."""
+        last = f" (the last: {child!r})" if child is not None else ""
+        super().__init__(
+            f"supervisor {supervisor!r} exceeded {intensity} restarts in {period:g} s{last}"
+        )
 
 
 class NameTaken(ActorError):

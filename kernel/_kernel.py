@@ -243,7 +243,8 @@ class Kernel:
             self._stopped.set()
         if failure is not None:
             spec = self._root_spec
-            self._failure = RestartLimitExceeded("root", spec.intensity, spec.period)
+            child = failure.child if isinstance(failure, RestartLimitExceeded) else None
+            self._failure = RestartLimitExceeded("root", spec.intensity, spec.period, child)
             self._failure.__cause__ = failure
             raise self._failure
 

@@ -149,6 +149,8 @@ class Supervisor:
         self._total_restarts = 0
         self._tg: TaskGroup | None = None
         self._events: MemoryObjectSendStream[Any] | None = None
+        self._stop_requested = False
+        self._backoff_scope: anyio.CancelScope | None = None
         self._random = random.Random()
         for child_spec in spec.children:
             self._add(child_spec)
@@ -320,9 +322,15 @@ class Supervisor:
     # -- one incarnation ----------------------------------------------------------------
 
     def request_stop(self) -> None:
-        """Ask the supervisor to stop all its children in reverse order and return."""
+        """Ask the supervisor to stop all its children in reverse order and return.
+
+        A restart delay (backoff) in progress is cut short: the stop does not wait for it.
+        """
         if self._events is not None:
             self._events.send_nowait(_STOP)
+            self._stop_requested = True
+            if self._backoff_scope is not None:
+                self._backoff_scope.cancel()
 
     async def run(self, *, task_status: TaskStatus[Supervisor]) -> Exception | None:
         """Run one incarnation: start the children in order, then supervise them.
@@ -337,6 +345,7 @@ class Supervisor:
         """
         send, receive = anyio.create_memory_object_stream[Any](math.inf)
         self._restarts.clear()
+        self._stop_requested = False
         async with anyio.create_task_group() as tg:
             self._tg = tg
             self._events = send
@@ -382,15 +391,17 @@ class Supervisor:
         self._total_restarts += 1
         return len(window) > self.spec.intensity
 
-    async def _escalate(self) -> RestartLimitExceeded:
+    async def _escalate(self, child: _Child, error: BaseException | None) -> RestartLimitExceeded:
         _log.error(
             "restart_limit_exceeded",
             supervisor=self.name,
+            child=child.spec.id,
             intensity=self.spec.intensity,
             period=self.spec.period,
+            error=repr(error) if error is not None else None,
         )
         await self._stop_all()
-        return RestartLimitExceeded(self.name, self.spec.intensity, self.spec.period)
+        return RestartLimitExceeded(self.name, self.spec.intensity, self.spec.period, child.spec.id)
 
     async def _on_exit(
         self, child: _Child, incarnation: int, result: BaseException | None
@@ -403,7 +414,7 @@ class Supervisor:
             self._remove(child)
             return None
         if self._note_restart():
-            return await self._escalate()
+            return await self._escalate(child, result)
         index = self._children.index(child)
         strategy = self.spec.strategy
         if strategy == "one_for_one":
@@ -417,6 +428,8 @@ class Supervisor:
             if sibling is not child and sibling.spec.restart == "temporary":
                 self._remove(sibling)
         await self._backoff()
+        if self._stop_requested:
+            return None  # the loop takes the stop next; restarting first would be wasted
         for target in affected:
             if target.removed:
                 continue
@@ -427,8 +440,13 @@ class Supervisor:
 
     async def _backoff(self) -> None:
         delay = self.spec.restart_delay(len(self._restarts), self._random.random())
-        if delay > 0:
-            await self._kernel.clock.sleep(delay)
+        if delay > 0 and not self._stop_requested:
+            with anyio.CancelScope() as scope:
+                self._backoff_scope = scope
+                try:
+                    await self._kernel.clock.sleep(delay)
+                finally:
+                    self._backoff_scope = None
 
     async def _restart(self, child: _Child) -> RestartLimitExceeded | None:
         while True:
@@ -439,8 +457,10 @@ class Supervisor:
                     "child_restart_failed", supervisor=self.name, child=child.spec.id, exc_info=exc
                 )
                 if self._note_restart():
-                    return await self._escalate()
+                    return await self._escalate(child, exc)
                 await self._backoff()
+                if self._stop_requested:
+                    return None
                 continue
             _log.info("child_restarted", supervisor=self.name, child=child.spec.id)
             return None

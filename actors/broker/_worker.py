@@ -2,8 +2,9 @@
 
 A subscription with concurrency ``n`` has ``n`` workers under the ``subscriptions``
 supervisor. The handler's exceptions never crash the worker: they are the nack path, and so
-is a stray ``CancelledError`` (one that reached the handler while the worker itself was not
-being cancelled). A payload that cannot be decoded, whatever the decoder or the payload
+are a stray ``CancelledError`` (one that reached the handler while the worker itself was not
+being cancelled) and any other ``BaseException`` but ``KeyboardInterrupt`` and
+``SystemExit``. A payload that cannot be decoded, whatever the decoder or the payload
 type's ``__post_init__`` raised, goes to the dead-letter queue without running the handler.
 """
 
@@ -87,6 +88,12 @@ class SubscriptionWorker(Actor["Delivery"]):
             # A real stop re-raises here: the delivery stays unacked and is delivered again.
             failure = stray_failure(cancelled)
             await core.nack(d, failure, early=ctx.early_retry_requested, sub=sub.spec)
+        except (KeyboardInterrupt, SystemExit):
+            raise  # asks the process to end: not the handler's failure to retry
+        except BaseException as exc:
+            # Any other BaseException (GeneratorExit, an application's own) is the handler's
+            # failure too: let into the supervisor's task group, it would end the runtime.
+            await core.nack(d, exc, early=ctx.early_retry_requested, sub=sub.spec)
         else:
             await core.ack(d)
 

@@ -6,7 +6,15 @@ The supervision tree (root, ``one_for_one``), in start order::
     dead-letters     the dead-letter queue
     pattern-engine   reference chunks, glimpse/revise, failure memory (absent when disabled)
     broker           scheduled redelivery, early retries, recovery
-    subscriptions    a supervisor with the subscription workers, ``sub:<topic>:<n>``
+    subscriptions    a supervisor with one supervisor per topic, ``topic:<topic>``, whose
+                     children are that topic's workers, ``sub:<topic>:<n>``
+
+A misbehaving handler can at worst restart its own worker: its exceptions (any but
+``KeyboardInterrupt`` and ``SystemExit``) are nacks, and a worker that crashes all the same
+is restarted by its topic's supervisor, with a growing delay (0.1 s doubling to 5 s), so
+that even a worker crashing on every message never exceeds the limits above it and other
+topics never notice. If the root's limit is exceeded after all, the runtime ends: a
+``runtime_failed`` error is logged and leaving the block raises ``RestartLimitExceeded``.
 
 Leaving the runtime stops intake, lets in-flight handlers finish (up to the drain
 timeout), stops the tree in reverse order (the gate flushes on its way out, the pattern
@@ -82,6 +90,13 @@ _log = structlog.get_logger("actorgrid.runtime")
 _PATTERN_SHUTDOWN = 60.0
 """Seconds the pattern engine may take to stop: it saves its index (large ones take long).
 The stop as a whole is bounded by ``storage.close_timeout`` all the same."""
+
+_TOPIC_POOL = SupervisorSpec(
+    intensity=10, period=60.0, backoff_initial=0.1, backoff_max=5.0, stop_order="parallel"
+)
+"""The supervisor of one topic's workers: a crash loop restarts with a growing delay (about
+26 s for ten restarts), so it escalates to ``subscriptions`` (20 restarts a minute) two or
+three times a minute at most, and never further."""
 
 _WORKER_GRACE = 0.5
 """Seconds a handler still running when its worker is stopped gets before it is cancelled.
@@ -171,6 +186,7 @@ class Runtime(PatternCalls):
             _log.error(
                 "runtime_failed",
                 supervisor=exc.supervisor,
+                child=exc.child,
                 intensity=exc.intensity,
                 period=exc.period,
                 error=str(exc),
@@ -399,8 +415,9 @@ class Runtime(PatternCalls):
         assert self._subs is not None
         assert self._broker is not None
         per_worker = max(1, math.ceil(max_in_flight / concurrency))
+        pool: Supervisor = await self._subs.start_child(ChildSpec(f"topic:{topic}", _TOPIC_POOL))
         for i in range(concurrency):
-            ref = await self._subs.start_child(
+            ref = await pool.start_child(
                 ChildSpec(
                     f"sub:{topic}:{i}",
                     lambda: SubscriptionWorker(core, state),

@@ -6,6 +6,7 @@ from typing import Any
 
 import anyio
 import pytest
+from structlog.testing import capture_logs
 
 from actorgrid.kernel import (
     Actor,
@@ -193,10 +194,15 @@ class TestIntensity:
                 await kernel.wait_stopped()
                 await anyio.sleep_forever()
 
-        with pytest.raises(RestartLimitExceeded, match="root"):
+        with capture_logs() as logs, pytest.raises(RestartLimitExceeded, match="root") as info:
             await crash_twice()
         assert kernel.failure is not None
         assert journal[-1] == "r:stop"
+        assert info.value.child == "r"
+        assert "the last: 'r'" in str(info.value)
+        [event] = [e for e in logs if e["event"] == "restart_limit_exceeded"]
+        assert event["log_level"] == "error"
+        assert (event["supervisor"], event["child"], event["intensity"]) == ("root", "r", 1)
 
     async def test_start_failure_on_spawn(self) -> None:
         """A child whose on_start raises is not kept and spawn raises ActorStartError."""
@@ -236,6 +242,22 @@ class TestBackoff:
             assert clock.next_deadline() == pytest.approx(clock.now() + 4.0)  # doubled
             clock.advance(4.0)
             await wait_until(lambda: "a:start" in journal)
+
+    async def test_a_stop_does_not_wait_for_a_restart_delay(self) -> None:
+        """A supervisor waiting out a restart delay stops at once when asked to (the fake
+        clock is never advanced here: waiting for the delay would hang)."""
+        journal: list[str] = []
+        spec = SupervisorSpec(
+            intensity=5, period=60, backoff_initial=30.0, backoff_jitter=0.0,
+            children=(child(journal, "a"), child(journal, "b")),
+        )  # fmt: skip
+        async with Kernel(clock=FakeClock()) as kernel:
+            await kernel.spawn_supervisor("sup", spec)
+            journal.clear()
+            await crash_and_settle(kernel, "a", journal, 2)
+            with anyio.fail_after(5):
+                await kernel.stop()
+        assert journal == ["a:crash", "a:stop", "b:stop"]  # a is not restarted to be stopped
 
     def test_delay_bounds(self) -> None:
         """restart_delay doubles per restart, caps at backoff_max, and jitter only shortens."""

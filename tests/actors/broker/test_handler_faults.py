@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 import msgspec
+from structlog.testing import capture_logs
 
 from actorgrid.kernel.testing import wait_until
 
@@ -139,3 +140,87 @@ async def test_post_init_error_is_undecodable(runtimes: RuntimeFactory) -> None:
         entries = await rt.dead_letters.list()
     assert seen == [Strict("present")]
     assert [(e.reason, e.error_type) for e in entries.entries] == [("undecodable", "LookupError")]
+
+
+class Fatal(BaseException):
+    """An application's own BaseException (not a cancellation, not an exit request)."""
+
+
+async def test_a_handlers_base_exception_is_a_nack(runtimes: RuntimeFactory) -> None:
+    """A BaseException other than a cancellation, KeyboardInterrupt or SystemExit is the
+    handler's failure: a nack, not the end of the supervisor's task group (and the runtime)."""
+    seen: list[int] = []
+
+    async def handler(payload: dict[str, int], ctx: DeliveryContext) -> None:
+        seen.append(payload["n"])
+        if payload["n"] == 0:
+            raise Fatal("the handler's own control flow")
+
+    async with runtimes() as rt:
+        rt.declare_topic("jobs")
+        await rt.subscribe("jobs", handler)
+        await rt.publish("jobs", {"n": 0}, target=("job", "j0"))
+        await rt.publish("jobs", {"n": 1}, target=("job", "j1"))
+        await wait_until(lambda: rt.statistics().scheduled == 1 and len(seen) == 2)
+        assert await rt.drain(5.0)
+    rows = dict(runtimes.query("SELECT target_id, last_error FROM messages"))
+    assert rows["j1"] is None
+    assert rows["j0"].startswith("Fatal: the handler's own control flow")
+
+
+class Unprintable(Exception):
+    """An exception whose message cannot be built: recording the failure crashes the worker."""
+
+    def __str__(self) -> str:
+        raise RuntimeError("no message for you")
+
+
+async def test_a_worker_crashing_again_and_again_leaves_other_topics_alone(
+    runtimes: RuntimeFactory,
+) -> None:
+    """Topic a's worker crashes on each of 30 messages (more than the restart limits above
+    it allow in a minute, without a delay between restarts); topic b's handler in flight all
+    along finishes, and b keeps delivering; the runtime goes on."""
+    a_calls: list[int] = []
+    b_started = anyio.Event()
+    release_b = anyio.Event()
+    outcome: list[str] = []
+
+    async def handler_a(payload: dict[str, int], ctx: DeliveryContext) -> None:
+        a_calls.append(payload["n"])
+        raise Unprintable()
+
+    async def handler_b(payload: dict[str, int], ctx: DeliveryContext) -> None:
+        if payload["n"] == 0:
+            b_started.set()
+            try:
+                await release_b.wait()
+            except BaseException as exc:
+                outcome.append(type(exc).__name__)
+                raise
+        outcome.append(f"b{payload['n']}")
+
+    with capture_logs() as logs:
+        async with runtimes(memory=True) as rt:
+            rt.declare_topic("a", durable=False)
+            rt.declare_topic("b", durable=False)
+            await rt.subscribe("a", handler_a)
+            await rt.subscribe("b", handler_b)
+            await rt.publish("b", {"n": 0})
+            await b_started.wait()
+            for n in range(30):
+                await rt.publish("a", {"n": n})
+            for _ in range(1000):  # each restart waits out its delay on the fake clock
+                if len(a_calls) == 30:
+                    break
+                runtimes.clock.advance(5.0)
+                await anyio.sleep(0.005)
+            assert len(a_calls) == 30
+            await rt.publish("b", {"n": 1})
+            release_b.set()
+            await wait_until(lambda: len(outcome) == 2)
+            assert outcome == ["b0", "b1"]
+    crashed = [e for e in logs if e["event"] == "worker_crashed"]
+    assert len(crashed) == 30
+    assert all(e["topic"] == "a" for e in crashed)
+    assert not [e for e in logs if e["event"] in ("runtime_failed", "kernel_stop_timeout")]
