@@ -62,8 +62,13 @@ class Kernel:
     """The root of an actor tree: ``async with Kernel() as kernel: ...``.
 
     Leaving the block stops every actor in reverse start order (each within its shutdown
-    timeout). If the root supervisor exceeds its restart intensity, the block is cancelled
-    and leaving it raises :class:`RestartLimitExceeded`.
+    timeout; :meth:`stop` takes a bound for the whole). If the root supervisor exceeds its
+    restart intensity, the block is cancelled and leaving it raises
+    :class:`RestartLimitExceeded`.
+
+    The kernel's task group lives in the task that enters the block, so a cancellation of
+    that task's scopes reaches the actors too; to stop gracefully whatever happens to the
+    caller, enter the kernel in a task of its own, as the runtime does (its host task).
 
     Args:
         config: kernel settings (defaults: :class:`KernelConfig`).
