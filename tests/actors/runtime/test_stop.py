@@ -13,6 +13,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from actorgrid import BrokerSettings, GateSettings, Runtime, RuntimeClosed, StorageSettings
+from actorgrid.kernel import Actor
 from actorgrid.kernel.testing import wait_until
 
 from ...locking import hold_write_lock
@@ -118,11 +119,23 @@ async def test_cancelled_task_group_stops_gracefully(runtimes: RuntimeFactory) -
     assert runtimes.query("SELECT state FROM messages") == [("done",)]
 
 
+class StuckOnStop(Actor[Any]):
+    """An actor whose on_stop never finishes (it has a generous shutdown timeout)."""
+
+    async def receive(self, message: Any) -> Any:
+        return message
+
+    async def on_stop(self) -> None:
+        await anyio.sleep_forever()
+
+
 async def test_a_stop_takes_at_most_the_drain_and_the_close_timeout(
     runtimes: RuntimeFactory,
 ) -> None:
-    """Eight stuck handlers: the drain times out once, the workers are cancelled after a
-    short grace, and the whole stop fits in drain_timeout + close_timeout."""
+    """Eight stuck handlers and an actor stuck in its on_stop with a 60 s shutdown timeout:
+    the drain times out once, the workers are cancelled after a short grace, the stuck actor
+    when the close timeout is spent (named in an error), and the whole stop fits in
+    drain_timeout + close_timeout."""
     config = runtimes.config(
         memory=True,
         broker=BrokerSettings(drain_timeout=0.3),
@@ -132,15 +145,20 @@ async def test_a_stop_takes_at_most_the_drain_and_the_close_timeout(
     async def stuck(payload: object, ctx: object) -> None:
         await anyio.sleep_forever()
 
-    async with Runtime(config, clock=runtimes.clock) as rt:
-        rt.declare_topic("jobs", durable=False)
-        await rt.subscribe("jobs", stuck, concurrency=8)
-        for n in range(8):
-            await rt.publish("jobs", {"n": n})
-        await wait_until(lambda: rt.statistics().running == 8)
-        started = time.monotonic()
-    took = time.monotonic() - started
-    assert took < 0.3 + 1.0, f"the stop took {took:.2f}s"
+    with capture_logs() as logs:
+        async with Runtime(config, clock=runtimes.clock) as rt:
+            assert rt.kernel is not None
+            await rt.kernel.spawn(StuckOnStop, name="stuck-on-stop", shutdown=60)
+            rt.declare_topic("jobs", durable=False)
+            await rt.subscribe("jobs", stuck, concurrency=8)
+            for n in range(8):
+                await rt.publish("jobs", {"n": n})
+            await wait_until(lambda: rt.statistics().running == 8)
+            started = time.monotonic()
+        took = time.monotonic() - started
+    assert 1.0 < took < 0.3 + 1.0 + 0.2, f"the stop took {took:.2f}s"
+    [error] = [e for e in logs if e["event"] == "kernel_stop_timeout"]
+    assert "stuck-on-stop" in error["still_running"]
 
 
 async def test_a_database_locked_by_another_process_at_close_is_given_up_on(
