@@ -22,6 +22,11 @@ best of each kept):
   as every failure of a round is scheduled, until every message is dead-lettered; msgs/s
   (each message runs six attempts). Memory-only with a transient topic, then durable on
   SQLite (state rows, retry records and dead letters committed).
+* ``head_of_line_p99``: four workers, one handler stuck for 200 ms, quick messages published
+  one every 0.5 ms meanwhile; the p99 wait (ms) from a quick message's publish to the start
+  of its handler. Baseline: the dispatch actorgrid had before, per-worker queues fed round
+  robin (plain ``asyncio.Queue`` and tasks), where a quarter of the messages wait behind
+  the stuck handler.
 * ``memory_per_scheduled``: tracemalloc bytes per message waiting in the broker's schedule
   after one failure (delivery, heap entry, indexes, the target's retry record and error
   text), payload bytes excluded. Target: at most 1 KiB.
@@ -88,6 +93,7 @@ class Sizes:
     failures_durable: int
     failures_pattern: int
     scheduled: int
+    head_of_line: int
 
 
 QUICK = Sizes(
@@ -102,6 +108,7 @@ QUICK = Sizes(
     failures_durable=500,
     failures_pattern=200,
     scheduled=5_000,
+    head_of_line=300,
 )
 FULL = Sizes(
     runs=5,
@@ -115,6 +122,7 @@ FULL = Sizes(
     failures_durable=5_000,
     failures_pattern=2_000,
     scheduled=50_000,
+    head_of_line=1_000,
 )
 
 
@@ -368,6 +376,66 @@ async def memory_per_scheduled(n: int) -> float:
     return (after - before - payload_bytes) / n
 
 
+_SLOW = 0.2
+_HOL_WORKERS = 4
+_HOL_GAP = 0.0005
+
+
+def _p99_ms(waits: list[float]) -> float:
+    ordered = sorted(waits)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000
+
+
+async def head_of_line(n: int) -> float:
+    """p99 ms a quick message waits for a worker while one of four handlers is stuck."""
+    sent = [0.0] * n
+    waits: list[float] = []
+
+    async def handler(i: int, ctx: DeliveryContext) -> None:
+        if i < 0:
+            await asyncio.sleep(_SLOW)
+            return
+        waits.append(time.perf_counter() - sent[i])
+
+    async with Runtime(_memory_config(pattern=False)) as rt:
+        rt.declare_topic(TOPIC, durable=False)
+        await rt.subscribe(TOPIC, handler, concurrency=_HOL_WORKERS, max_in_flight=IN_FLIGHT)
+        await rt.publish(TOPIC, -1)
+        for i in range(n):
+            sent[i] = time.perf_counter()
+            await rt.publish(TOPIC, i)
+            await asyncio.sleep(_HOL_GAP)
+        await _wait_for(lambda: len(waits) == n)
+    return _p99_ms(waits)
+
+
+async def head_of_line_round_robin(n: int) -> float:
+    """The same workload on per-worker queues fed round robin (the old dispatch)."""
+    sent = [0.0] * n
+    waits: list[float] = []
+    queues: list[asyncio.Queue[int]] = [asyncio.Queue(IN_FLIGHT) for _ in range(_HOL_WORKERS)]
+
+    async def consume(queue: asyncio.Queue[int]) -> None:
+        while True:
+            i = await queue.get()
+            if i < 0:
+                await asyncio.sleep(_SLOW)
+            else:
+                waits.append(time.perf_counter() - sent[i])
+
+    tasks = [asyncio.create_task(consume(q)) for q in queues]
+    await queues[0].put(-1)
+    for i in range(n):
+        sent[i] = time.perf_counter()
+        await queues[(i + 1) % _HOL_WORKERS].put(i)
+        await asyncio.sleep(_HOL_GAP)
+    await _wait_for(lambda: len(waits) == n)
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    return _p99_ms(waits)
+
+
 # -- driver -----------------------------------------------------------------------------------
 
 
@@ -473,6 +541,24 @@ def run(mode: Mode) -> list[Figure]:
             on_loop(lambda: failure_path(sizes.failures_pattern, None, pattern=True)),
         )
         figures.append(Figure("failure_path_with_pattern_engine", "msgs/s", value))
+
+        note("head-of-line: quick messages beside one stuck handler")
+        value, base = pair(
+            sizes.runs,
+            on_loop(lambda: head_of_line(sizes.head_of_line)),
+            on_loop(lambda: head_of_line_round_robin(sizes.head_of_line)),
+            higher_is_better=False,
+        )
+        figures.append(
+            Figure(
+                "head_of_line_p99",
+                "ms",
+                value,
+                "per-worker queues, round robin",
+                base,
+                higher_is_better=False,
+            )
+        )
 
         note(f"memory of {sizes.scheduled:,} scheduled messages")
         memory = runner.run(memory_per_scheduled(sizes.scheduled))

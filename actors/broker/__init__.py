@@ -17,6 +17,7 @@ from ._broker import Subscribed as Subscribed
 from ._core import BrokerCore as BrokerCore
 from ._core import BrokerStatistics as BrokerStatistics
 from ._core import SubscriptionState as SubscriptionState
+from ._queue import WorkQueue as WorkQueue
 from ._types import DeliveryContext as DeliveryContext
 from ._types import FallbackPolicy as FallbackPolicy
 from ._types import Handler as Handler
@@ -40,4 +41,5 @@ __all__ = (
     "SubscriptionState",
     "SubscriptionWorker",
     "TopicSpec",
+    "WorkQueue",
 )

@@ -213,7 +213,7 @@ class Broker(Actor[Any]):
     async def _attempt(self, d: Delivery, *, explicit: bool) -> None:
         core = self._core
         if d.early:  # the gate granted this early retry when the failure was recorded
-            await core.dispatch(d)
+            core.dispatch_nowait(d)
             return
         if core.gate is not None:
             decision: Decision = await core.ask_gate(
@@ -231,7 +231,7 @@ class Broker(Actor[Any]):
             d = replace(d, phase=phase, early=decision.early)
         else:
             d = replace(d, phase="base", early=False)
-        await core.dispatch(d)
+        core.dispatch_nowait(d)
 
     async def _early(self, target_type: str, target_id: str) -> EarlyRetryResult:
         found = self._by_target.get((target_type, target_id))
@@ -243,7 +243,7 @@ class Broker(Actor[Any]):
         if core.gate is None:
             self._take(d)
             d = replace(d, phase="base", early=True)
-            await core.dispatch(d)
+            core.dispatch_nowait(d)
             return EarlyRetryResult(granted=True, reason="early_retry", message_id=d.id)
         decision: Decision = await core.ask_gate(CanRetry(target_type, target_id, explicit=True))
         if not decision.allowed:
@@ -256,7 +256,7 @@ class Broker(Actor[Any]):
         self._take(d)
         phase = "base" if decision.phase == "first" else decision.phase
         d = replace(d, phase=phase, early=decision.early)
-        await core.dispatch(d)
+        core.dispatch_nowait(d)
         return EarlyRetryResult(granted=True, reason=decision.reason, message_id=d.id)
 
     def _subscribed(self, topic: str) -> None:

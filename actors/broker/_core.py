@@ -22,7 +22,7 @@ import anyio
 import structlog
 from msgspec.structs import replace
 
-from actorgrid.kernel import MailboxFull, Message, MessageEncodeError, encode
+from actorgrid.kernel import Message, MessageEncodeError, encode
 from actorgrid.storage import KEY_MAX_LENGTH, Op
 
 from .._delivery import (
@@ -57,6 +57,7 @@ if TYPE_CHECKING:
     from actorgrid.kernel import ActorRef, Clock
     from actorgrid.storage import Receipt, Writer
 
+    from ._queue import WorkQueue
     from ._types import FallbackPolicy, Handler, Subscription, TopicSpec
 
 __all__ = ("BrokerCore", "BrokerStatistics", "Schedule", "SubscriptionState")
@@ -86,8 +87,8 @@ class SubscriptionState:
     spec: Subscription
     handler: Handler
     decode: Callable[[bytes], Any]
+    queue: WorkQueue
     workers: list[ActorRef[Delivery]] = field(default_factory=list)
-    next_worker: int = 0
     running: int = 0
     """Deliveries in progress now: decoding, waiting for references, in the handler, or
     waiting for the gate and the writer with their ack, nack or dead letter."""
@@ -104,7 +105,7 @@ class BrokerStatistics:
     scheduled: int
     dead: int
     queued: int
-    """Messages waiting in worker mailboxes now."""
+    """Messages waiting for a worker now."""
     running: int
     """Deliveries in progress now (handler running, or its references, ack or nack)."""
 
@@ -289,36 +290,21 @@ class BrokerCore:
         sub = self.subs.get(d.topic)
         if sub is None and not d.durable:
             raise NoSubscriber(d.topic)
-        worker = None
-        if sub is not None:
-            worker = self._worker_with_room(sub)
-            if worker is None:
-                raise BrokerFull(d.topic, self.queued(d.topic))
+        if sub is not None and not sub.queue.has_room():
+            raise BrokerFull(d.topic, self.queued(d.topic))
         if d.durable:
             assert self.writer is not None
             self.writer.submit(insert_op(d, self.clock.now()))
         self.published += 1
-        if worker is None:
+        if sub is None:
             # Parked like an awaited publish: the subscription's recovery read may run before
             # this row commits, so memory, not the table, must carry it to the first worker.
             self.parked.setdefault(d.topic, []).append(d)
             return
         self._mark_dispatched(d)
-        worker.tell_nowait(d)
+        sub.queue.offer(d)
 
     # -- dispatch -----------------------------------------------------------------------
-
-    def _worker_with_room(self, sub: SubscriptionState) -> ActorRef[Delivery] | None:
-        workers = sub.workers
-        n = len(workers)
-        start = sub.next_worker
-        for i in range(n):
-            ref = workers[(start + i) % n]
-            stats = ref._cell.mailbox
-            if len(stats) < stats.capacity:
-                sub.next_worker = (start + i + 1) % n
-                return ref
-        return None
 
     def _mark_dispatched(self, d: Delivery) -> None:
         """Keep the topic's backlog recovery, if it is paging, from delivering ``d`` again."""
@@ -328,29 +314,30 @@ class BrokerCore:
                 seen.add(d.id)
 
     async def dispatch(self, d: Delivery) -> None:
-        """Hand ``d`` to a worker of its topic, waiting for room.
+        """Hand ``d`` to its topic's work queue, waiting for room.
 
         Without a subscription the delivery is parked until one arrives (a durable one is
         also a ``ready`` row, so a restart recovers it either way).
         """
         sub = self.subs.get(d.topic)
-        if sub is None or not sub.workers:
+        if sub is None:
             self.parked.setdefault(d.topic, []).append(d)
             return
         self._mark_dispatched(d)
-        if len(sub.workers) == 1:
-            await sub.workers[0].tell(d)
+        await sub.queue.put(d)
+
+    def dispatch_nowait(self, d: Delivery) -> None:
+        """Hand ``d`` to its topic's work queue now, over its bound if need be.
+
+        For deliveries already accepted (due and early retries): the broker actor, which
+        sends them, must never wait on a busy topic.
+        """
+        sub = self.subs.get(d.topic)
+        if sub is None:
+            self.parked.setdefault(d.topic, []).append(d)
             return
-        worker = self._worker_with_room(sub)
-        if worker is None:
-            worker = sub.workers[sub.next_worker % len(sub.workers)]
-            sub.next_worker += 1
-            await worker.tell(d)
-        else:
-            try:
-                worker.tell_nowait(d)
-            except MailboxFull:
-                await worker.tell(d)
+        self._mark_dispatched(d)
+        sub.queue.push(d)
 
     async def unpark(self, topic: str) -> None:
         """Dispatch what waited for ``topic``'s subscription (before its rows are loaded)."""
@@ -358,13 +345,13 @@ class BrokerCore:
             await self.dispatch(d)
 
     def queued(self, topic: str | None = None) -> int:
-        """Messages waiting in worker mailboxes (of one topic, or all)."""
+        """Messages waiting for a worker (of one topic, or all)."""
         subs = (
             [self.subs[topic]]
             if topic in self.subs
             else ([] if topic is not None else list(self.subs.values()))
         )
-        return sum(len(w._cell.mailbox) for s in subs for w in s.workers)
+        return sum(len(s.queue) + sum(len(w._cell.mailbox) for w in s.workers) for s in subs)
 
     def running(self) -> int:
         """Deliveries in progress now (see ``SubscriptionState.running``)."""

@@ -16,7 +16,6 @@ writer and closes the database.
 from __future__ import annotations
 
 import contextlib
-import math
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -38,6 +37,7 @@ from ..broker import (
     SubscriptionState,
     SubscriptionWorker,
     TopicSpec,
+    WorkQueue,
 )
 from ..dead_letters import DeadLetterQueue, DeadLetters, MemoryDeadLetterStore
 from ..patterns import FlushPattern, PatternEngine, resolve_index_path
@@ -286,16 +286,15 @@ class Runtime(PatternCalls):
             raise TopicConflict(topic, "already has a subscription")
         kind = payload_type if payload_type is not None else topic_spec.payload_type
         decoder = msgspec.msgpack.Decoder(kind) if kind is not None else msgspec.msgpack.Decoder()
-        state = SubscriptionState(spec, handler, decoder.decode)
+        state = SubscriptionState(spec, handler, decoder.decode, WorkQueue(max_in_flight))
         assert self._subs is not None
         assert self._broker is not None
-        per_worker = max(1, math.ceil(max_in_flight / concurrency))
         for i in range(concurrency):
             ref = await self._subs.start_child(
                 ChildSpec(
                     f"sub:{topic}:{i}",
                     lambda: SubscriptionWorker(core, state),
-                    capacity=per_worker,
+                    capacity=1,  # the one delivery it is about to handle
                     shutdown=self.config.broker.drain_timeout,
                 )
             )
