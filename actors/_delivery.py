@@ -23,9 +23,10 @@ __all__ = (
     "done_op",
     "insert_op",
     "new_message_id",
+    "page_scheduled",
     "prune_done",
     "recover_ready",
-    "recover_scheduled",
+    "scheduled_of_target",
     "scheduled_op",
 )
 
@@ -73,8 +74,29 @@ recover_ready = (
 )
 """One page of a topic's ready rows after a (created_at, id) position."""
 
-recover_scheduled = select(_messages).where(_messages.c.state == "scheduled")
-"""Every scheduled row (timers to re-arm after a restart)."""
+page_scheduled = (
+    select(_messages)
+    .where(_messages.c.state == "scheduled")
+    .where(
+        (_messages.c.available_at > bindparam("b_after_at"))
+        | (
+            (_messages.c.available_at == bindparam("b_after_at"))
+            & (_messages.c.id > bindparam("b_after_id"))
+        )
+    )
+    .order_by(_messages.c.available_at, _messages.c.id)
+    .limit(bindparam("b_limit"))
+)
+"""One page of scheduled rows after an (available_at, id) position, earliest due first."""
+
+scheduled_of_target = (
+    select(_messages)
+    .where(_messages.c.target_type == bindparam("b_target_type"))
+    .where(_messages.c.target_id == bindparam("b_target_id"))
+    .where(_messages.c.state == "scheduled")
+    .order_by(_messages.c.created_at)
+)
+"""A target's scheduled rows, oldest message first."""
 
 
 _ids: list[Any] = []

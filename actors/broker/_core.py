@@ -50,6 +50,7 @@ from ..retry import (
     retry_record_upsert,
     validate_target,
 )
+from ._timetable import Timetable
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
@@ -122,6 +123,7 @@ class BrokerCore:
         fallback: FallbackPolicy,
         reference_timeout: float = 2.0,
         stall_warning: float = 5.0,
+        scheduled_page: int = 500,
     ) -> None:
         self.clock = clock
         self.stall_warning = stall_warning
@@ -135,6 +137,8 @@ class BrokerCore:
         self.topics: dict[str, TopicSpec] = {}
         self.subs: dict[str, SubscriptionState] = {}
         self.parked: dict[str, list[Delivery]] = {}
+        self.timetable = Timetable(scheduled_page)
+        """The broker actor's scheduled deliveries (they outlive its incarnations)."""
         self.loading: dict[str, set[str]] = {}
         """While a topic's earlier rows are loaded: ids this run dispatched from memory."""
         """Deliveries of topics without a subscription yet (this run's; older ones are rows)."""

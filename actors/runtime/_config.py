@@ -74,6 +74,9 @@ class BrokerSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     reference_timeout: float = 2.0
     """Seconds a retry waits for the pattern engine's reference context."""
     scheduler_capacity: int = 1_000_000
+    scheduled_page: int = 500
+    """Scheduled rows the broker reads per page; it holds at most two pages of a durable
+    topic's scheduled work in memory, the rest stays in the table until it is due."""
 
     def __post_init__(self) -> None:
         _positive("broker.retention_seconds", self.retention_seconds, zero=True)
@@ -81,6 +84,7 @@ class BrokerSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
         _positive("broker.drain_timeout", self.drain_timeout, zero=True)
         _positive("broker.reference_timeout", self.reference_timeout)
         _positive("broker.scheduler_capacity", self.scheduler_capacity)
+        _positive("broker.scheduled_page", self.scheduled_page)
 
 
 class RuntimeConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

@@ -136,6 +136,7 @@ class Runtime(PatternCalls):
             fallback=config.fallback,
             reference_timeout=config.broker.reference_timeout,
             stall_warning=config.gate.stall_warning,
+            scheduled_page=config.broker.scheduled_page,
         )
         if config.gate.enabled:
             policy = RetryPolicy(config.retry)
