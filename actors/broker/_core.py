@@ -239,9 +239,12 @@ class BrokerCore:
             if not d.durable and d.topic not in self.subs:
                 raise NoSubscriber(d.topic)
         if durable:
-            assert self.writer is not None
+            writer = self.writer
+            assert writer is not None
+            if not writer.has_room:
+                await writer.wait_for_room()
             now = self.clock.now()
-            receipt = self.writer.submit(*(insert_op(d, now) for d in durable))
+            receipt = writer.submit(*(insert_op(d, now) for d in durable))
             await self._complete(receipt, deliveries)
             return
         self.published += len(deliveries)
@@ -251,8 +254,11 @@ class BrokerCore:
     async def publish_one(self, d: Delivery) -> None:
         """:meth:`publish` for one delivery."""
         if d.durable:
-            assert self.writer is not None
-            await self._complete(self.writer.submit(insert_op(d, self.clock.now())), (d,))
+            writer = self.writer
+            assert writer is not None
+            if not writer.has_room:
+                await writer.wait_for_room()
+            await self._complete(writer.submit(insert_op(d, self.clock.now())), (d,))
             return
         if d.topic not in self.subs:
             raise NoSubscriber(d.topic)
@@ -288,7 +294,7 @@ class BrokerCore:
         """Submit (not awaiting the commit) and dispatch without waiting.
 
         Raises:
-            BrokerFull: every worker of the subscription is full (nothing stored).
+            BrokerFull: the subscription's queue is full, or the writer's (nothing stored).
             NoSubscriber: a transient topic has no subscription.
         """
         sub = self.subs.get(d.topic)
@@ -296,6 +302,8 @@ class BrokerCore:
             raise NoSubscriber(d.topic)
         if sub is not None and not sub.queue.has_room():
             raise BrokerFull(d.topic, self.queued(d.topic))
+        if d.durable and self.writer is not None and not self.writer.has_room:
+            raise BrokerFull(d.topic, self.queued(d.topic), writer_full=True)
         if d.durable:
             assert self.writer is not None
             self.writer.submit(insert_op(d, self.clock.now()))

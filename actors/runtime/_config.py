@@ -36,9 +36,14 @@ class StorageSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     max_batch_ops: int = 2000
     max_delay: float = 0.002
     """Seconds a lone write may wait for company before its batch commits."""
+    max_pending_ops: int = 100_000
+    """Writes queued and not yet committed above which publishers wait (``publish_nowait``
+    raises ``BrokerFull``): a stalled database holds publishers back instead of memory
+    filling up."""
 
     def __post_init__(self) -> None:
         _positive("storage.max_batch_ops", self.max_batch_ops)
+        _positive("storage.max_pending_ops", self.max_pending_ops)
         _positive("storage.max_delay", self.max_delay, zero=True)
 
 

@@ -124,6 +124,7 @@ class Runtime(PatternCalls):
                     engine,
                     max_batch_ops=config.storage.max_batch_ops,
                     max_delay=config.storage.max_delay,
+                    max_pending_ops=config.storage.max_pending_ops,
                 )
             )
         kernel = self.kernel = await stack.enter_async_context(
