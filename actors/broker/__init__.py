@@ -18,6 +18,7 @@ from ._core import BrokerCore as BrokerCore
 from ._core import BrokerStatistics as BrokerStatistics
 from ._core import SubscriptionState as SubscriptionState
 from ._queue import WorkQueue as WorkQueue
+from ._receipt import PublishReceipt as PublishReceipt
 from ._types import DeliveryContext as DeliveryContext
 from ._types import FallbackPolicy as FallbackPolicy
 from ._types import Handler as Handler
@@ -34,6 +35,7 @@ __all__ = (
     "EarlyRetryResult",
     "FallbackPolicy",
     "Handler",
+    "PublishReceipt",
     "RequestEarlyRetry",
     "RetryEarly",
     "Subscribed",

@@ -50,6 +50,7 @@ from ..retry import (
     retry_record_upsert,
     validate_target,
 )
+from ._receipt import PublishReceipt
 from ._timetable import Timetable
 
 if TYPE_CHECKING:
@@ -290,7 +291,7 @@ class BrokerCore:
                         await self.dispatch(rest)
                 raise
 
-    def publish_nowait(self, d: Delivery) -> None:
+    def publish_nowait(self, d: Delivery) -> PublishReceipt:
         """Submit (not awaiting the commit) and dispatch without waiting.
 
         Raises:
@@ -304,17 +305,19 @@ class BrokerCore:
             raise BrokerFull(d.topic, self.queued(d.topic))
         if d.durable and self.writer is not None and not self.writer.has_room:
             raise BrokerFull(d.topic, self.queued(d.topic), writer_full=True)
+        receipt = None
         if d.durable:
             assert self.writer is not None
-            self.writer.submit(insert_op(d, self.clock.now()))
+            receipt = self.writer.submit(insert_op(d, self.clock.now()))
         self.published += 1
         if sub is None:
             # Parked like an awaited publish: the subscription's recovery read may run before
             # this row commits, so memory, not the table, must carry it to the first worker.
             self.parked.setdefault(d.topic, []).append(d)
-            return
-        self._mark_dispatched(d)
-        sub.queue.offer(d)
+        else:
+            self._mark_dispatched(d)
+            sub.queue.offer(d)
+        return PublishReceipt(d.id, receipt)
 
     # -- dispatch -----------------------------------------------------------------------
 

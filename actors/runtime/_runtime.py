@@ -31,6 +31,7 @@ from ..broker import (
     BrokerCore,
     BrokerStatistics,
     EarlyRetryResult,
+    PublishReceipt,
     RequestEarlyRetry,
     Subscribed,
     Subscription,
@@ -340,18 +341,20 @@ class Runtime(PatternCalls):
         *,
         target: tuple[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
-    ) -> str:
+    ) -> PublishReceipt:
         """Publish without waiting; a durable row is submitted, not yet committed.
 
+        Returns:
+            A receipt with the message's id; await ``receipt.wait()`` (or check ``done`` and
+            ``error``) to learn that the row is committed, or was rejected.
+
         Raises:
-            BrokerFull: the topic's workers are full (nothing is stored).
+            BrokerFull: the topic's queue or the database writer is full (nothing stored).
             UnknownTopic, InvalidPayload, InvalidTarget, InvalidArgument, NoSubscriber,
             RuntimeClosed.
         """
         core = self._running("publish")
-        d = core.build(topic, payload, target, headers)
-        core.publish_nowait(d)
-        return d.id
+        return core.publish_nowait(core.build(topic, payload, target, headers))
 
     async def publish_batch(
         self,
