@@ -162,6 +162,8 @@ class Runtime(PatternCalls):
                 dispatch=core.dispatch,
                 gate=self._gate,
                 memory=memory,
+                claim=core.claim,
+                unclaim=core.unclaim,
             ),
             name="dead-letters",
             capacity=100_000,
