@@ -43,6 +43,7 @@ from ..dead_letters import DeadLetterQueue, DeadLetters, MemoryDeadLetterStore
 from ..patterns import FlushPattern, PatternEngine, resolve_index_path
 from ..retry import (
     FlushGate,
+    GateState,
     GetRecord,
     ResetTarget,
     RetryGate,
@@ -139,6 +140,7 @@ class Runtime(PatternCalls):
         )
         if config.gate.enabled:
             policy = RetryPolicy(config.retry)
+            gate_state = GateState()  # the records and pending writes survive a restart
             db, writer, gate = self.engine, self.writer, config.gate
             self._gate = core.gate = await kernel.spawn(
                 lambda: RetryGate(
@@ -148,6 +150,7 @@ class Runtime(PatternCalls):
                     flush_interval=gate.flush_interval,
                     flush_rows=gate.flush_rows,
                     max_cached=gate.max_cached,
+                    state=gate_state,
                 ),
                 name="retry-gate",
                 capacity=100_000,
