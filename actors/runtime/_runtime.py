@@ -40,7 +40,7 @@ from ..broker import (
     TopicSpec,
 )
 from ..dead_letters import DeadLetterQueue, DeadLetters, MemoryDeadLetterStore
-from ..patterns import FlushPattern, PatternEngine, resolve_index_path
+from ..patterns import FlushPattern, PatternEngine, PatternState, resolve_index_path
 from ..retry import (
     FlushGate,
     GateState,
@@ -176,8 +176,12 @@ class Runtime(PatternCalls):
         if config.pattern.enabled:
             pattern = config.pattern
             index_path = resolve_index_path(pattern, url)
+            # Without a database the chunks cannot be read back: a restart resumes with them.
+            kept = PatternState() if db is None else None
             self._pattern = core.pattern = await kernel.spawn(
-                lambda: PatternEngine(pattern, engine=db, writer=writer, index_path=index_path),
+                lambda: PatternEngine(
+                    pattern, engine=db, writer=writer, index_path=index_path, state=kept
+                ),
                 name="pattern-engine",
                 capacity=pattern.mailbox_capacity,
                 shutdown=_PATTERN_SHUTDOWN,

@@ -13,6 +13,14 @@ import anyio
 import pytest
 
 from actorgrid import RetryPolicyConfig
+from actorgrid.actors.patterns import (
+    AddChunks,
+    ChunkInput,
+    PatternStatistics,
+    PatternStats,
+    RecurringPatterns,
+    SearchChunks,
+)
 from actorgrid.actors.retry._writeback import WriteBehind
 from actorgrid.kernel import Message
 from actorgrid.kernel.testing import wait_until
@@ -155,3 +163,35 @@ class TestRetryGate:
             await rt.flush()
         assert runtimes.query("SELECT state, attempts FROM messages") == [("scheduled", 1)]
         assert runtimes.query("SELECT attempt_count FROM retry_records") == [(1,)]
+
+
+class TestPatternEngine:
+    async def test_an_engine_without_a_database_keeps_its_chunks_and_notes(
+        self, runtimes: RuntimeFactory
+    ) -> None:
+        """Reference chunks, failure notes and their recurring pattern outlive a crash."""
+        calls: list[int] = []
+        async with runtimes(memory=True) as rt:
+            assert rt.kernel is not None
+            engine = rt.kernel.lookup("pattern-engine")
+            text = "database is locked: restart the writer after the backup finishes"
+            await engine.ask(AddChunks((ChunkInput("runbook", text),)))
+            rt.declare_topic("jobs", durable=False)
+            await rt.subscribe("jobs", always_failing(calls), non_retryable=(RuntimeError,))
+            for n in range(3):
+                await rt.publish("jobs", {"n": n})
+            await wait_until(lambda: rt.statistics().dead == 3)
+            before: PatternStatistics = await engine.ask(PatternStats())
+            assert (before.references, before.failures) == (1, 3)
+            await crash(rt, "pattern-engine")
+            after: PatternStatistics = await engine.ask(PatternStats())
+            assert (after.references, after.failures, after.patterns) == (
+                1,
+                3,
+                before.patterns,
+            )
+            assert after.patterns >= 1
+            patterns = await engine.ask(RecurringPatterns())
+            assert sum(p.count for p in patterns) == 3
+            hits = await engine.ask(SearchChunks("database is locked", k=1, source="runbook"))
+            assert [h.text for h in hits] == [text]
