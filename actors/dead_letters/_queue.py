@@ -8,6 +8,10 @@ Invariants:
 
 * The actor handles one request at a time, so two replays never interleave: a dead letter
   is replayed at most once, and a second replay reports the first one's message id.
+* A dead letter whose filing failed is not dropped: the queue crashes, puts the
+  :class:`FileDeadLetter` back in its own mailbox (which outlives the incarnation), and
+  the restarted queue files it. Only an entry the writer refused for good
+  (``WriteRejected``: a duplicate id, say) is logged and left out.
 * A replay commits before it dispatches: the new ``messages`` row, the cleared retry record
   and the dead letter's ``replayed_at`` share one transaction (one ``writer.write``). A crash
   after the commit leaves a ``ready`` row that the broker's restart recovery delivers.
@@ -22,7 +26,8 @@ from typing import TYPE_CHECKING, Any, Final, final
 
 import structlog
 
-from actorgrid.kernel import Actor, ActorDeadError, MessageDecodeError
+from actorgrid.kernel import Actor, ActorDeadError, MailboxFull, MessageDecodeError
+from actorgrid.storage import WriteRejected
 
 from .._delivery import Delivery, Envelope, new_message_id
 from .._exceptions import DeadLetterNotFound, InvalidArgument
@@ -139,13 +144,29 @@ class DeadLetterQueue(Actor[DeadLetterQueueMessage]):
     async def _file(self, entry: DeadLetterEntry) -> None:
         try:
             await self._store.file(entry)
-        except Exception as exc:
-            # A tell has no caller to raise to; crashing would lose memory-mode entries.
+        except WriteRejected as exc:  # refused for good: filing it again cannot help
             _log.error(
                 "dead_letter_file_failed",
                 dead_letter_id=entry.id,
                 topic=entry.topic,
                 error=f"{type(exc).__name__}: {exc}",
+            )
+        # Anything else crashes the queue; on_failure keeps the entry for the next one.
+
+    async def on_failure(self, exc: Exception, message: object | None) -> None:
+        """A dead letter whose filing crashed the queue goes back in its mailbox, for the
+        restarted queue to file."""
+        if not isinstance(message, FileDeadLetter):
+            return
+        try:
+            self.actor_ref.tell_nowait(message)
+        except (MailboxFull, ActorDeadError) as refused:
+            _log.error(
+                "dead_letter_file_failed",
+                dead_letter_id=message.entry.id,
+                topic=message.entry.topic,
+                error=f"{type(exc).__name__}: {exc}",
+                requeue=repr(refused),
             )
 
     async def _list(self, request: ListDeadLetters) -> DeadLetterPage:

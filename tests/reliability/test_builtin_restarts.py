@@ -13,6 +13,7 @@ import anyio
 import pytest
 
 from actorgrid import RetryPolicyConfig
+from actorgrid.actors.dead_letters import MemoryDeadLetterStore
 from actorgrid.actors.patterns import (
     AddChunks,
     ChunkInput,
@@ -163,6 +164,58 @@ class TestRetryGate:
             await rt.flush()
         assert runtimes.query("SELECT state, attempts FROM messages") == [("scheduled", 1)]
         assert runtimes.query("SELECT attempt_count FROM retry_records") == [(1,)]
+
+
+class TestDeadLetterQueue:
+    @pytest.mark.parametrize("memory", [True, False], ids=["memory", "sql"])
+    async def test_dead_letters_filed_around_a_crash_are_kept(
+        self, runtimes: RuntimeFactory, memory: bool
+    ) -> None:
+        """Messages that die while the queue crashes and restarts all get their dead
+        letter (kept by the queue's shared store, or inserted by the broker)."""
+        calls: list[int] = []
+        async with runtimes(memory=memory) as rt:
+            rt.declare_topic("jobs", durable=not memory)
+            handler = always_failing(calls)
+            await rt.subscribe("jobs", handler, concurrency=4, non_retryable=(RuntimeError,))
+            assert rt.kernel is not None
+            queue = rt.kernel.lookup("dead-letters")
+            before = restarts(rt)
+            async with anyio.create_task_group() as tg:
+                for n in range(40):
+                    tg.start_soon(rt.publish, "jobs", {"n": n})
+                    if n == 20:
+                        queue.tell_nowait(Crash())
+            await wait_until(lambda: rt.statistics().dead == 40)
+            await wait_until(lambda: restarts(rt) > before)
+            await rt.flush()  # the broker's dead-letter inserts are written behind
+            assert await rt.dead_letters.count() == 40
+
+    async def test_a_dead_letter_whose_filing_crashed_the_queue_is_filed_after_it(
+        self, runtimes: RuntimeFactory, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Keeping a dead letter fails once: the queue crashes, and the restarted one
+        files it (it is not dropped with a log line)."""
+        failures = {"left": 1}
+        file = MemoryDeadLetterStore.file
+
+        async def failing_file(store: MemoryDeadLetterStore, entry: Any) -> None:
+            if failures["left"] > 0:
+                failures["left"] -= 1
+                raise RuntimeError("store bug")
+            await file(store, entry)
+
+        monkeypatch.setattr(MemoryDeadLetterStore, "file", failing_file)
+        calls: list[int] = []
+        async with runtimes(memory=True) as rt:
+            rt.declare_topic("jobs", durable=False)
+            await rt.subscribe("jobs", always_failing(calls), non_retryable=(RuntimeError,))
+            before = restarts(rt)
+            await rt.publish("jobs", {"n": 1})
+            await wait_until(lambda: failures["left"] == 0)
+            await wait_until(lambda: restarts(rt) > before, timeout=2.0)
+            page = await rt.dead_letters.list()
+            assert [(e.topic, e.reason) for e in page.entries] == [("jobs", "non_retryable")]
 
 
 class TestPatternEngine:
