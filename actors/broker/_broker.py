@@ -348,10 +348,12 @@ class Broker(Actor[Any]):
     async def _load_ready(self, topic: str) -> None:
         """Deliver the topic's ready rows that this run has not dispatched itself.
 
-        Page by page, with backpressure; a failed read is retried.
-        The rows of this run that are still ready were dispatched from memory, and their
-        ids are in ``core.loading[topic]``, with the ids this read dispatched: a broker
-        restarted after a crash reads again from the start and skips them all.
+        Page by page, with backpressure; a failed read is retried. The rows of this run
+        that are still ready were dispatched from memory, and their ids are in
+        ``core.loading[topic]``, with the ids this read dispatched (a broker restarted
+        after a crash reads again from the start and skips them all); the rows a publish or
+        a replay committed and has not dispatched yet are in ``core.claimed`` (claimed
+        before they were submitted, so before this read could see them).
         """
         skip = self._core.loading.setdefault(topic, set())
         while True:
@@ -375,8 +377,9 @@ class Broker(Actor[Any]):
             }
             async with read_connection(self._engine) as conn:
                 rows = (await conn.execute(recover_ready, params)).fetchall()
+            claimed = self._core.claimed
             for row in rows:
-                if row.id not in skip:
+                if row.id not in skip and row.id not in claimed:
                     await self._core.dispatch(delivery_from_row(row))
                     total += 1
             if len(rows) < _PAGE:

@@ -142,7 +142,9 @@ class BrokerCore:
         """The broker actor's scheduled deliveries (they outlive its incarnations)."""
         self.loading: dict[str, set[str]] = {}
         """While a topic's earlier rows are loaded: ids this run dispatched from memory."""
-        """Deliveries of topics without a subscription yet (this run's; older ones are rows)."""
+        self.claimed: set[str] = set()
+        """Ids of rows a publish or a replay submitted and has not dispatched yet (see
+        :meth:`claim`): a backlog recovery skips them, their publisher delivers them."""
         self._upsert = retry_record_upsert(dialect) if dialect else None
         self._random = random.Random()
         self.published = 0
@@ -245,7 +247,12 @@ class BrokerCore:
             if not writer.has_room:
                 await writer.wait_for_room()
             now = self.clock.now()
-            receipt = writer.submit(*(insert_op(d, now) for d in durable))
+            self.claim(durable)
+            try:
+                receipt = writer.submit(*(insert_op(d, now) for d in durable))
+            except BaseException:
+                self.unclaim(durable)
+                raise
             await self._complete(receipt, deliveries)
             return
         self.published += len(deliveries)
@@ -259,7 +266,14 @@ class BrokerCore:
             assert writer is not None
             if not writer.has_room:
                 await writer.wait_for_room()
-            await self._complete(writer.submit(insert_op(d, self.clock.now())), (d,))
+            one = (d,)
+            self.claim(one)
+            try:
+                receipt = writer.submit(insert_op(d, self.clock.now()))
+            except BaseException:
+                self.unclaim(one)
+                raise
+            await self._complete(receipt, one)
             return
         if d.topic not in self.subs:
             raise NoSubscriber(d.topic)
@@ -270,7 +284,16 @@ class BrokerCore:
         """Await the commit of submitted rows, then dispatch them: once submitted, a publish
         completes. A cancellation (a caller's timeout) that lands in between is held until
         the commit and the dispatch are done, so no committed row waits for a restart. The
-        shield costs a few microseconds, so it is only taken when a cancellation came."""
+        shield costs a few microseconds, so it is only taken when a cancellation came.
+
+        The durable rows were claimed before they were submitted; the claims end here,
+        whatever happened (dispatched, parked, or never committed)."""
+        try:
+            await self._commit_and_dispatch(receipt, deliveries)
+        finally:
+            self.unclaim(deliveries)
+
+    async def _commit_and_dispatch(self, receipt: Receipt, deliveries: Sequence[Delivery]) -> None:
         cancelled = anyio.get_cancelled_exc_class()
         try:
             await receipt.wait()
@@ -318,6 +341,24 @@ class BrokerCore:
             self._mark_dispatched(d)
             sub.queue.offer(d)
         return PublishReceipt(d.id, receipt)
+
+    def claim(self, deliveries: Sequence[Delivery]) -> None:
+        """Before their rows are submitted: keep every backlog recovery from delivering them.
+
+        A recovery that reads a page between a row's commit and its publisher's dispatch
+        skips it, so the message is handled once. Their publisher calls :meth:`unclaim`
+        once it dispatched (or parked) them, or when the rows were not committed.
+        """
+        claimed = self.claimed
+        for d in deliveries:
+            claimed.add(d.id)
+
+    def unclaim(self, deliveries: Sequence[Delivery]) -> None:
+        """End the claims of :meth:`claim`: the deliveries were dispatched or parked (a
+        running recovery skips them by ``loading`` from there), or their rows never came."""
+        claimed = self.claimed
+        for d in deliveries:
+            claimed.discard(d.id)
 
     # -- dispatch -----------------------------------------------------------------------
 

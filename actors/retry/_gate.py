@@ -33,6 +33,7 @@ from actorgrid.kernel import Actor, OneShotTimer, UnhandledMessage
 from actorgrid.storage import Base, read_connection
 
 from ._gate_cache import UNKNOWN, RecordCache
+from ._gate_state import GateState
 from ._messages import (
     CanRetry,
     FailureOutcome,
@@ -84,9 +85,15 @@ def _check(name: str, value: object, *, integer: bool) -> None:
 class RetryGate(Actor[RetryGateMessage]):
     """The retry-gate actor; spawn it with a factory: ``lambda: RetryGate(config, ...)``.
 
-    Each (re)start builds a fresh instance that reloads from the database what it needs.
-    Stopping (or crashing) flushes every change and waits for the commit. A hard crash loses
-    at most the changes of the last ``flush_interval`` that no caller committed itself.
+    Each (re)start builds a fresh instance. Given a ``state`` shared by every incarnation
+    (the runtime does this), a restarted gate resumes with the records and the uncommitted
+    changes of the one before, so its decisions after a crash are the ones it would have
+    made without it; without one, a restart reloads from the database what it needs (and
+    a gate without a database forgets everything). Stopping flushes every change and
+    waits for the commit; crashing with a shared ``state`` hands the changes to the writer
+    and leaves the rest (held records, the wait) to the next incarnation. A hard crash
+    loses at most the changes of the last ``flush_interval`` that no caller committed
+    itself.
 
     Args:
         policy: the retry policy (a :class:`RetryPolicy` is shared across incarnations, with
@@ -99,6 +106,8 @@ class RetryGate(Actor[RetryGateMessage]):
         flush_rows: flush at once when this many records are dirty.
         max_cached: records kept in memory before clean records of ended cycles are evicted
             (least recently used first); also the size of the negative cache.
+        state: what the gate keeps across incarnations; create it once outside the actor's
+            factory and pass it to every incarnation.
 
     Raises:
         TypeError: ``policy`` is neither a :class:`RetryPolicy` nor a
@@ -116,6 +125,7 @@ class RetryGate(Actor[RetryGateMessage]):
         flush_interval: float = 0.05,
         flush_rows: int = 1000,
         max_cached: int = 100_000,
+        state: GateState | None = None,
     ) -> None:
         if isinstance(policy, RetryPolicyConfig):
             policy = RetryPolicy(policy)
@@ -137,14 +147,20 @@ class RetryGate(Actor[RetryGateMessage]):
         self._upsert = None if engine is None else retry_record_upsert(engine.dialect.name)
         self._flush_interval = float(flush_interval)
         self._flush_rows = flush_rows
-        # With no database, or an empty table at start, an unknown key has no record.
-        self._cache = RecordCache(
-            max_cached,
-            all_absent=engine is None,
-            persistent=engine is not None,
-            exhausted=lambda r: r.attempt_count > (r.policy or self._policy.config).max_retries,
-        )
+        self._shared = state is not None
+        self._state = state if state is not None else GateState()
+        cache = self._state.cache
+        if cache is None:
+            # With no database, or an empty table at start, an unknown key has no record.
+            cache = self._state.cache = RecordCache(
+                max_cached,
+                all_absent=engine is None,
+                persistent=engine is not None,
+                exhausted=lambda r: r.attempt_count > (r.policy or policy.config).max_retries,
+            )
+        self._cache = cache
         self._wb: WriteBehind | None = None
+        self._crashed = False
         self._policies: dict[RetryPolicyConfig, RetryPolicyConfig] = {}
         self._timer = OneShotTimer(FLUSH)
         self._timer_scope: anyio.CancelScope | None = None
@@ -155,7 +171,8 @@ class RetryGate(Actor[RetryGateMessage]):
     # -- lifecycle ------------------------------------------------------------------------
 
     async def on_start(self) -> None:
-        """Bind the clock; wait for earlier writes to commit; probe the table; arm the timer.
+        """Bind the clock; take over the write-behind of the incarnation before, or else
+        wait for earlier writes to commit and probe the table; arm the timer.
 
         Raises:
             Exception: the database cannot be read (the start fails).
@@ -163,22 +180,28 @@ class RetryGate(Actor[RetryGateMessage]):
         self._now = self.actor_clock.now
         if self._writer is None:
             return
-        assert self._upsert is not None
-        self._wb = WriteBehind(
-            self._writer,
-            self._upsert,
-            self._flush_rows,
-            self._now,
-            self._timer.arm,
-            self.actor_name,
-        )
-        # A previous incarnation's last flush may still be committing: read after it.
-        await self._writer.flush()
-        assert self._engine is not None
-        async with read_connection(self._engine) as conn:
-            empty = (await conn.execute(_PROBE)).first() is None
-        self._cache.all_absent = empty
-        self._cache.write_behind = self._wb
+        wb = self._state.write_behind
+        if wb is not None:  # a restart: resume with what the crashed incarnation left
+            wb.attach(self._timer.arm)
+        else:
+            assert self._upsert is not None
+            wb = WriteBehind(
+                self._writer,
+                self._upsert,
+                self._flush_rows,
+                self._now,
+                self._timer.arm,
+                self.actor_name,
+            )
+            # A previous incarnation's last flush may still be committing: read after it.
+            await self._writer.flush()
+            assert self._engine is not None
+            async with read_connection(self._engine) as conn:
+                empty = (await conn.execute(_PROBE)).first() is None
+            self._cache.all_absent = empty
+            self._cache.write_behind = wb
+            self._state.write_behind = wb
+        self._wb = wb
         self._timer_scope = self.actor_start_task(
             self._timer.run,
             self.actor_ref,
@@ -186,13 +209,28 @@ class RetryGate(Actor[RetryGateMessage]):
             self._flush_interval,
             name=f"{self.actor_name}:flush-timer",
         )
+        if wb.dirty or wb.in_flight:
+            self._timer.arm()  # what the crashed incarnation left is written behind too
+
+    async def on_failure(self, exc: Exception, message: object | None) -> None:
+        """Note the crash: :meth:`on_stop` then leaves the rest to the next incarnation."""
+        self._crashed = True
 
     async def on_stop(self) -> None:
-        """Flush every change and wait for the writer to commit it."""
+        """Flush every change and wait for the writer to commit it.
+
+        After a crash with a shared ``state``, only hand the unheld changes to the writer:
+        the next incarnation keeps the holds and the receipts, and the restart does not
+        wait for the database.
+        """
         if self._timer_scope is not None:
             self._timer_scope.cancel()  # this flush is the last one
-        if self._wb is not None:
-            await self._wb.flush_and_wait()
+        if self._wb is None:
+            return
+        if self._crashed and self._shared:
+            self._wb.flush()
+            return
+        await self._wb.flush_and_wait()
 
     # -- dispatch -------------------------------------------------------------------------
 

@@ -41,9 +41,10 @@ from ..broker import (
     WorkQueue,
 )
 from ..dead_letters import DeadLetterQueue, DeadLetters, MemoryDeadLetterStore
-from ..patterns import FlushPattern, PatternEngine, resolve_index_path
+from ..patterns import FlushPattern, PatternEngine, PatternState, resolve_index_path
 from ..retry import (
     FlushGate,
+    GateState,
     GetRecord,
     ResetTarget,
     RetryGate,
@@ -142,6 +143,7 @@ class Runtime(PatternCalls):
         )
         if config.gate.enabled:
             policy = RetryPolicy(config.retry)
+            gate_state = GateState()  # the records and pending writes survive a restart
             db, writer, gate = self.engine, self.writer, config.gate
             self._gate = core.gate = await kernel.spawn(
                 lambda: RetryGate(
@@ -151,6 +153,7 @@ class Runtime(PatternCalls):
                     flush_interval=gate.flush_interval,
                     flush_rows=gate.flush_rows,
                     max_cached=gate.max_cached,
+                    state=gate_state,
                 ),
                 name="retry-gate",
                 capacity=100_000,
@@ -165,6 +168,8 @@ class Runtime(PatternCalls):
                 dispatch=core.dispatch,
                 gate=self._gate,
                 memory=memory,
+                claim=core.claim,
+                unclaim=core.unclaim,
             ),
             name="dead-letters",
             capacity=100_000,
@@ -174,8 +179,12 @@ class Runtime(PatternCalls):
         if config.pattern.enabled:
             pattern = config.pattern
             index_path = resolve_index_path(pattern, url)
+            # Without a database the chunks cannot be read back: a restart resumes with them.
+            kept = PatternState() if db is None else None
             self._pattern = core.pattern = await kernel.spawn(
-                lambda: PatternEngine(pattern, engine=db, writer=writer, index_path=index_path),
+                lambda: PatternEngine(
+                    pattern, engine=db, writer=writer, index_path=index_path, state=kept
+                ),
                 name="pattern-engine",
                 capacity=pattern.mailbox_capacity,
                 shutdown=_PATTERN_SHUTDOWN,
