@@ -153,6 +153,9 @@ class Delivery(Message, frozen=True, kw_only=True):
     phase: str = "first"
     early: bool = False
     """This attempt is the explicit early retry (the glimpse runs before it)."""
+    granted: bool = False
+    """The gate already allowed this attempt (it is not asked again if the attempt has to
+    wait once more, e.g. for a subscription)."""
 
     def envelope(self) -> Envelope:
         """Return the replayable envelope."""

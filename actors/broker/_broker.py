@@ -249,7 +249,7 @@ class Broker(Actor[Any]):
 
     async def _attempt(self, d: Delivery, *, explicit: bool) -> None:
         core = self._core
-        if d.early:  # the gate granted this early retry when the failure was recorded
+        if d.early or d.granted:  # the gate allowed this attempt already
             core.dispatch_nowait(d)
             return
         if core.gate is not None:
@@ -265,7 +265,7 @@ class Broker(Actor[Any]):
                 self._rearm(d, at if at is not None else self.actor_clock.now())
                 return
             phase = "base" if decision.phase == "first" else decision.phase
-            d = replace(d, phase=phase, early=decision.early)
+            d = replace(d, phase=phase, early=decision.early, granted=True)
         else:
             d = replace(d, phase="base", early=False)
         core.dispatch_nowait(d)
@@ -299,7 +299,7 @@ class Broker(Actor[Any]):
             early, reason = decision.early, decision.reason
         if from_row or not tt.take(d):
             self._claim(d)
-        d = replace(d, phase=decision_phase, early=early)
+        d = replace(d, phase=decision_phase, early=early, granted=True)
         core.dispatch_nowait(d)
         return EarlyRetryResult(granted=True, reason=reason, message_id=d.id)
 
@@ -355,20 +355,29 @@ class Broker(Actor[Any]):
         a replay committed and has not dispatched yet are in ``core.claimed`` (claimed
         before they were submitted, so before this read could see them).
         """
-        skip = self._core.loading.setdefault(topic, set())
+        core = self._core
+        skip = core.loading.setdefault(topic, set())
+        sub = core.subs.get(topic)
         while True:
             try:
-                await self._load_pages(topic, skip)
+                if core.writer is not None:
+                    # Rows submitted before now (a publish_nowait before subscribe) are
+                    # committed before the first page is read.
+                    await core.writer.flush()
+                await self._load_pages(topic, skip, sub)
                 break
             except Exception as exc:
                 _log.warning("ready_recovery_failed", topic=topic, error=repr(exc))
                 await self.actor_clock.sleep(1.0)
-        self._core.loading.pop(topic, None)
+        if core.loading.get(topic) is skip:
+            del core.loading[topic]
 
-    async def _load_pages(self, topic: str, skip: set[str]) -> None:
+    async def _load_pages(self, topic: str, skip: set[str], sub: Any) -> None:
         assert self._engine is not None
         after_at, after_id, total = -math.inf, "", 0
         while True:
+            if self._core.subs.get(topic) is not sub:
+                return  # unsubscribed: the next subscription reads for itself
             params = {
                 "b_topic": topic,
                 "b_after_at": after_at,

@@ -50,6 +50,7 @@ from ..retry import (
     retry_record_upsert,
     validate_target,
 )
+from ._queue import QueueClosed
 from ._receipt import PublishReceipt
 from ._timetable import Timetable
 
@@ -125,6 +126,8 @@ class BrokerCore:
         reference_timeout: float = 2.0,
         stall_warning: float = 5.0,
         scheduled_page: int = 500,
+        max_parked: int = 10_000,
+        park_retry_delay: float = 60.0,
     ) -> None:
         self.clock = clock
         self.stall_warning = stall_warning
@@ -138,6 +141,9 @@ class BrokerCore:
         self.topics: dict[str, TopicSpec] = {}
         self.subs: dict[str, SubscriptionState] = {}
         self.parked: dict[str, list[Delivery]] = {}
+        """Retries of topics without a subscription (see :meth:`park`)."""
+        self.max_parked = max_parked
+        self.park_retry_delay = park_retry_delay
         self.timetable = Timetable(scheduled_page)
         """The broker actor's scheduled deliveries (they outlive its incarnations)."""
         self.loading: dict[str, set[str]] = {}
@@ -334,9 +340,9 @@ class BrokerCore:
             receipt = self.writer.submit(insert_op(d, self.clock.now()))
         self.published += 1
         if sub is None:
-            # Parked like an awaited publish: the subscription's recovery read may run before
-            # this row commits, so memory, not the table, must carry it to the first worker.
-            self.parked.setdefault(d.topic, []).append(d)
+            # Its row carries it: the subscription's recovery reads after a writer barrier,
+            # so it sees this row even if it is not committed yet.
+            pass
         else:
             self._mark_dispatched(d)
             sub.queue.offer(d)
@@ -369,18 +375,41 @@ class BrokerCore:
             if seen is not None:
                 seen.add(d.id)
 
-    async def dispatch(self, d: Delivery) -> None:
-        """Hand ``d`` to its topic's work queue, waiting for room.
+    def park(self, d: Delivery) -> None:
+        """``d``'s topic has no subscription: keep it for the next one, within a bound.
 
-        Without a subscription the delivery is parked until one arrives (a durable one is
-        also a ``ready`` row, so a restart recovers it either way).
+        A durable first attempt is not kept: its ``ready`` row carries it, and the next
+        subscription's recovery reads it (after a writer barrier). A retry is kept, up to
+        ``max_parked`` per topic; past that a durable retry is re-armed for
+        ``park_retry_delay`` seconds later (row and timetable), and a transient one, which
+        has nowhere else to wait, becomes a dead letter with reason ``no_subscriber``.
         """
-        sub = self.subs.get(d.topic)
-        if sub is None:
-            self.parked.setdefault(d.topic, []).append(d)
+        if d.durable and d.attempts == 0:
             return
-        self._mark_dispatched(d)
-        await sub.queue.put(d)
+        parked = self.parked.setdefault(d.topic, [])
+        if len(parked) < self.max_parked:
+            parked.append(d)
+            return
+        now = self.clock.now()
+        if d.durable:
+            self._schedule(d, now + self.park_retry_delay, now, None)
+            self.scheduled -= 1  # not a new failure
+            return
+        self._dead_letter_now(d, "no_subscriber", NoSubscriber(d.topic), None, now)
+
+    async def dispatch(self, d: Delivery) -> None:
+        """Hand ``d`` to its topic's work queue, waiting for room (or :meth:`park` it)."""
+        while True:
+            sub = self.subs.get(d.topic)
+            if sub is None:
+                self.park(d)
+                return
+            self._mark_dispatched(d)
+            try:
+                await sub.queue.put(d)
+            except QueueClosed:
+                continue  # unsubscribed while waiting for room: park it, or the next one's
+            return
 
     def dispatch_nowait(self, d: Delivery) -> None:
         """Hand ``d`` to its topic's work queue now, over its bound if need be.
@@ -390,7 +419,7 @@ class BrokerCore:
         """
         sub = self.subs.get(d.topic)
         if sub is None:
-            self.parked.setdefault(d.topic, []).append(d)
+            self.park(d)
             return
         self._mark_dispatched(d)
         sub.queue.push(d)
@@ -469,6 +498,7 @@ class BrokerCore:
             last_error=f"{type(exc).__name__}: {exc}"[:2000],
             early_requested=early,
             early=False,
+            granted=False,
         )
         if self.pattern is not None:
             self._tell_pattern(NoteFailure(self._context(d)))

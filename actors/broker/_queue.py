@@ -26,7 +26,11 @@ if TYPE_CHECKING:
 
     from .._delivery import Delivery
 
-__all__ = ("WorkQueue",)
+__all__ = ("QueueClosed", "WorkQueue")
+
+
+class QueueClosed(Exception):
+    """Internal: :meth:`WorkQueue.put` found its subscription gone (dispatch again)."""
 
 
 @final
@@ -37,10 +41,12 @@ class WorkQueue:
         capacity: the most deliveries queued at once by :meth:`put` and :meth:`offer`.
     """
 
-    __slots__ = ("_idle", "_items", "_putters", "capacity")
+    __slots__ = ("_idle", "_items", "_putters", "capacity", "closed")
 
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
+        self.closed = False
+        """The subscription is gone: :meth:`put` raises :class:`QueueClosed`."""
         self._items: deque[Delivery] = deque()
         self._idle: deque[ActorRef[Delivery]] = deque()
         self._putters: deque[asyncio.Future[None]] = deque()
@@ -70,6 +76,8 @@ class WorkQueue:
 
     async def put(self, d: Delivery) -> None:
         """Hand ``d`` over or queue it, waiting for room (first come, first served)."""
+        if self.closed:
+            raise QueueClosed
         if self.offer(d):
             return
         loop = asyncio.get_running_loop()
@@ -84,6 +92,8 @@ class WorkQueue:
                     self._putters.remove(fut)
                 self._wake_putter()  # a wake-up meant for this one must not be lost
                 raise
+            if self.closed:
+                raise QueueClosed
             if self._idle and self._hand_off(d):
                 break
             if len(self._items) < self.capacity:
@@ -119,6 +129,8 @@ class WorkQueue:
 
     def next_for(self, worker: ActorRef[Delivery]) -> None:
         """``worker`` is free: send it the next queued delivery, or list it as idle."""
+        if self.closed:
+            return  # the subscription is gone: what is queued waits for the next one
         items = self._items
         if items:
             d = items.popleft()
@@ -141,6 +153,14 @@ class WorkQueue:
         with contextlib.suppress(ValueError):
             self._idle.remove(worker)
         self._items.extendleft(reversed(pending))
+
+    def close(self) -> None:
+        """The subscription is gone: wake every waiting :meth:`put` with QueueClosed."""
+        self.closed = True
+        while self._putters:
+            fut = self._putters.popleft()
+            if not fut.done():
+                fut.set_result(None)
 
     def drain(self) -> list[Delivery]:
         """Remove and return every queued delivery."""

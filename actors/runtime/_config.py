@@ -79,6 +79,10 @@ class BrokerSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     reference_timeout: float = 2.0
     """Seconds a retry waits for the pattern engine's reference context."""
     scheduler_capacity: int = 1_000_000
+    max_parked: int = 10_000
+    """Retries kept in memory per topic while it has no subscription (past that, a durable
+    one is re-armed a minute later and a transient one becomes a ``no_subscriber`` dead
+    letter); a durable first attempt is never kept, its row carries it."""
     scheduled_page: int = 500
     """Scheduled rows the broker reads per page; it holds at most two pages of a durable
     topic's scheduled work in memory, the rest stays in the table until it is due."""
@@ -90,6 +94,7 @@ class BrokerSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
         _positive("broker.reference_timeout", self.reference_timeout)
         _positive("broker.scheduler_capacity", self.scheduler_capacity)
         _positive("broker.scheduled_page", self.scheduled_page)
+        _positive("broker.max_parked", self.max_parked, zero=True)
 
 
 class RuntimeConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

@@ -25,7 +25,7 @@ import structlog
 from actorgrid.kernel import ChildSpec, Kernel, SupervisorSpec
 from actorgrid.storage import Writer, create_engine, migrate_async
 
-from .._exceptions import InvalidArgument, RuntimeClosed, TopicConflict
+from .._exceptions import InvalidArgument, NoSubscriber, RuntimeClosed, TopicConflict
 from ..broker import (
     Broker,
     BrokerCore,
@@ -94,6 +94,8 @@ class Runtime(PatternCalls):
         self._broker: ActorRef[Any] | None = None
         self._gate: ActorRef[Any] | None = None
         self._subs: Supervisor | None = None
+        self._changing: set[str] = set()
+        """Topics whose subscription is being started or taken down now."""
         self._dead_letters: DeadLetters | None = None
         self._pattern: ActorRef[Any] | None = None
 
@@ -140,6 +142,7 @@ class Runtime(PatternCalls):
             reference_timeout=config.broker.reference_timeout,
             stall_warning=config.gate.stall_warning,
             scheduled_page=config.broker.scheduled_page,
+            max_parked=config.broker.max_parked,
         )
         if config.gate.enabled:
             policy = RetryPolicy(config.retry)
@@ -294,27 +297,78 @@ class Runtime(PatternCalls):
             dict(error_policies or {}),
         )
         topic_spec = core.topic(topic)
-        if topic in core.subs:
+        if topic in core.subs or topic in self._changing:
             raise TopicConflict(topic, "already has a subscription")
         kind = payload_type if payload_type is not None else topic_spec.payload_type
         decoder = msgspec.msgpack.Decoder(kind) if kind is not None else msgspec.msgpack.Decoder()
         state = SubscriptionState(spec, handler, decoder.decode, WorkQueue(max_in_flight))
         assert self._subs is not None
         assert self._broker is not None
-        for i in range(concurrency):
-            ref = await self._subs.start_child(
-                ChildSpec(
-                    f"sub:{topic}:{i}",
-                    lambda: SubscriptionWorker(core, state),
-                    capacity=1,  # the one delivery it is about to handle
-                    shutdown=self.config.broker.drain_timeout,
+        self._changing.add(topic)
+        try:
+            for i in range(concurrency):
+                ref = await self._subs.start_child(
+                    ChildSpec(
+                        f"sub:{topic}:{i}",
+                        lambda: SubscriptionWorker(core, state),
+                        capacity=1,  # the one delivery it is about to handle
+                        shutdown=self.config.broker.drain_timeout,
+                    )
                 )
-            )
-            state.workers.append(ref)
-        core.subs[topic] = state
-        core.loading[topic] = set()  # from here on, memory dispatches are not loaded again
-        await core.unpark(topic)
-        await self._broker.ask(Subscribed(topic))
+                state.workers.append(ref)
+            core.subs[topic] = state
+            core.loading[topic] = set()  # from here on, memory dispatches are not loaded again
+            await core.unpark(topic)
+            await self._broker.ask(Subscribed(topic))
+        except BaseException:
+            # Part-way: take down what was started, and keep what it was handed.
+            with anyio.CancelScope(shield=True):
+                await self._take_down(topic, state, timeout=0.0)
+            raise
+        finally:
+            self._changing.discard(topic)
+
+    async def unsubscribe(self, topic: str, *, timeout: float | None = None) -> None:
+        """Stop ``topic``'s subscription; ``subscribe`` may be called for it again later.
+
+        Nothing more is handed to its workers. Handlers in flight get up to ``timeout``
+        seconds (default ``broker.drain_timeout``) to finish, then the workers stop. What
+        was waiting for them stays: durable messages in their rows (the next subscription
+        delivers them), retries parked in memory for the next subscription (see
+        ``broker.max_parked``). A transient topic refuses publishes until then
+        (``NoSubscriber``).
+
+        Raises:
+            NoSubscriber: the topic has no subscription.
+            RuntimeClosed: the runtime is not running.
+        """
+        core = self._running("unsubscribe")
+        state = core.subs.get(topic)
+        if state is None or topic in self._changing:
+            raise NoSubscriber(topic)
+        self._changing.add(topic)
+        try:
+            wait = self.config.broker.drain_timeout if timeout is None else timeout
+            await self._take_down(topic, state, timeout=wait)
+        finally:
+            self._changing.discard(topic)
+
+    async def _take_down(self, topic: str, state: SubscriptionState, *, timeout: float) -> None:
+        core = self._core
+        assert core is not None
+        assert self._subs is not None
+        if core.subs.get(topic) is state:
+            del core.subs[topic]
+        state.queue.close()
+        with anyio.move_on_after(timeout):
+            while state.running:  # noqa: ASYNC110 - polled counter, like drain()
+                await anyio.sleep(0.005)
+        for ref in state.workers:
+            with contextlib.suppress(LookupError):
+                await self._subs.terminate_child(ref.name)
+        for d in state.queue.drain():  # queued, and put back by the stopping workers
+            core.park(d)
+        _log.info("unsubscribed", topic=topic, running=state.running)
 
     # -- publishing ---------------------------------------------------------------------
 
