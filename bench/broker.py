@@ -29,7 +29,13 @@ best of each kept):
   the stuck handler.
 * ``memory_per_scheduled``: tracemalloc bytes per message waiting in the broker's schedule
   after one failure (delivery, heap entry, indexes, the target's retry record and error
-  text), payload bytes excluded. Target: at most 1 KiB.
+  text), payload bytes excluded; a transient topic, so all of them are held. Target: at
+  most 1 KiB.
+* ``memory_per_scheduled_durable``: the same on a durable topic, everything included: the
+  broker holds at most two pages (``broker.scheduled_page``) and the rest are rows, so the
+  figure falls as the count grows. Target: at most 1 KiB.
+* ``memory_per_parked``: bytes per retry parked for a transient topic whose subscription
+  is gone (delivery, list slot, retry record), payload excluded.
 
 Run: ``python -m bench.broker --quick`` (under a minute) or ``--full``.
 """
@@ -436,6 +442,71 @@ async def head_of_line_round_robin(n: int) -> float:
     return _p99_ms(waits)
 
 
+async def memory_per_scheduled_durable(n: int, url: str) -> float:
+    """Tracemalloc bytes per message of a durable topic waiting in the schedule after one
+    failure, everything the process holds for it included (the broker holds at most two
+    pages of them; the rest are rows)."""
+    clock = FakeClock()
+    config = _durable_config(url, pattern=False)
+    async with Runtime(config, clock=clock) as rt:
+        rt.declare_topic(TOPIC)
+        await rt.subscribe(TOPIC, _always_fail, concurrency=1, max_in_flight=IN_FLIGHT)
+        await rt.publish(TOPIC, "warm-up")
+        await _wait_for(lambda: rt.statistics().scheduled >= 1)
+        await rt.flush()
+        gc.collect()
+        tracemalloc.start()
+        try:
+            before = tracemalloc.get_traced_memory()[0]
+            for i in range(0, n, IN_FLIGHT):
+                await rt.publish_batch(TOPIC, [f"p{j}" for j in range(i, min(i + IN_FLIGHT, n))])
+            await _wait_for(lambda: rt.statistics().scheduled >= n + 1)
+            await rt.flush()
+            await asyncio.sleep(0.05)
+            gc.collect()
+            after = tracemalloc.get_traced_memory()[0]
+        finally:
+            tracemalloc.stop()
+    return (after - before) / n
+
+
+async def memory_per_parked(n: int) -> float:
+    """Tracemalloc bytes per retry parked for a transient topic without a subscription
+    (its delivery, its list slot and its target's retry record), payload bytes excluded."""
+    clock = FakeClock()
+    payloads = [f"p{i}" for i in range(n)]
+    payload_bytes = sum(sys.getsizeof(encode(p)) for p in payloads)
+    config = RuntimeConfig(
+        storage=StorageSettings(url=None),
+        pattern=PatternSettings(enabled=False),
+        broker=BrokerSettings(max_parked=n + 1),
+    )
+    async with Runtime(config, clock=clock) as rt:
+        rt.declare_topic(TOPIC, durable=False)
+        await rt.subscribe(TOPIC, _always_fail, concurrency=1, max_in_flight=IN_FLIGHT)
+        await rt.publish(TOPIC, "warm-up")
+        await _wait_for(lambda: rt.statistics().scheduled >= 1)
+        core = rt._core
+        assert core is not None
+        gc.collect()
+        tracemalloc.start()
+        try:
+            before = tracemalloc.get_traced_memory()[0]
+            for p in payloads:
+                await rt.publish(TOPIC, p)
+            await _wait_for(lambda: rt.statistics().scheduled >= n + 1)
+            await rt.unsubscribe(TOPIC)
+            clock.advance(rt.config.retry.base_wait_minutes * 60.0)  # every retry comes due
+            await _wait_for(lambda: len(core.parked.get(TOPIC, ())) >= n + 1)
+            await asyncio.sleep(0.05)
+            gc.collect()
+            after = tracemalloc.get_traced_memory()[0]
+        finally:
+            tracemalloc.stop()
+        del payloads
+    return (after - before - payload_bytes) / n
+
+
 # -- driver -----------------------------------------------------------------------------------
 
 
@@ -571,6 +642,18 @@ def run(mode: Mode) -> list[Figure]:
                 target_direction="max",
             )
         )
+        memory = runner.run(memory_per_scheduled_durable(sizes.scheduled, dbs.fresh("m")))
+        figures.append(
+            Figure(
+                "memory_per_scheduled_durable",
+                "bytes",
+                round(memory),
+                target=1024,
+                target_direction="max",
+            )
+        )
+        memory = runner.run(memory_per_parked(sizes.scheduled))
+        figures.append(Figure("memory_per_parked", "bytes", round(memory)))
     return figures
 
 
