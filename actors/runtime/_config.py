@@ -79,6 +79,13 @@ class BrokerSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     reference_timeout: float = 2.0
     """Seconds a retry waits for the pattern engine's reference context."""
     scheduler_capacity: int = 1_000_000
+    control_timeout: float = 30.0
+    """Seconds a call of the runtime's own API waits for a built-in actor's answer
+    (``request_early_retry``, ``retry_record``, ``reset_retry``; twice that for ``flush``)
+    before it raises ``AskTimeout``. Deliveries never wait on a deadline."""
+    barrier_timeout: float = 2.0
+    """Seconds an early-retry request for a row the broker does not hold waits for the
+    writer to commit what is pending before it answers ``database_busy``."""
     max_parked: int = 10_000
     """Retries kept in memory per topic while it has no subscription (past that, a durable
     one is re-armed a minute later and a transient one becomes a ``no_subscriber`` dead
@@ -95,6 +102,8 @@ class BrokerSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
         _positive("broker.scheduler_capacity", self.scheduler_capacity)
         _positive("broker.scheduled_page", self.scheduled_page)
         _positive("broker.max_parked", self.max_parked, zero=True)
+        _positive("broker.control_timeout", self.control_timeout)
+        _positive("broker.barrier_timeout", self.barrier_timeout, zero=True)
 
 
 class RuntimeConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

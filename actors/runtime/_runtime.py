@@ -199,6 +199,7 @@ class Runtime(PatternCalls):
                 engine=self.engine,
                 retention=settings.retention_seconds,
                 prune_interval=settings.prune_interval,
+                barrier_timeout=settings.barrier_timeout,
             ),
             name="broker",
             capacity=settings.scheduler_capacity,
@@ -319,7 +320,7 @@ class Runtime(PatternCalls):
             core.subs[topic] = state
             core.loading[topic] = set()  # from here on, memory dispatches are not loaded again
             await core.unpark(topic)
-            await self._broker.ask(Subscribed(topic))
+            await self._broker.ask(Subscribed(topic), timeout=None)
         except BaseException:
             # Part-way: take down what was started, and keep what it was handed.
             with anyio.CancelScope(shield=True):
@@ -454,7 +455,9 @@ class Runtime(PatternCalls):
         self._running("request an early retry")
         validate_target(target_type, target_id)
         assert self._broker is not None
-        result: EarlyRetryResult = await self._broker.ask(RequestEarlyRetry(target_type, target_id))
+        result: EarlyRetryResult = await self._broker.ask(
+            RequestEarlyRetry(target_type, target_id), timeout=self.config.broker.control_timeout
+        )
         return result
 
     async def retry_record(self, target_type: str, target_id: str) -> RetryRecord | None:
@@ -463,7 +466,9 @@ class Runtime(PatternCalls):
         validate_target(target_type, target_id)
         if self._gate is None:
             return None
-        record: RetryRecord | None = await self._gate.ask(GetRecord(target_type, target_id))
+        record: RetryRecord | None = await self._gate.ask(
+            GetRecord(target_type, target_id), timeout=self.config.broker.control_timeout
+        )
         return record
 
     async def reset_retry(self, target_type: str, target_id: str) -> None:
@@ -471,16 +476,18 @@ class Runtime(PatternCalls):
         self._running("reset a retry record")
         validate_target(target_type, target_id)
         if self._gate is not None:
-            await self._gate.ask(ResetTarget(target_type, target_id))
+            await self._gate.ask(
+                ResetTarget(target_type, target_id), timeout=self.config.broker.control_timeout
+            )
 
     async def flush(self) -> None:
         """Commit everything pending now: the gate's write-behind, the pattern engine's
         buffered failures, then the writer."""
         self._running("flush")
         if self._gate is not None:
-            await self._gate.ask(FlushGate(), timeout=60)
+            await self._gate.ask(FlushGate(), timeout=2 * self.config.broker.control_timeout)
         if self._pattern is not None:
-            await self._pattern.ask(FlushPattern(), timeout=60)
+            await self._pattern.ask(FlushPattern(), timeout=2 * self.config.broker.control_timeout)
         if self.writer is not None:
             await self.writer.flush()
 
