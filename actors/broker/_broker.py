@@ -20,11 +20,12 @@ import structlog
 from msgspec.structs import replace
 
 from actorgrid.kernel import Actor, Message, send_every
-from actorgrid.storage import Op, read_connection
+from actorgrid.storage import StorageError, read_connection
 
-from .._delivery import Delivery, delivery_from_row, prune_done, recover_ready, recover_scheduled
+from .._delivery import Delivery, delivery_from_row, recover_ready, recover_scheduled
 from ..retry import CanRetry
 from ._core import Schedule
+from ._prune import prune_done_rows
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
@@ -99,6 +100,7 @@ class Broker(Actor[Any]):
         self._by_target: dict[tuple[str, str], str | set[str]] = {}
         self._armed = math.inf
         self._sleep: anyio.CancelScope | None = None
+        self._pruning = False
 
     async def on_start(self) -> None:
         """Take the recovery cutoff, re-arm scheduled rows, start the timer and the pruner."""
@@ -280,6 +282,8 @@ class Broker(Actor[Any]):
             self._core.loading.pop(topic, None)
 
     async def _load_pages(self, topic: str, skip: set[str]) -> None:
+        """Page through the topic's ``ready`` rows in (available_at, id) order (an index
+        range: done and scheduled rows are never read)."""
         assert self._engine is not None
         after_at, after_id, total = -math.inf, "", 0
         while True:
@@ -297,16 +301,31 @@ class Broker(Actor[Any]):
                     total += 1
             if len(rows) < _PAGE:
                 break
-            after_at, after_id = rows[-1].created_at, rows[-1].id
+            after_at, after_id = rows[-1].available_at, rows[-1].id
         if total:
             _log.info("ready_recovered", topic=topic, count=total)
 
     def _prune(self) -> None:
+        """Start a prune of old ``done`` rows in the background, unless one still runs."""
         writer = self._core.writer
-        if writer is None:
+        if writer is None or self._engine is None or self._pruning:
             return
+        self._pruning = True
         cutoff = self.actor_clock.now() - self._retention
-        writer.submit(Op(prune_done, {"b_cutoff": cutoff}))
+        self.actor_start_task(self._prune_batches, cutoff, name="broker:prune")
+
+    async def _prune_batches(self, cutoff: float) -> None:
+        assert self._engine is not None
+        assert self._core.writer is not None
+        try:
+            deleted = await prune_done_rows(self._engine, self._core.writer, cutoff)
+        except StorageError as exc:
+            _log.warning("done_prune_failed", error=f"{type(exc).__name__}: {exc}")
+        else:
+            if deleted:
+                _log.info("done_pruned", count=deleted)
+        finally:
+            self._pruning = False
 
     async def on_stop(self) -> None:
         """Scheduled deliveries stay in their rows (durable); transient ones are reported."""
