@@ -100,7 +100,8 @@ class Broker(Actor[Any]):
         self._by_target: dict[tuple[str, str], str | set[str]] = {}
         self._armed = math.inf
         self._sleep: anyio.CancelScope | None = None
-        self._pruning = False
+        self._prune_cutoff: float | None = None
+        """The cutoff of the prune asked for last; ``None`` while no prune runs."""
 
     async def on_start(self) -> None:
         """Take the recovery cutoff, re-arm scheduled rows, start the timer and the pruner."""
@@ -306,26 +307,31 @@ class Broker(Actor[Any]):
             _log.info("ready_recovered", topic=topic, count=total)
 
     def _prune(self) -> None:
-        """Start a prune of old ``done`` rows in the background, unless one still runs."""
+        """Prune old ``done`` rows in the background; a prune asked for while one runs is
+        run right after it (with this cutoff), not dropped."""
         writer = self._core.writer
-        if writer is None or self._engine is None or self._pruning:
+        if writer is None or self._engine is None:
             return
-        self._pruning = True
-        cutoff = self.actor_clock.now() - self._retention
-        self.actor_start_task(self._prune_batches, cutoff, name="broker:prune")
+        running = self._prune_cutoff is not None
+        self._prune_cutoff = self.actor_clock.now() - self._retention
+        if not running:
+            self.actor_start_task(self._prune_batches, name="broker:prune")
 
-    async def _prune_batches(self, cutoff: float) -> None:
+    async def _prune_batches(self) -> None:
         assert self._engine is not None
         assert self._core.writer is not None
+        done: float | None = None
         try:
-            deleted = await prune_done_rows(self._engine, self._core.writer, cutoff)
+            while self._prune_cutoff != done:
+                done = self._prune_cutoff
+                assert done is not None
+                deleted = await prune_done_rows(self._engine, self._core.writer, done)
+                if deleted:
+                    _log.info("done_pruned", count=deleted)
         except StorageError as exc:
             _log.warning("done_prune_failed", error=f"{type(exc).__name__}: {exc}")
-        else:
-            if deleted:
-                _log.info("done_pruned", count=deleted)
         finally:
-            self._pruning = False
+            self._prune_cutoff = None
 
     async def on_stop(self) -> None:
         """Scheduled deliveries stay in their rows (durable); transient ones are reported."""

@@ -148,6 +148,8 @@ class Runtime(PatternCalls):
                     flush_interval=gate.flush_interval,
                     flush_rows=gate.flush_rows,
                     max_cached=gate.max_cached,
+                    retention=gate.retention_seconds,
+                    prune_interval=gate.prune_interval,
                 ),
                 name="retry-gate",
                 capacity=100_000,
