@@ -18,19 +18,19 @@ import structlog
 from msgspec.structs import replace
 
 from actorgrid.kernel import Actor, Message, send_every
-from actorgrid.storage import Op, read_connection
+from actorgrid.storage import StorageError, read_connection
 
 from .._delivery import (
     Delivery,
     delivery_from_row,
     page_scheduled,
-    prune_done,
     recover_ready,
     scheduled_of_target,
     scheduled_op,
 )
 from ..retry import CanRetry
 from ._core import Schedule
+from ._prune import prune_done_rows
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
@@ -109,6 +109,8 @@ class Broker(Actor[Any]):
         self._tt = core.timetable
         self._armed = math.inf
         self._sleep: anyio.CancelScope | None = None
+        self._prune_cutoff: float | None = None
+        """The cutoff of the prune asked for last; ``None`` while no prune runs."""
 
     async def on_start(self) -> None:
         """Read the first page of scheduled rows (first start only), start the timer and the
@@ -373,6 +375,8 @@ class Broker(Actor[Any]):
             del core.loading[topic]
 
     async def _load_pages(self, topic: str, skip: set[str], sub: Any) -> None:
+        """Page through the topic's ``ready`` rows in (available_at, id) order (an index
+        range: done and scheduled rows are never read)."""
         assert self._engine is not None
         after_at, after_id, total = -math.inf, "", 0
         while True:
@@ -393,16 +397,36 @@ class Broker(Actor[Any]):
                     total += 1
             if len(rows) < _PAGE:
                 break
-            after_at, after_id = rows[-1].created_at, rows[-1].id
+            after_at, after_id = rows[-1].available_at, rows[-1].id
         if total:
             _log.info("ready_recovered", topic=topic, count=total)
 
     def _prune(self) -> None:
+        """Prune old ``done`` rows in the background; a prune asked for while one runs is
+        run right after it (with this cutoff), not dropped."""
         writer = self._core.writer
-        if writer is None:
+        if writer is None or self._engine is None:
             return
-        cutoff = self.actor_clock.now() - self._retention
-        writer.submit(Op(prune_done, {"b_cutoff": cutoff}))
+        running = self._prune_cutoff is not None
+        self._prune_cutoff = self.actor_clock.now() - self._retention
+        if not running:
+            self.actor_start_task(self._prune_batches, name="broker:prune")
+
+    async def _prune_batches(self) -> None:
+        assert self._engine is not None
+        assert self._core.writer is not None
+        done: float | None = None
+        try:
+            while self._prune_cutoff != done:
+                done = self._prune_cutoff
+                assert done is not None
+                deleted = await prune_done_rows(self._engine, self._core.writer, done)
+                if deleted:
+                    _log.info("done_pruned", count=deleted)
+        except StorageError as exc:
+            _log.warning("done_prune_failed", error=f"{type(exc).__name__}: {exc}")
+        finally:
+            self._prune_cutoff = None
 
     async def on_stop(self) -> None:
         """Scheduled deliveries stay in their rows (durable); transient ones are reported."""

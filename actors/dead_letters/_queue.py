@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Final, final
 
+import msgspec
 import structlog
 
 from actorgrid.kernel import Actor, ActorDeadError, MailboxFull, MessageDecodeError
@@ -133,8 +134,8 @@ class DeadLetterQueue(Actor[DeadLetterQueueMessage]):
                 return await self._list(request)
             case ShowDeadLetter(id=dead_letter_id):
                 return await self._show(dead_letter_id)
-            case DeadLetterCount(filter=flt):
-                return await self._store.count(flt)
+            case DeadLetterCount(where=where):
+                return await self._store.count(where)
             case ReplayDeadLetters():
                 return await self._replay(request)
             case PurgeDeadLetters():
@@ -171,13 +172,13 @@ class DeadLetterQueue(Actor[DeadLetterQueueMessage]):
 
     async def _list(self, request: ListDeadLetters) -> DeadLetterPage:
         before = decode_cursor(request.cursor) if request.cursor is not None else None
-        found = await self._store.page(request.filter, request.limit + 1, before)
+        found = await self._store.page(request.where, request.limit + 1, before)
         entries = tuple(found[: request.limit])
         next_cursor = None
         if len(found) > request.limit:
             last = entries[-1]
             next_cursor = encode_cursor(last.created_at, last.id)
-        total = await self._store.count(request.filter)
+        total = await self._store.count(request.where)
         return DeadLetterPage(entries=entries, next_cursor=next_cursor, total=total)
 
     async def _show(self, dead_letter_id: str) -> DeadLetterEntry:
@@ -197,7 +198,7 @@ class DeadLetterQueue(Actor[DeadLetterQueueMessage]):
         return await self._store.select_ids(flt if flt is not None else DeadLetterFilter())
 
     async def _replay(self, request: ReplayDeadLetters) -> ReplayResult:
-        ids = await self._selected_ids(request.ids, request.filter)
+        ids = await self._selected_ids(request.ids, request.where)
         replayed: list[tuple[str, str]] = []
         already: list[tuple[str, str]] = []
         missing: list[str] = []
@@ -287,11 +288,14 @@ class DeadLetterQueue(Actor[DeadLetterQueueMessage]):
             )
 
     async def _purge(self, request: PurgeDeadLetters) -> int:
+        where = request.where
         if request.older_than is not None:
             cutoff = self._clock.now() - request.older_than
-            ids = await self._store.select_ids(DeadLetterFilter(until=cutoff))
-        else:
-            ids = await self._selected_ids(request.ids, request.filter)
+            where = where if where is not None else DeadLetterFilter()
+            until = cutoff if where.until is None else min(where.until, cutoff)
+            since = where.since if where.since is None or where.since <= until else until
+            where = msgspec.structs.replace(where, since=since, until=until)
+        ids = await self._selected_ids(request.ids, where)
         deleted = 0
         for start in range(0, len(ids), BATCH_SIZE):
             deleted += await self._store.delete(ids[start : start + BATCH_SIZE])

@@ -19,6 +19,8 @@ Invariants:
 * A reset clears the record and bumps its version instead of deleting the row, so a stale
   write still on its way (a caller's transaction carrying an older row) cannot bring the old
   state back.
+* Rows are deleted only by the gate's pruner (:mod:`._prune`): finished targets' rows after
+  the retention, never a record with a change on its way, never an active window.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from typing import TYPE_CHECKING, Any, Final
 import msgspec
 from sqlalchemy import bindparam, select
 
-from actorgrid.kernel import Actor, OneShotTimer, UnhandledMessage
+from actorgrid.kernel import Actor, OneShotTimer, UnhandledMessage, send_every
 from actorgrid.storage import Base, read_connection
 
 from ._gate_cache import UNKNOWN, RecordCache
@@ -48,6 +50,7 @@ from ._messages import (
     Submitted,
 )
 from ._policy import Decision, RetryPolicy, RetryPolicyConfig, RetryRecord
+from ._prune import PRUNE, PruneRecords, RecordPruner, check_retention
 from ._store import record_to_row, retry_record_upsert, row_to_record
 from ._writeback import FLUSH, Flush, WriteBehind
 
@@ -108,6 +111,10 @@ class RetryGate(Actor[RetryGateMessage]):
             (least recently used first); also the size of the negative cache.
         state: what the gate keeps across incarnations; create it once outside the actor's
             factory and pass it to every incarnation.
+        retention: seconds after its last change that the row of a finished target (its
+            cycle ended, or it ran out of retries) is deleted, unless a ready or scheduled
+            message of the target is left; ``None`` keeps every row.
+        prune_interval: seconds between passes of the prune (with ``retention``).
 
     Raises:
         TypeError: ``policy`` is neither a :class:`RetryPolicy` nor a
@@ -126,6 +133,8 @@ class RetryGate(Actor[RetryGateMessage]):
         flush_rows: int = 1000,
         max_cached: int = 100_000,
         state: GateState | None = None,
+        retention: float | None = None,
+        prune_interval: float = 300.0,
     ) -> None:
         if isinstance(policy, RetryPolicyConfig):
             policy = RetryPolicy(policy)
@@ -139,6 +148,8 @@ class RetryGate(Actor[RetryGateMessage]):
         _check("flush_interval", flush_interval, integer=False)
         _check("flush_rows", flush_rows, integer=True)
         _check("max_cached", max_cached, integer=True)
+        _check("prune_interval", prune_interval, integer=False)
+        check_retention(retention)
         self._policy = policy
         self._decide = policy.decide
         self._record = policy.record_attempt
@@ -156,9 +167,11 @@ class RetryGate(Actor[RetryGateMessage]):
                 max_cached,
                 all_absent=engine is None,
                 persistent=engine is not None,
-                exhausted=lambda r: r.attempt_count > (r.policy or policy.config).max_retries,
+                exhausted=self._exhausted,
             )
         self._cache = cache
+        self._retention, self._prune_interval = retention, float(prune_interval)
+        self._pruner: RecordPruner | None = None
         self._wb: WriteBehind | None = None
         self._crashed = False
         self._policies: dict[RetryPolicyConfig, RetryPolicyConfig] = {}
@@ -211,6 +224,14 @@ class RetryGate(Actor[RetryGateMessage]):
         )
         if wb.dirty or wb.in_flight:
             self._timer.arm()  # what the crashed incarnation left is written behind too
+        if self._retention is not None:
+            assert self._engine is not None
+            self._pruner = RecordPruner(
+                self._engine, self._writer, self._cache, self._wb, self._retention, self._finished
+            )
+            interval, name = self._prune_interval, f"{self.actor_name}:prune-timer"
+            ref, clock = self.actor_ref, self.actor_clock
+            self.actor_start_task(send_every, ref, clock, interval, PRUNE, name=name)
 
     async def on_failure(self, exc: Exception, message: object | None) -> None:
         """Note the crash: :meth:`on_stop` then leaves the rest to the next incarnation."""
@@ -234,7 +255,7 @@ class RetryGate(Actor[RetryGateMessage]):
 
     # -- dispatch -------------------------------------------------------------------------
 
-    async def receive(self, message: RetryGateMessage | Flush) -> Any:
+    async def receive(self, message: RetryGateMessage | Flush | PruneRecords) -> Any:
         """Handle one request; see :mod:`actorgrid.actors._retry_gate_messages` for replies.
 
         Raises:
@@ -258,8 +279,15 @@ class RetryGate(Actor[RetryGateMessage]):
                 self._wb.flush()
                 self._wb.reap()
             self._cache.evict_if_over()
+            if self._pruner is not None and self._pruner.running:
+                await self._prune_step()
             return None
         match message:
+            case PruneRecords():
+                if self._pruner is not None:
+                    self._pruner.begin(self._now())
+                    await self._prune_step()
+                return None
             case Submitted(target_type, target_id):
                 found = self._cache.get(target_type, target_id)
                 if self._wb is not None and isinstance(found, RetryRecord):
@@ -383,6 +411,18 @@ class RetryGate(Actor[RetryGateMessage]):
 
     # -- helpers --------------------------------------------------------------------------
 
+    def _exhausted(self, record: RetryRecord) -> bool:
+        return record.attempt_count > (record.policy or self._policy.config).max_retries
+
+    def _finished(self, record: RetryRecord) -> bool:
+        return record.attempt_count == 0 or self._exhausted(record)
+
+    async def _prune_step(self) -> None:
+        assert self._pruner is not None
+        await self._pruner.step()
+        if self._pruner.running:
+            self._timer.arm()  # the next batch goes on a flush tick
+
     def _statistics(self) -> RetryGateStatistics:
         wb = self._wb
         return RetryGateStatistics(
@@ -399,6 +439,7 @@ class RetryGate(Actor[RetryGateMessage]):
             resets=self._resets,
             evictions=self._cache.evictions,
             write_errors=0 if wb is None else wb.write_errors,
+            pruned=0 if self._pruner is None else self._pruner.pruned,
         )
 
 

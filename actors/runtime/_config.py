@@ -60,9 +60,17 @@ class GateSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
 
     It keeps waiting: a delivery's failure, success or retry decision is never dropped
     or abandoned half-way because the gate is slow (it waits for a locked database)."""
+    retention_seconds: float = 7 * 24 * 3600.0
+    """How long the retry record of a finished target (its cycle ended in a success or a
+    replay's reset, or it ran out of retries) is kept after its last change. A target with
+    a ready or scheduled message keeps its record; one in an active window always does."""
+    prune_interval: float = 300.0
+    """Seconds between prunes of finished targets' records."""
 
     def __post_init__(self) -> None:
         _positive("gate.stall_warning", self.stall_warning)
+        _positive("gate.retention_seconds", self.retention_seconds, zero=True)
+        _positive("gate.prune_interval", self.prune_interval)
         _positive("gate.flush_interval", self.flush_interval)
         _positive("gate.flush_rows", self.flush_rows)
         _positive("gate.max_cached", self.max_cached)

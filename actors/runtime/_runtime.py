@@ -157,6 +157,8 @@ class Runtime(PatternCalls):
                     flush_rows=gate.flush_rows,
                     max_cached=gate.max_cached,
                     state=gate_state,
+                    retention=gate.retention_seconds,
+                    prune_interval=gate.prune_interval,
                 ),
                 name="retry-gate",
                 capacity=100_000,

@@ -123,7 +123,7 @@ class TestRecoveryRace:
             rt.declare_topic("jobs")
 
             async def replay() -> None:
-                result = await rt.dead_letters.replay(all=True)
+                result = await rt.dead_letters.replay(everything=True)
                 replayed.extend(message_id for _, message_id in result.replayed)
 
             async with anyio.create_task_group() as tg:
