@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from .actors.broker import EarlyRetryResult as EarlyRetryResult
     from .actors.broker import FallbackPolicy as FallbackPolicy
     from .actors.broker import Handler as Handler
+    from .actors.broker import PublishReceipt as PublishReceipt
     from .actors.broker import RetryEarly as RetryEarly
     from .actors.dead_letters import DeadLetterEntry as DeadLetterEntry
     from .actors.dead_letters import DeadLetterFilter as DeadLetterFilter
@@ -127,6 +128,7 @@ __all__ = (
     "PatternSettings",
     "PatternStatistics",
     "Phase",
+    "PublishReceipt",
     "Reason",
     "RecurringPattern",
     "Reference",
@@ -174,6 +176,7 @@ _HOMES: dict[str, str] = {
     "BrokerStatistics": ".actors.broker",
     "DeliveryContext": ".actors.broker",
     "EarlyRetryResult": ".actors.broker",
+    "PublishReceipt": ".actors.broker",
     "FallbackPolicy": ".actors.broker",
     "Handler": ".actors.broker",
     "RetryEarly": ".actors.broker",

@@ -11,21 +11,24 @@ import os
 from typing import Any
 
 import msgspec
-from sqlalchemy import Table, bindparam, delete, insert, select, update
+from sqlalchemy import Table, bindparam, delete, func, insert, literal, select, tuple_, update
 
 from actorgrid.kernel import Message
 from actorgrid.storage import DeadLetter, MessageRow, Op
 
 __all__ = (
+    "PRUNE_BATCH",
     "Delivery",
     "Envelope",
     "delivery_from_row",
     "done_op",
     "insert_op",
     "new_message_id",
+    "page_scheduled",
     "prune_done",
+    "prune_done_pending",
     "recover_ready",
-    "recover_scheduled",
+    "scheduled_of_target",
     "scheduled_op",
 )
 
@@ -36,8 +39,9 @@ _INSERT = insert(_messages)
 _DONE = (
     update(_messages)
     .where(_messages.c.id == bindparam("b_id"))
-    .values(state="done", updated_at=bindparam("b_now"))
+    .values(state="done", available_at=bindparam("b_now"), updated_at=bindparam("b_now"))
 )
+"""A done row's ``available_at`` is the time it was done: its pruning is an index range."""
 _SCHEDULE = (
     update(_messages)
     .where(_messages.c.id == bindparam("b_id"))
@@ -50,31 +54,70 @@ _SCHEDULE = (
         early_requested=bindparam("b_early"),
     )
 )
-prune_done = (
-    delete(_messages)
-    .where(_messages.c.state == "done")
-    .where(_messages.c.updated_at < bindparam("b_cutoff"))
+
+PRUNE_BATCH = 1000
+"""Rows one prune statement deletes at most."""
+
+_c = _messages.c
+_old_done = (_c.state == "done") & (_c.available_at < bindparam("b_cutoff"))
+
+prune_done = delete(_messages).where(
+    _c.id.in_(
+        select(_c.id).where(_old_done).order_by(_c.available_at, _c.id).limit(bindparam("b_limit"))
+    )
 )
-"""Delete ``done`` rows last updated before ``b_cutoff``."""
+"""Delete up to ``b_limit`` ``done`` rows done before ``b_cutoff``, oldest first.
+
+One batch of a prune: the rows are found through the (state, available_at, id) index, so
+a batch costs the same however many rows are kept. Submit the next batch only after this
+one committed, so other writers' submissions get their turn in between.
+"""
+
+prune_done_pending = select(func.count()).select_from(
+    select(literal(1)).where(_old_done).limit(bindparam("b_limit")).subquery()
+)
+"""How many rows the next :data:`prune_done` batch deletes (at most ``b_limit``).
+
+Nothing else deletes ``done`` rows and a row done now is younger than any cutoff, so the
+count read just before a batch is what that batch deletes.
+"""
 
 recover_ready = (
     select(_messages)
-    .where(_messages.c.topic == bindparam("b_topic"))
-    .where(_messages.c.state.in_(("ready", "inflight")))
+    .where(_c.topic == bindparam("b_topic"))
+    .where(_c.state == "ready")
     .where(
-        (_messages.c.created_at > bindparam("b_after_at"))
-        | (
-            (_messages.c.created_at == bindparam("b_after_at"))
-            & (_messages.c.id > bindparam("b_after_id"))
-        )
+        tuple_(_c.available_at, _c.id) > tuple_(bindparam("b_after_at"), bindparam("b_after_id"))
     )
-    .order_by(_messages.c.created_at, _messages.c.id)
+    .order_by(_c.available_at, _c.id)
     .limit(bindparam("b_limit"))
 )
-"""One page of a topic's ready rows after a (created_at, id) position."""
+"""One page of a topic's ready rows after an (available_at, id) position.
 
-recover_scheduled = select(_messages).where(_messages.c.state == "scheduled")
-"""Every scheduled row (timers to re-arm after a restart)."""
+A range of the (topic, state, available_at, id) index: done and scheduled rows are never
+read. ``inflight`` is not a state any row is written in (a row stays ``ready`` while its
+handler runs), so it is not asked for.
+"""
+
+page_scheduled = (
+    select(_messages)
+    .where(_c.state == "scheduled")
+    .where(
+        tuple_(_c.available_at, _c.id) > tuple_(bindparam("b_after_at"), bindparam("b_after_id"))
+    )
+    .order_by(_c.available_at, _c.id)
+    .limit(bindparam("b_limit"))
+)
+"""One page of the scheduled rows, by due time, after an (available_at, id) position."""
+
+scheduled_of_target = (
+    select(_messages)
+    .where(_c.target_type == bindparam("b_target_type"))
+    .where(_c.target_id == bindparam("b_target_id"))
+    .where(_c.state == "scheduled")
+    .order_by(_c.created_at)
+)
+"""A target's scheduled rows, oldest message first."""
 
 
 _ids: list[Any] = []
@@ -131,6 +174,9 @@ class Delivery(Message, frozen=True, kw_only=True):
     phase: str = "first"
     early: bool = False
     """This attempt is the explicit early retry (the glimpse runs before it)."""
+    granted: bool = False
+    """The gate already allowed this attempt (it is not asked again if the attempt has to
+    wait once more, e.g. for a subscription)."""
 
     def envelope(self) -> Envelope:
         """Return the replayable envelope."""

@@ -162,12 +162,16 @@ class InvalidPayload(BrokerError, TypeError):
 
 
 class BrokerFull(BrokerError):
-    """Raised by ``publish_nowait`` when every worker of the topic's subscription is full."""
+    """Raised by ``publish_nowait`` when the topic's subscription has ``max_in_flight``
+    messages waiting, or (``writer_full``) the database writer has ``max_pending_ops``
+    writes waiting: an awaited ``publish`` would wait here."""
 
-    def __init__(self, topic: str, in_flight: int) -> None:
+    def __init__(self, topic: str, in_flight: int, *, writer_full: bool = False) -> None:
         self.topic = topic
         self.in_flight = in_flight
-        super().__init__(f"topic {topic!r} is full ({in_flight} messages in flight)")
+        self.writer_full = writer_full
+        what = "the database writer is full" if writer_full else f"{in_flight} messages in flight"
+        super().__init__(f"topic {topic!r} is full ({what})")
 
 
 class RuntimeClosed(BrokerError):

@@ -189,14 +189,21 @@ def note(text: str) -> None:
 
 
 def pair(
-    runs: int, subject: Callable[[], float], baseline: Callable[[], float]
+    runs: int,
+    subject: Callable[[], float],
+    baseline: Callable[[], float],
+    *,
+    higher_is_better: bool = True,
 ) -> tuple[float, float]:
-    """Interleave ``runs`` repetitions of subject and baseline; return the best of each."""
-    best_subject = best_baseline = 0.0
+    """Interleave ``runs`` repetitions of subject and baseline; return the best of each
+    (the highest, or the lowest for a latency: ``higher_is_better=False``)."""
+    pick = max if higher_is_better else min
+    subjects: list[float] = []
+    baselines: list[float] = []
     for _ in range(runs):
-        best_baseline = max(best_baseline, best_of(1, baseline))
-        best_subject = max(best_subject, best_of(1, subject))
-    return best_subject, best_baseline
+        baselines.append(best_of(1, baseline))
+        subjects.append(best_of(1, subject))
+    return pick(subjects), pick(baselines)
 
 
 class Tally:

@@ -22,9 +22,20 @@ best of each kept):
   as every failure of a round is scheduled, until every message is dead-lettered; msgs/s
   (each message runs six attempts). Memory-only with a transient topic, then durable on
   SQLite (state rows, retry records and dead letters committed).
+* ``head_of_line_p99``: four workers, one handler stuck for 200 ms, quick messages published
+  one every 0.5 ms meanwhile; the p99 wait (ms) from a quick message's publish to the start
+  of its handler. Baseline: the dispatch actorgrid had before, per-worker queues fed round
+  robin (plain ``asyncio.Queue`` and tasks), where a quarter of the messages wait behind
+  the stuck handler.
 * ``memory_per_scheduled``: tracemalloc bytes per message waiting in the broker's schedule
   after one failure (delivery, heap entry, indexes, the target's retry record and error
-  text), payload bytes excluded. Target: at most 1 KiB.
+  text), payload bytes excluded; a transient topic, so all of them are held. Target: at
+  most 1 KiB.
+* ``memory_per_scheduled_durable``: the same on a durable topic, everything included: the
+  broker holds at most two pages (``broker.scheduled_page``) and the rest are rows, so the
+  figure falls as the count grows. Target: at most 1 KiB.
+* ``memory_per_parked``: bytes per retry parked for a transient topic whose subscription
+  is gone (delivery, list slot, retry record), payload excluded.
 
 Run: ``python -m bench.broker --quick`` (under a minute) or ``--full``.
 """
@@ -88,6 +99,7 @@ class Sizes:
     failures_durable: int
     failures_pattern: int
     scheduled: int
+    head_of_line: int
 
 
 QUICK = Sizes(
@@ -102,6 +114,7 @@ QUICK = Sizes(
     failures_durable=500,
     failures_pattern=200,
     scheduled=5_000,
+    head_of_line=300,
 )
 FULL = Sizes(
     runs=5,
@@ -115,6 +128,7 @@ FULL = Sizes(
     failures_durable=5_000,
     failures_pattern=2_000,
     scheduled=50_000,
+    head_of_line=1_000,
 )
 
 
@@ -368,6 +382,131 @@ async def memory_per_scheduled(n: int) -> float:
     return (after - before - payload_bytes) / n
 
 
+_SLOW = 0.2
+_HOL_WORKERS = 4
+_HOL_GAP = 0.0005
+
+
+def _p99_ms(waits: list[float]) -> float:
+    ordered = sorted(waits)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000
+
+
+async def head_of_line(n: int) -> float:
+    """p99 ms a quick message waits for a worker while one of four handlers is stuck."""
+    sent = [0.0] * n
+    waits: list[float] = []
+
+    async def handler(i: int, ctx: DeliveryContext) -> None:
+        if i < 0:
+            await asyncio.sleep(_SLOW)
+            return
+        waits.append(time.perf_counter() - sent[i])
+
+    async with Runtime(_memory_config(pattern=False)) as rt:
+        rt.declare_topic(TOPIC, durable=False)
+        await rt.subscribe(TOPIC, handler, concurrency=_HOL_WORKERS, max_in_flight=IN_FLIGHT)
+        await rt.publish(TOPIC, -1)
+        for i in range(n):
+            sent[i] = time.perf_counter()
+            await rt.publish(TOPIC, i)
+            await asyncio.sleep(_HOL_GAP)
+        await _wait_for(lambda: len(waits) == n)
+    return _p99_ms(waits)
+
+
+async def head_of_line_round_robin(n: int) -> float:
+    """The same workload on per-worker queues fed round robin (the old dispatch)."""
+    sent = [0.0] * n
+    waits: list[float] = []
+    queues: list[asyncio.Queue[int]] = [asyncio.Queue(IN_FLIGHT) for _ in range(_HOL_WORKERS)]
+
+    async def consume(queue: asyncio.Queue[int]) -> None:
+        while True:
+            i = await queue.get()
+            if i < 0:
+                await asyncio.sleep(_SLOW)
+            else:
+                waits.append(time.perf_counter() - sent[i])
+
+    tasks = [asyncio.create_task(consume(q)) for q in queues]
+    await queues[0].put(-1)
+    for i in range(n):
+        sent[i] = time.perf_counter()
+        await queues[(i + 1) % _HOL_WORKERS].put(i)
+        await asyncio.sleep(_HOL_GAP)
+    await _wait_for(lambda: len(waits) == n)
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    return _p99_ms(waits)
+
+
+async def memory_per_scheduled_durable(n: int, url: str) -> float:
+    """Tracemalloc bytes per message of a durable topic waiting in the schedule after one
+    failure, everything the process holds for it included (the broker holds at most two
+    pages of them; the rest are rows)."""
+    clock = FakeClock()
+    config = _durable_config(url, pattern=False)
+    async with Runtime(config, clock=clock) as rt:
+        rt.declare_topic(TOPIC)
+        await rt.subscribe(TOPIC, _always_fail, concurrency=1, max_in_flight=IN_FLIGHT)
+        await rt.publish(TOPIC, "warm-up")
+        await _wait_for(lambda: rt.statistics().scheduled >= 1)
+        await rt.flush()
+        gc.collect()
+        tracemalloc.start()
+        try:
+            before = tracemalloc.get_traced_memory()[0]
+            for i in range(0, n, IN_FLIGHT):
+                await rt.publish_batch(TOPIC, [f"p{j}" for j in range(i, min(i + IN_FLIGHT, n))])
+            await _wait_for(lambda: rt.statistics().scheduled >= n + 1)
+            await rt.flush()
+            await asyncio.sleep(0.05)
+            gc.collect()
+            after = tracemalloc.get_traced_memory()[0]
+        finally:
+            tracemalloc.stop()
+    return (after - before) / n
+
+
+async def memory_per_parked(n: int) -> float:
+    """Tracemalloc bytes per retry parked for a transient topic without a subscription
+    (its delivery, its list slot and its target's retry record), payload bytes excluded."""
+    clock = FakeClock()
+    payloads = [f"p{i}" for i in range(n)]
+    payload_bytes = sum(sys.getsizeof(encode(p)) for p in payloads)
+    config = RuntimeConfig(
+        storage=StorageSettings(url=None),
+        pattern=PatternSettings(enabled=False),
+        broker=BrokerSettings(max_parked=n + 1),
+    )
+    async with Runtime(config, clock=clock) as rt:
+        rt.declare_topic(TOPIC, durable=False)
+        await rt.subscribe(TOPIC, _always_fail, concurrency=1, max_in_flight=IN_FLIGHT)
+        await rt.publish(TOPIC, "warm-up")
+        await _wait_for(lambda: rt.statistics().scheduled >= 1)
+        core = rt._core
+        assert core is not None
+        gc.collect()
+        tracemalloc.start()
+        try:
+            before = tracemalloc.get_traced_memory()[0]
+            for p in payloads:
+                await rt.publish(TOPIC, p)
+            await _wait_for(lambda: rt.statistics().scheduled >= n + 1)
+            await rt.unsubscribe(TOPIC)
+            clock.advance(rt.config.retry.base_wait_minutes * 60.0)  # every retry comes due
+            await _wait_for(lambda: len(core.parked.get(TOPIC, ())) >= n + 1)
+            await asyncio.sleep(0.05)
+            gc.collect()
+            after = tracemalloc.get_traced_memory()[0]
+        finally:
+            tracemalloc.stop()
+        del payloads
+    return (after - before - payload_bytes) / n
+
+
 # -- driver -----------------------------------------------------------------------------------
 
 
@@ -474,6 +613,24 @@ def run(mode: Mode) -> list[Figure]:
         )
         figures.append(Figure("failure_path_with_pattern_engine", "msgs/s", value))
 
+        note("head-of-line: quick messages beside one stuck handler")
+        value, base = pair(
+            sizes.runs,
+            on_loop(lambda: head_of_line(sizes.head_of_line)),
+            on_loop(lambda: head_of_line_round_robin(sizes.head_of_line)),
+            higher_is_better=False,
+        )
+        figures.append(
+            Figure(
+                "head_of_line_p99",
+                "ms",
+                value,
+                "per-worker queues, round robin",
+                base,
+                higher_is_better=False,
+            )
+        )
+
         note(f"memory of {sizes.scheduled:,} scheduled messages")
         memory = runner.run(memory_per_scheduled(sizes.scheduled))
         figures.append(
@@ -485,6 +642,18 @@ def run(mode: Mode) -> list[Figure]:
                 target_direction="max",
             )
         )
+        memory = runner.run(memory_per_scheduled_durable(sizes.scheduled, dbs.fresh("m")))
+        figures.append(
+            Figure(
+                "memory_per_scheduled_durable",
+                "bytes",
+                round(memory),
+                target=1024,
+                target_direction="max",
+            )
+        )
+        memory = runner.run(memory_per_parked(sizes.scheduled))
+        figures.append(Figure("memory_per_parked", "bytes", round(memory)))
     return figures
 
 

@@ -59,7 +59,12 @@ class RetryRecordRow(Base):
     """Retry state of one target (``target_type``, ``target_id``) in its current cycle."""
 
     __tablename__ = "retry_records"
-    __table_args__ = (UniqueConstraint("target_type", "target_id"),)
+    __table_args__ = (
+        UniqueConstraint("target_type", "target_id"),
+        # The pruner's bounded range of records untouched since a cutoff (``id`` is the
+        # rowid, which every SQLite index ends with: the keyset order needs no sort).
+        Index(None, "updated_at"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     target_type: Mapped[str] = mapped_column(String(KEY_MAX_LENGTH))
@@ -83,8 +88,11 @@ class MessageRow(Base):
 
     __tablename__ = "messages"
     __table_args__ = (
-        Index(None, "state", "available_at"),
-        Index(None, "topic"),
+        # Scheduled rows by due time, done rows by age (a done row's available_at is the
+        # time it was done): keyset pages and bounded prune batches are index ranges.
+        Index(None, "state", "available_at", "id"),
+        # Recovery pages of one topic's ready rows, in (available_at, id) order.
+        Index(None, "topic", "state", "available_at", "id"),
         Index(None, "target_type", "target_id"),
     )
 
@@ -100,7 +108,8 @@ class MessageRow(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     """Deliveries that ended in failure so far."""
     available_at: Mapped[float] = mapped_column(Float)
-    """When a ``ready``/``scheduled`` message may next be delivered."""
+    """When a ``ready``/``scheduled`` message may next be delivered; for a ``done`` row,
+    when it was done (the age its pruning goes by)."""
     created_at: Mapped[float] = mapped_column(Float)
     updated_at: Mapped[float] = mapped_column(Float)
     last_error: Mapped[str | None] = mapped_column(Text)

@@ -103,6 +103,9 @@ class Writer:
         retry_max: Longest backoff, in seconds.
         close_timeout: How long closing may take to flush; ``None`` waits for as long as it
             takes (pending rows are never dropped silently, so the default waits).
+        max_pending_ops: Operations queued and not yet committed above which
+            :meth:`wait_for_room` waits and :attr:`has_room` is false (backpressure for
+            submitters); ``None`` never pushes back. :meth:`submit` itself never refuses.
 
     Raises:
         InvalidStorageArgument: An option is out of range.
@@ -117,6 +120,7 @@ class Writer:
         retry_initial: float = 0.05,
         retry_max: float = 2.0,
         close_timeout: float | None = None,
+        max_pending_ops: int | None = None,
     ) -> None:
         if isinstance(max_batch_ops, bool) or not isinstance(max_batch_ops, int):
             raise InvalidStorageArgument("max_batch_ops", max_batch_ops, "an int >= 1")
@@ -131,6 +135,13 @@ class Writer:
             )
         if close_timeout is not None:
             _check_seconds("close_timeout", close_timeout, allow_zero=True)
+        if max_pending_ops is not None and (
+            isinstance(max_pending_ops, bool)
+            or not isinstance(max_pending_ops, int)
+            or max_pending_ops < 1
+        ):
+            raise InvalidStorageArgument("max_pending_ops", max_pending_ops, "an int >= 1")
+        self._max_pending = max_pending_ops
         self._engine = engine
         self._executor = BatchExecutor(engine)
         self._plans = PlanCache(engine.dialect)
@@ -219,6 +230,20 @@ class Writer:
         if wake is not None and (self._wake_on_any or self._pending_ops >= self._max_batch_ops):
             wake.set()
         return receipt
+
+    @property
+    def has_room(self) -> bool:
+        """Whether fewer than ``max_pending_ops`` operations wait to be committed."""
+        return self._max_pending is None or self._pending_ops < self._max_pending
+
+    async def wait_for_room(self) -> None:
+        """Wait while ``max_pending_ops`` or more operations wait to be committed (a stalled
+        or slow database); returns at once when there is room or the writer is not running.
+        """
+        while not self.has_room and self._state == "running":
+            if self._progress is None:
+                self._progress = anyio.Event()
+            await self._progress.wait()
 
     async def write(self, *ops: Op) -> None:
         """Submit ``ops`` and wait until they are committed.

@@ -17,6 +17,8 @@ from ._broker import Subscribed as Subscribed
 from ._core import BrokerCore as BrokerCore
 from ._core import BrokerStatistics as BrokerStatistics
 from ._core import SubscriptionState as SubscriptionState
+from ._queue import WorkQueue as WorkQueue
+from ._receipt import PublishReceipt as PublishReceipt
 from ._types import DeliveryContext as DeliveryContext
 from ._types import FallbackPolicy as FallbackPolicy
 from ._types import Handler as Handler
@@ -34,6 +36,7 @@ __all__ = (
     "EarlyRetryResult",
     "FallbackPolicy",
     "Handler",
+    "PublishReceipt",
     "RequestEarlyRetry",
     "RetryEarly",
     "Subscribed",
@@ -41,5 +44,6 @@ __all__ = (
     "SubscriptionState",
     "SubscriptionWorker",
     "TopicSpec",
+    "WorkQueue",
     "in_handler",
 )

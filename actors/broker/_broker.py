@@ -9,8 +9,6 @@ row, so after a restart :meth:`Broker.on_start` re-arms every timer from the dat
 
 from __future__ import annotations
 
-import heapq
-import itertools
 import math
 from typing import TYPE_CHECKING, Any
 
@@ -20,11 +18,19 @@ import structlog
 from msgspec.structs import replace
 
 from actorgrid.kernel import Actor, Message, send_every
-from actorgrid.storage import Op, read_connection
+from actorgrid.storage import StorageError, read_connection
 
-from .._delivery import Delivery, delivery_from_row, prune_done, recover_ready, recover_scheduled
+from .._delivery import (
+    Delivery,
+    delivery_from_row,
+    page_scheduled,
+    recover_ready,
+    scheduled_of_target,
+    scheduled_op,
+)
 from ..retry import CanRetry
 from ._core import Schedule
+from ._prune import prune_done_rows
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
@@ -73,11 +79,17 @@ class _Prune(Message, frozen=True):
 class Broker(Actor[Any]):
     """The scheduling half of the broker (the message paths are in :class:`BrokerCore`).
 
+    Its scheduled deliveries are in the core's :class:`Timetable`, so they outlive an
+    incarnation: after a crash the restarted broker re-arms what it held, resumes the
+    backlog recovery reads the crash cut short, and never arms an attempt in flight again.
+
     Args:
         core: the shared broker core.
         engine: the database (``None`` for a memory-only runtime).
         retention: seconds a ``done`` row is kept before pruning.
         prune_interval: seconds between prunes.
+        barrier_timeout: how long an early-retry request for a row after the horizon waits
+            for the writer's barrier before it answers ``database_busy``.
     """
 
     def __init__(
@@ -87,32 +99,36 @@ class Broker(Actor[Any]):
         engine: AsyncEngine | None,
         retention: float,
         prune_interval: float,
+        barrier_timeout: float = 2.0,
     ) -> None:
         self._core = core
         self._engine = engine
         self._retention = retention
         self._prune_interval = prune_interval
-        self._heap: list[tuple[float, int, Delivery]] = []
-        self._seq = itertools.count()
-        self._scheduled: dict[str, Delivery] = {}
-        """Scheduled deliveries by message id (the heap may hold stale entries)."""
-        self._by_target: dict[tuple[str, str], str | set[str]] = {}
+        self._barrier_timeout = barrier_timeout
+        self._tt = core.timetable
         self._armed = math.inf
         self._sleep: anyio.CancelScope | None = None
+        self._prune_cutoff: float | None = None
+        """The cutoff of the prune asked for last; ``None`` while no prune runs."""
 
     async def on_start(self) -> None:
-        """Take the recovery cutoff, re-arm scheduled rows, start the timer and the pruner."""
+        """Read the first page of scheduled rows (first start only), start the timer and the
+        pruner, and resume whatever a crashed incarnation left: recovery reads, a refill."""
         core = self._core
+        tt = self._tt
         core.scheduler = self.actor_ref
+        if self._engine is None:
+            tt.hold_everything()
+        elif not tt.loaded:
+            tt.load(await self._read_page())
+            if len(tt):
+                _log.info("scheduled_recovered", count=len(tt), complete=tt.complete)
+        else:
+            for topic in list(core.loading):
+                if topic in core.subs:
+                    self.actor_start_task(self._load_ready, topic, name=f"broker:recover:{topic}")
         if self._engine is not None:
-            async with read_connection(self._engine) as conn:
-                result = await conn.stream(recover_scheduled)
-                async for row in result:
-                    d = delivery_from_row(row)
-                    self._add(d, row.available_at)
-            if self._scheduled:
-                _log.info("scheduled_recovered", count=len(self._scheduled))
-                self._arm()
             self.actor_start_task(
                 send_every,
                 self.actor_ref,
@@ -122,6 +138,8 @@ class Broker(Actor[Any]):
                 name="broker:pruner",
             )
         self.actor_start_task(self._timer, name="broker:timer")
+        self._arm()
+        self._maybe_refill()
 
     # -- the timer ------------------------------------------------------------------------
 
@@ -143,77 +161,98 @@ class Broker(Actor[Any]):
             await self.actor_ref.tell(_Due())
 
     def _arm(self) -> None:
-        earliest = self._heap[0][0] if self._heap else math.inf
+        earliest = self._tt.earliest()
         if earliest < self._armed:
             self._armed = earliest
             if self._sleep is not None:
                 self._sleep.cancel()
 
-    # -- state ---------------------------------------------------------------------------
+    # -- pages of scheduled rows ----------------------------------------------------------
 
-    def _add(self, d: Delivery, at: float) -> None:
-        self._scheduled[d.id] = d
-        key = (d.target_type, d.target_id)
-        ids = self._by_target.get(key)
-        if ids is None:
-            self._by_target[key] = d.id
-        elif isinstance(ids, str):
-            if ids != d.id:
-                self._by_target[key] = {ids, d.id}
-        else:
-            ids.add(d.id)
-        heapq.heappush(self._heap, (at, next(self._seq), d))
+    async def _read_page(self) -> list[Any]:
+        assert self._engine is not None
+        after_at, after_id = self._tt.horizon
+        params = {
+            "b_after_at": after_at,
+            "b_after_id": after_id,
+            "b_limit": self._tt.page,
+        }
+        async with read_connection(self._engine) as conn:
+            return list((await conn.execute(page_scheduled, params)).fetchall())
 
-    def _take(self, d: Delivery) -> bool:
-        if self._scheduled.get(d.id) is not d:
-            return False
-        del self._scheduled[d.id]
-        key = (d.target_type, d.target_id)
-        ids = self._by_target.get(key)
-        if isinstance(ids, str):
-            if ids == d.id:
-                del self._by_target[key]
-        elif ids is not None:
-            ids.discard(d.id)
-            if not ids:
-                del self._by_target[key]
-        return True
+    def _maybe_refill(self) -> None:
+        if self._engine is not None and self._tt.wants_page():
+            self._tt.paging = True
+            self.actor_start_task(self._refill, name="broker:refill")
+
+    async def _refill(self) -> None:
+        """Read the next page of scheduled rows after a writer barrier (retrying while the
+        database fails), hold it and re-arm."""
+        tt = self._tt
+        writer = self._core.writer
+        try:
+            while True:
+                try:
+                    if writer is not None:
+                        await writer.flush()
+                    rows = await self._read_page()
+                    break
+                except Exception as exc:
+                    _log.warning("scheduled_page_failed", error=repr(exc))
+                    await self.actor_clock.sleep(1.0)
+            added = tt.load(rows)
+        finally:
+            tt.paging = False
+        if added:
+            _log.debug("scheduled_paged", count=added, complete=tt.complete)
+        self._arm()
 
     # -- messages ------------------------------------------------------------------------
 
     async def receive(self, message: Any) -> Any:
         """Handle Schedule, the timer's _Due, early-retry requests, subscriptions, pruning."""
+        result: Any = None
         match message:
             case Schedule(delivery=d, at=at):
-                self._add(d, at)
-                self._arm()
+                if self._tt.schedule(d, at):
+                    self._arm()
             case _Due():
                 await self._release_due()
             case RequestEarlyRetry(target_type=tt, target_id=tid):
-                return await self._early(tt, tid)
+                result = await self._early(tt, tid)
             case Subscribed(topic=topic):
                 self._subscribed(topic)
             case _Prune():
                 self._prune()
             case _:
                 raise TypeError(f"broker does not handle {type(message).__name__}")
-        return None
+        self._maybe_refill()
+        return result
 
     async def _release_due(self) -> None:
+        tt = self._tt
         now = self.actor_clock.now()
-        heap = self._heap
-        while heap and heap[0][0] <= now:
-            _, _, d = heapq.heappop(heap)
-            if not self._take(d):
-                continue
-            await self._attempt(d, explicit=d.early_requested)
+        while (d := tt.pop_due(now)) is not None:
+            try:
+                await self._attempt(d, explicit=d.early_requested)
+            except BaseException:
+                tt.hold(d, now)  # not attempted: it stays due (its row is unchanged)
+                raise
         self._armed = math.inf
         self._arm()
 
+    def _rearm(self, d: Delivery, at: float) -> None:
+        """Not allowed yet: due again at ``at``, in memory and in the row (which a page or a
+        restart reads)."""
+        core = self._core
+        if d.durable and core.writer is not None:
+            core.writer.submit(scheduled_op(d, at, self.actor_clock.now()))
+        self._tt.schedule(d, at)
+
     async def _attempt(self, d: Delivery, *, explicit: bool) -> None:
         core = self._core
-        if d.early:  # the gate granted this early retry when the failure was recorded
-            await core.dispatch(d)
+        if d.early or d.granted:  # the gate allowed this attempt already
+            core.dispatch_nowait(d)
             return
         if core.gate is not None:
             decision: Decision = await core.ask_gate(
@@ -225,39 +264,80 @@ class Broker(Actor[Any]):
                     await core.dead_letter(d, reason="exhausted", exc=exc, row=None)
                     return
                 at = decision.retry_after
-                self._add(d, at if at is not None else self.actor_clock.now())
+                self._rearm(d, at if at is not None else self.actor_clock.now())
                 return
             phase = "base" if decision.phase == "first" else decision.phase
-            d = replace(d, phase=phase, early=decision.early)
+            d = replace(d, phase=phase, early=decision.early, granted=True)
         else:
             d = replace(d, phase="base", early=False)
-        await core.dispatch(d)
+        core.dispatch_nowait(d)
 
     async def _early(self, target_type: str, target_id: str) -> EarlyRetryResult:
-        found = self._by_target.get((target_type, target_id))
-        ids = (found,) if isinstance(found, str) else found
-        if not ids:
-            return EarlyRetryResult(granted=False, reason="nothing_scheduled")
-        d = min((self._scheduled[i] for i in ids), key=lambda x: x.created_at)
+        tt = self._tt
+        held = tt.of_target(target_type, target_id)
+        if held:
+            d = min(held, key=lambda x: x.created_at)
+            from_row = False
+        else:
+            found = await self._row_after_horizon(target_type, target_id)
+            if isinstance(found, EarlyRetryResult):
+                return found
+            d, from_row = found, True
         core = self._core
         if core.gate is None:
-            self._take(d)
-            d = replace(d, phase="base", early=True)
-            await core.dispatch(d)
-            return EarlyRetryResult(granted=True, reason="early_retry", message_id=d.id)
-        decision: Decision = await core.ask_gate(CanRetry(target_type, target_id, explicit=True))
-        if not decision.allowed:
-            return EarlyRetryResult(
-                granted=False,
-                reason=decision.reason,
-                message_id=d.id,
-                retry_after=decision.retry_after,
+            decision_phase, early, reason = "base", True, "early_retry"
+        else:
+            decision: Decision = await core.ask_gate(
+                CanRetry(target_type, target_id, explicit=True)
             )
-        self._take(d)
-        phase = "base" if decision.phase == "first" else decision.phase
-        d = replace(d, phase=phase, early=decision.early)
-        await core.dispatch(d)
-        return EarlyRetryResult(granted=True, reason=decision.reason, message_id=d.id)
+            if not decision.allowed:
+                return EarlyRetryResult(
+                    granted=False,
+                    reason=decision.reason,
+                    message_id=d.id,
+                    retry_after=decision.retry_after,
+                )
+            decision_phase = "base" if decision.phase == "first" else decision.phase
+            early, reason = decision.early, decision.reason
+        if from_row or not tt.take(d):
+            self._claim(d)
+        d = replace(d, phase=decision_phase, early=early, granted=True)
+        core.dispatch_nowait(d)
+        return EarlyRetryResult(granted=True, reason=reason, message_id=d.id)
+
+    async def _row_after_horizon(
+        self, target_type: str, target_id: str
+    ) -> Delivery | EarlyRetryResult:
+        """The target's oldest scheduled row after the horizon (not held), read after a
+        writer barrier so that its state is the latest."""
+        nothing = EarlyRetryResult(granted=False, reason="nothing_scheduled")
+        tt = self._tt
+        core = self._core
+        if self._engine is None or tt.complete:
+            return nothing
+        if core.writer is not None:
+            with anyio.move_on_after(self._barrier_timeout) as scope:
+                await core.writer.flush()
+            if scope.cancelled_caught:
+                return EarlyRetryResult(granted=False, reason="database_busy")
+        params = {"b_target_type": target_type, "b_target_id": target_id}
+        async with read_connection(self._engine) as conn:
+            rows = (await conn.execute(scheduled_of_target, params)).fetchall()
+        for row in rows:
+            if row.id not in tt.by_id and tt.after_horizon(row.available_at, row.id):
+                return delivery_from_row(row)
+        return nothing
+
+    def _claim(self, d: Delivery) -> None:
+        """An attempt of a row after the horizon is about to run: move its row to the
+        horizon, so that no page brings it back while the attempt runs (after a restart it
+        is due at once, like any attempt a crash interrupted)."""
+        writer = self._core.writer
+        if writer is None or not d.durable:
+            return
+        now = self.actor_clock.now()
+        at = min(now, math.nextafter(self._tt.horizon[0], -math.inf))
+        writer.submit(scheduled_op(d, at, now))
 
     def _subscribed(self, topic: str) -> None:
         core = self._core
@@ -270,19 +350,38 @@ class Broker(Actor[Any]):
     async def _load_ready(self, topic: str) -> None:
         """Deliver the topic's ready rows that this run has not dispatched itself.
 
-        Page by page, with backpressure. The rows of this run that are still ready were
-        dispatched from memory, and their ids are in ``core.loading[topic]``.
+        Page by page, with backpressure; a failed read is retried. The rows of this run
+        that are still ready were dispatched from memory, and their ids are in
+        ``core.loading[topic]``, with the ids this read dispatched (a broker restarted
+        after a crash reads again from the start and skips them all); the rows a publish or
+        a replay committed and has not dispatched yet are in ``core.claimed`` (claimed
+        before they were submitted, so before this read could see them).
         """
-        skip = self._core.loading.setdefault(topic, set())
-        try:
-            await self._load_pages(topic, skip)
-        finally:
-            self._core.loading.pop(topic, None)
+        core = self._core
+        skip = core.loading.setdefault(topic, set())
+        sub = core.subs.get(topic)
+        while True:
+            try:
+                if core.writer is not None:
+                    # Rows submitted before now (a publish_nowait before subscribe) are
+                    # committed before the first page is read.
+                    await core.writer.flush()
+                await self._load_pages(topic, skip, sub)
+                break
+            except Exception as exc:
+                _log.warning("ready_recovery_failed", topic=topic, error=repr(exc))
+                await self.actor_clock.sleep(1.0)
+        if core.loading.get(topic) is skip:
+            del core.loading[topic]
 
-    async def _load_pages(self, topic: str, skip: set[str]) -> None:
+    async def _load_pages(self, topic: str, skip: set[str], sub: Any) -> None:
+        """Page through the topic's ``ready`` rows in (available_at, id) order (an index
+        range: done and scheduled rows are never read)."""
         assert self._engine is not None
         after_at, after_id, total = -math.inf, "", 0
         while True:
+            if self._core.subs.get(topic) is not sub:
+                return  # unsubscribed: the next subscription reads for itself
             params = {
                 "b_topic": topic,
                 "b_after_at": after_at,
@@ -291,25 +390,46 @@ class Broker(Actor[Any]):
             }
             async with read_connection(self._engine) as conn:
                 rows = (await conn.execute(recover_ready, params)).fetchall()
+            claimed = self._core.claimed
             for row in rows:
-                if row.id not in skip:
+                if row.id not in skip and row.id not in claimed:
                     await self._core.dispatch(delivery_from_row(row))
                     total += 1
             if len(rows) < _PAGE:
                 break
-            after_at, after_id = rows[-1].created_at, rows[-1].id
+            after_at, after_id = rows[-1].available_at, rows[-1].id
         if total:
             _log.info("ready_recovered", topic=topic, count=total)
 
     def _prune(self) -> None:
+        """Prune old ``done`` rows in the background; a prune asked for while one runs is
+        run right after it (with this cutoff), not dropped."""
         writer = self._core.writer
-        if writer is None:
+        if writer is None or self._engine is None:
             return
-        cutoff = self.actor_clock.now() - self._retention
-        writer.submit(Op(prune_done, {"b_cutoff": cutoff}))
+        running = self._prune_cutoff is not None
+        self._prune_cutoff = self.actor_clock.now() - self._retention
+        if not running:
+            self.actor_start_task(self._prune_batches, name="broker:prune")
+
+    async def _prune_batches(self) -> None:
+        assert self._engine is not None
+        assert self._core.writer is not None
+        done: float | None = None
+        try:
+            while self._prune_cutoff != done:
+                done = self._prune_cutoff
+                assert done is not None
+                deleted = await prune_done_rows(self._engine, self._core.writer, done)
+                if deleted:
+                    _log.info("done_pruned", count=deleted)
+        except StorageError as exc:
+            _log.warning("done_prune_failed", error=f"{type(exc).__name__}: {exc}")
+        finally:
+            self._prune_cutoff = None
 
     async def on_stop(self) -> None:
         """Scheduled deliveries stay in their rows (durable); transient ones are reported."""
-        lost = sum(1 for d in self._scheduled.values() if not d.durable)
+        lost = self._tt.transient()
         if lost:
             _log.warning("transient_scheduled_dropped", count=lost)

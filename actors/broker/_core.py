@@ -22,7 +22,7 @@ import anyio
 import structlog
 from msgspec.structs import replace
 
-from actorgrid.kernel import MailboxFull, Message, MessageEncodeError, encode
+from actorgrid.kernel import Message, MessageEncodeError, encode
 from actorgrid.storage import KEY_MAX_LENGTH, Op
 
 from .._delivery import (
@@ -50,6 +50,9 @@ from ..retry import (
     retry_record_upsert,
     validate_target,
 )
+from ._queue import QueueClosed
+from ._receipt import PublishReceipt
+from ._timetable import Timetable
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
@@ -57,6 +60,7 @@ if TYPE_CHECKING:
     from actorgrid.kernel import ActorRef, Clock
     from actorgrid.storage import Receipt, Writer
 
+    from ._queue import WorkQueue
     from ._types import FallbackPolicy, Handler, Subscription, TopicSpec
 
 __all__ = ("BrokerCore", "BrokerStatistics", "Schedule", "SubscriptionState")
@@ -86,8 +90,8 @@ class SubscriptionState:
     spec: Subscription
     handler: Handler
     decode: Callable[[bytes], Any]
+    queue: WorkQueue
     workers: list[ActorRef[Delivery]] = field(default_factory=list)
-    next_worker: int = 0
     running: int = 0
     """Deliveries in progress now: decoding, waiting for references, in the handler, or
     waiting for the gate and the writer with their ack, nack or dead letter."""
@@ -104,7 +108,7 @@ class BrokerStatistics:
     scheduled: int
     dead: int
     queued: int
-    """Messages waiting in worker mailboxes now."""
+    """Messages waiting for a worker now."""
     running: int
     """Deliveries in progress now (handler running, or its references, ack or nack)."""
 
@@ -121,6 +125,9 @@ class BrokerCore:
         fallback: FallbackPolicy,
         reference_timeout: float = 2.0,
         stall_warning: float = 5.0,
+        scheduled_page: int = 500,
+        max_parked: int = 10_000,
+        park_retry_delay: float = 60.0,
     ) -> None:
         self.clock = clock
         self.stall_warning = stall_warning
@@ -134,9 +141,16 @@ class BrokerCore:
         self.topics: dict[str, TopicSpec] = {}
         self.subs: dict[str, SubscriptionState] = {}
         self.parked: dict[str, list[Delivery]] = {}
+        """Retries of topics without a subscription (see :meth:`park`)."""
+        self.max_parked = max_parked
+        self.park_retry_delay = park_retry_delay
+        self.timetable = Timetable(scheduled_page)
+        """The broker actor's scheduled deliveries (they outlive its incarnations)."""
         self.loading: dict[str, set[str]] = {}
         """While a topic's earlier rows are loaded: ids this run dispatched from memory."""
-        """Deliveries of topics without a subscription yet (this run's; older ones are rows)."""
+        self.claimed: set[str] = set()
+        """Ids of rows a publish or a replay submitted and has not dispatched yet (see
+        :meth:`claim`): a backlog recovery skips them, their publisher delivers them."""
         self._upsert = retry_record_upsert(dialect) if dialect else None
         self._random = random.Random()
         self.publishing = 0
@@ -238,9 +252,17 @@ class BrokerCore:
         self.publishing += 1
         try:
             if durable:
-                assert self.writer is not None
+                writer = self.writer
+                assert writer is not None
+                if not writer.has_room:
+                    await writer.wait_for_room()
                 now = self.clock.now()
-                receipt = self.writer.submit(*(insert_op(d, now) for d in durable))
+                self.claim(durable)
+                try:
+                    receipt = writer.submit(*(insert_op(d, now) for d in durable))
+                except BaseException:
+                    self.unclaim(durable)
+                    raise
                 await self._complete(receipt, deliveries)
                 return
             self.published += len(deliveries)
@@ -252,10 +274,20 @@ class BrokerCore:
     async def publish_one(self, d: Delivery) -> None:
         """:meth:`publish` for one delivery."""
         if d.durable:
-            assert self.writer is not None
+            writer = self.writer
+            assert writer is not None
             self.publishing += 1
             try:
-                await self._complete(self.writer.submit(insert_op(d, self.clock.now())), (d,))
+                if not writer.has_room:
+                    await writer.wait_for_room()
+                one = (d,)
+                self.claim(one)
+                try:
+                    receipt = writer.submit(insert_op(d, self.clock.now()))
+                except BaseException:
+                    self.unclaim(one)
+                    raise
+                await self._complete(receipt, one)
             finally:
                 self.publishing -= 1
             return
@@ -272,7 +304,16 @@ class BrokerCore:
         """Await the commit of submitted rows, then dispatch them: once submitted, a publish
         completes. A cancellation (a caller's timeout) that lands in between is held until
         the commit and the dispatch are done, so no committed row waits for a restart. The
-        shield costs a few microseconds, so it is only taken when a cancellation came."""
+        shield costs a few microseconds, so it is only taken when a cancellation came.
+
+        The durable rows were claimed before they were submitted; the claims end here,
+        whatever happened (dispatched, parked, or never committed)."""
+        try:
+            await self._commit_and_dispatch(receipt, deliveries)
+        finally:
+            self.unclaim(deliveries)
+
+    async def _commit_and_dispatch(self, receipt: Receipt, deliveries: Sequence[Delivery]) -> None:
         cancelled = anyio.get_cancelled_exc_class()
         try:
             await receipt.wait()
@@ -293,46 +334,53 @@ class BrokerCore:
                         await self.dispatch(rest)
                 raise
 
-    def publish_nowait(self, d: Delivery) -> None:
+    def publish_nowait(self, d: Delivery) -> PublishReceipt:
         """Submit (not awaiting the commit) and dispatch without waiting.
 
         Raises:
-            BrokerFull: every worker of the subscription is full (nothing stored).
+            BrokerFull: the subscription's queue is full, or the writer's (nothing stored).
             NoSubscriber: a transient topic has no subscription.
         """
         sub = self.subs.get(d.topic)
         if sub is None and not d.durable:
             raise NoSubscriber(d.topic)
-        worker = None
-        if sub is not None:
-            worker = self._worker_with_room(sub)
-            if worker is None:
-                raise BrokerFull(d.topic, self.queued(d.topic))
+        if sub is not None and not sub.queue.has_room():
+            raise BrokerFull(d.topic, self.queued(d.topic))
+        if d.durable and self.writer is not None and not self.writer.has_room:
+            raise BrokerFull(d.topic, self.queued(d.topic), writer_full=True)
+        receipt = None
         if d.durable:
             assert self.writer is not None
-            self.writer.submit(insert_op(d, self.clock.now()))
+            receipt = self.writer.submit(insert_op(d, self.clock.now()))
         self.published += 1
-        if worker is None:
-            # Parked like an awaited publish: the subscription's recovery read may run before
-            # this row commits, so memory, not the table, must carry it to the first worker.
-            self.parked.setdefault(d.topic, []).append(d)
-            return
-        self._mark_dispatched(d)
-        worker.tell_nowait(d)
+        if sub is None:
+            # Its row carries it: the subscription's recovery reads after a writer barrier,
+            # so it sees this row even if it is not committed yet.
+            pass
+        else:
+            self._mark_dispatched(d)
+            sub.queue.offer(d)
+        return PublishReceipt(d.id, receipt)
+
+    def claim(self, deliveries: Sequence[Delivery]) -> None:
+        """Before their rows are submitted: keep every backlog recovery from delivering them.
+
+        A recovery that reads a page between a row's commit and its publisher's dispatch
+        skips it, so the message is handled once. Their publisher calls :meth:`unclaim`
+        once it dispatched (or parked) them, or when the rows were not committed.
+        """
+        claimed = self.claimed
+        for d in deliveries:
+            claimed.add(d.id)
+
+    def unclaim(self, deliveries: Sequence[Delivery]) -> None:
+        """End the claims of :meth:`claim`: the deliveries were dispatched or parked (a
+        running recovery skips them by ``loading`` from there), or their rows never came."""
+        claimed = self.claimed
+        for d in deliveries:
+            claimed.discard(d.id)
 
     # -- dispatch -----------------------------------------------------------------------
-
-    def _worker_with_room(self, sub: SubscriptionState) -> ActorRef[Delivery] | None:
-        workers = sub.workers
-        n = len(workers)
-        start = sub.next_worker
-        for i in range(n):
-            ref = workers[(start + i) % n]
-            stats = ref._cell.mailbox
-            if len(stats) < stats.capacity:
-                sub.next_worker = (start + i + 1) % n
-                return ref
-        return None
 
     def _mark_dispatched(self, d: Delivery) -> None:
         """Keep the topic's backlog recovery, if it is paging, from delivering ``d`` again."""
@@ -341,30 +389,54 @@ class BrokerCore:
             if seen is not None:
                 seen.add(d.id)
 
-    async def dispatch(self, d: Delivery) -> None:
-        """Hand ``d`` to a worker of its topic, waiting for room.
+    def park(self, d: Delivery) -> None:
+        """``d``'s topic has no subscription: keep it for the next one, within a bound.
 
-        Without a subscription the delivery is parked until one arrives (a durable one is
-        also a ``ready`` row, so a restart recovers it either way).
+        A durable first attempt is not kept: its ``ready`` row carries it, and the next
+        subscription's recovery reads it (after a writer barrier). A retry is kept, up to
+        ``max_parked`` per topic; past that a durable retry is re-armed for
+        ``park_retry_delay`` seconds later (row and timetable), and a transient one, which
+        has nowhere else to wait, becomes a dead letter with reason ``no_subscriber``.
+        """
+        if d.durable and d.attempts == 0:
+            return
+        parked = self.parked.setdefault(d.topic, [])
+        if len(parked) < self.max_parked:
+            parked.append(d)
+            return
+        now = self.clock.now()
+        if d.durable:
+            self._schedule(d, now + self.park_retry_delay, now, None)
+            self.scheduled -= 1  # not a new failure
+            return
+        self._dead_letter_now(d, "no_subscriber", NoSubscriber(d.topic), None, now)
+
+    async def dispatch(self, d: Delivery) -> None:
+        """Hand ``d`` to its topic's work queue, waiting for room (or :meth:`park` it)."""
+        while True:
+            sub = self.subs.get(d.topic)
+            if sub is None:
+                self.park(d)
+                return
+            self._mark_dispatched(d)
+            try:
+                await sub.queue.put(d)
+            except QueueClosed:
+                continue  # unsubscribed while waiting for room: park it, or the next one's
+            return
+
+    def dispatch_nowait(self, d: Delivery) -> None:
+        """Hand ``d`` to its topic's work queue now, over its bound if need be.
+
+        For deliveries already accepted (due and early retries): the broker actor, which
+        sends them, must never wait on a busy topic.
         """
         sub = self.subs.get(d.topic)
-        if sub is None or not sub.workers:
-            self.parked.setdefault(d.topic, []).append(d)
+        if sub is None:
+            self.park(d)
             return
         self._mark_dispatched(d)
-        if len(sub.workers) == 1:
-            await sub.workers[0].tell(d)
-            return
-        worker = self._worker_with_room(sub)
-        if worker is None:
-            worker = sub.workers[sub.next_worker % len(sub.workers)]
-            sub.next_worker += 1
-            await worker.tell(d)
-        else:
-            try:
-                worker.tell_nowait(d)
-            except MailboxFull:
-                await worker.tell(d)
+        sub.queue.push(d)
 
     async def unpark(self, topic: str) -> None:
         """Dispatch what waited for ``topic``'s subscription (before its rows are loaded)."""
@@ -372,13 +444,13 @@ class BrokerCore:
             await self.dispatch(d)
 
     def queued(self, topic: str | None = None) -> int:
-        """Messages waiting in worker mailboxes (of one topic, or all)."""
+        """Messages waiting for a worker (of one topic, or all)."""
         subs = (
             [self.subs[topic]]
             if topic in self.subs
             else ([] if topic is not None else list(self.subs.values()))
         )
-        return sum(len(w._cell.mailbox) for s in subs for w in s.workers)
+        return sum(len(s.queue) + sum(len(w._cell.mailbox) for w in s.workers) for s in subs)
 
     def running(self) -> int:
         """Deliveries in progress now (see ``SubscriptionState.running``)."""
@@ -440,6 +512,7 @@ class BrokerCore:
             last_error=f"{type(exc).__name__}: {exc}"[:2000],
             early_requested=early,
             early=False,
+            granted=False,
         )
         if self.pattern is not None:
             self._tell_pattern(NoteFailure(self._context(d)))

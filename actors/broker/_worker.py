@@ -1,11 +1,12 @@
 """The subscription worker: an actor that runs a topic's handler, one message at a time.
 
 A subscription with concurrency ``n`` has ``n`` workers under the ``subscriptions``
-supervisor. The handler's exceptions never crash the worker: they are the nack path, and so
-are a stray ``CancelledError`` (one that reached the handler while the worker itself was not
-being cancelled) and any other ``BaseException`` but ``KeyboardInterrupt`` and
-``SystemExit``. A payload that cannot be decoded, whatever the decoder or the payload
-type's ``__post_init__`` raised, goes to the dead-letter queue without running the handler.
+supervisor, all taking from the subscription's one :class:`WorkQueue`. The handler's
+exceptions never crash the worker: they are the nack path, and so are a stray
+``CancelledError`` (one that reached the handler while the worker itself was not being
+cancelled) and any other ``BaseException`` but ``KeyboardInterrupt`` and ``SystemExit``. A
+payload that cannot be decoded, whatever the decoder or the payload type's
+``__post_init__`` raised, goes to the dead-letter queue without running the handler.
 """
 
 from __future__ import annotations
@@ -48,11 +49,20 @@ class SubscriptionWorker(Actor["Delivery"]):
         self._sub = sub
 
     async def on_start(self) -> None:
-        """Mark this worker's task as a handler's (see :func:`in_handler`)."""
+        """Mark this worker's task as a handler's (see :func:`in_handler`), then take work
+        from the subscription's queue (unless a delivery already waits here)."""
         _HANDLING.set(self._core)
+        if not len(self.actor_ref._cell.mailbox):
+            self._sub.queue.next_for(self.actor_ref)
+
+    async def on_stop(self) -> None:
+        """Leave the queue; what was handed to this worker and not begun goes back to it."""
+        pending = self.actor_ref._cell.mailbox.drain()
+        self._sub.queue.retire(self.actor_ref, pending)
 
     async def receive(self, message: Delivery) -> None:
-        """Decode, attach reference context, run the handler, then ack or nack.
+        """Decode, attach reference context, run the handler, then ack or nack; then take
+        the next delivery from the subscription's queue.
 
         The delivery counts as running (what ``drain`` waits for) from here until its ack,
         nack or dead letter is through, the wait for references and for the gate included.
@@ -63,6 +73,7 @@ class SubscriptionWorker(Actor["Delivery"]):
             await self._deliver(message)
         finally:
             sub.running -= 1
+        sub.queue.next_for(self.actor_ref)
 
     async def _deliver(self, d: Delivery) -> None:
         core = self._core

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, final
 
+from .._exceptions import InvalidArgument
 from ._messages import (
     DeadLetterCount,
     DeadLetterEntry,
@@ -24,12 +25,39 @@ if TYPE_CHECKING:
 __all__ = ("DeadLetters",)
 
 
+def _filter(
+    topic: str | None,
+    error_type: str | None,
+    reason: str | None,
+    since: float | None,
+    until: float | None,
+) -> DeadLetterFilter:
+    return DeadLetterFilter(
+        topic=topic, error_type=error_type, reason=reason, since=since, until=until
+    )
+
+
+def _ids(ids: Sequence[str] | None) -> tuple[str, ...] | None:
+    if ids is None:
+        return None
+    if isinstance(ids, str):  # a lone id would be taken for its characters
+        raise InvalidArgument("ids", ids, "a sequence of dead letter ids, not one string")
+    return tuple(ids)
+
+
 @final
 class DeadLetters:
     """Inspect, replay and purge dead letters (every call asks the dead-letter actor).
 
-    Filters: ``topic``, ``error_type``, ``reason`` (``exhausted``, ``non_retryable``,
-    ``undecodable``), and a time range ``[since, until)`` in epoch seconds.
+    All four of :meth:`list`, :meth:`count`, :meth:`replay` and :meth:`purge` take the same
+    filter keywords, and every one given must match: ``topic``, ``error_type`` (the
+    exception's type name), ``reason`` (``exhausted``, ``non_retryable``, ``undecodable``)
+    and a time range ``[since, until)`` in epoch seconds. Listing and counting without a
+    filter cover every dead letter; replaying or purging them all takes
+    ``everything=True``, so that a forgotten filter never selects the whole queue.
+
+    A bad filter, id list or selector raises :class:`~actorgrid.actors.InvalidArgument`
+    before anything is asked, so it changes nothing.
     """
 
     def __init__(self, ref: ActorRef[Any], *, timeout: float | None = 60.0) -> None:
@@ -47,16 +75,15 @@ class DeadLetters:
         limit: int = 50,
         cursor: str | None = None,
     ) -> DeadLetterPage:
-        """Return one page, newest first; pass ``page.next_cursor`` for the next one.
+        """Return one page of the matching dead letters, newest first; pass
+        ``page.next_cursor`` as ``cursor`` for the next one.
 
         Raises:
             InvalidArgument: a bad filter, limit (1 to 1000) or cursor.
         """
-        flt = DeadLetterFilter(
-            topic=topic, error_type=error_type, reason=reason, since=since, until=until
-        )
+        where = _filter(topic, error_type, reason, since, until)
         page: DeadLetterPage = await self._ref.ask(
-            ListDeadLetters(filter=flt, limit=limit, cursor=cursor), timeout=self._timeout
+            ListDeadLetters(where=where, limit=limit, cursor=cursor), timeout=self._timeout
         )
         return page
 
@@ -80,30 +107,38 @@ class DeadLetters:
         since: float | None = None,
         until: float | None = None,
     ) -> int:
-        """Return how many dead letters match the filter."""
-        flt = DeadLetterFilter(
-            topic=topic, error_type=error_type, reason=reason, since=since, until=until
-        )
-        count: int = await self._ref.ask(DeadLetterCount(filter=flt), timeout=self._timeout)
+        """Return how many dead letters match the filter.
+
+        Raises:
+            InvalidArgument: a bad filter.
+        """
+        where = _filter(topic, error_type, reason, since, until)
+        count: int = await self._ref.ask(DeadLetterCount(where=where), timeout=self._timeout)
         return count
 
     async def replay(
         self,
         ids: Sequence[str] | None = None,
         *,
-        filter: DeadLetterFilter | None = None,
-        all: bool = False,
+        topic: str | None = None,
+        error_type: str | None = None,
+        reason: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        everything: bool = False,
     ) -> ReplayResult:
         """Put dead letters back on their topics with a fresh retry cycle.
 
-        Give exactly one of ``ids``, ``filter`` or ``all=True``. Replaying a dead letter
-        twice yields one live message (the second time it is reported under ``already``).
+        Select them with exactly one of: ``ids``, the filter keywords, or
+        ``everything=True``. Replaying a dead letter twice yields one live message (the
+        second time it is reported under ``already``).
 
         Raises:
-            InvalidArgument: not exactly one selector.
+            InvalidArgument: no selector or more than one, a bad filter or bad ids.
         """
+        where = _filter(topic, error_type, reason, since, until)
         request = ReplayDeadLetters(
-            ids=tuple(ids) if ids is not None else None, filter=filter, all=all
+            ids=_ids(ids), where=None if where.empty else where, everything=everything
         )
         result: ReplayResult = await self._ref.ask(request, timeout=None)
         return result
@@ -112,20 +147,29 @@ class DeadLetters:
         self,
         ids: Sequence[str] | None = None,
         *,
-        filter: DeadLetterFilter | None = None,
+        topic: str | None = None,
+        error_type: str | None = None,
+        reason: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
         older_than: float | None = None,
-        all: bool = False,
+        everything: bool = False,
     ) -> int:
-        """Delete dead letters by id, filter, age (seconds) or all; returns how many.
+        """Delete dead letters for good; return how many were deleted.
+
+        Select them with exactly one of: ``ids``, the filter keywords (``older_than``, in
+        seconds of age, counts as one of them), or ``everything=True``.
 
         Raises:
-            InvalidArgument: not exactly one selector, or a negative age.
+            InvalidArgument: no selector or more than one, a bad filter, bad ids or a
+                negative age.
         """
+        where = _filter(topic, error_type, reason, since, until)
         request = PurgeDeadLetters(
-            ids=tuple(ids) if ids is not None else None,
-            filter=filter,
+            ids=_ids(ids),
+            where=None if where.empty else where,
             older_than=older_than,
-            all=all,
+            everything=everything,
         )
         deleted: int = await self._ref.ask(request, timeout=None)
         return deleted

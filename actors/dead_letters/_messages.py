@@ -165,6 +165,17 @@ class DeadLetterFilter(msgspec.Struct, frozen=True, kw_only=True):
         if self.since is not None and self.until is not None and self.since > self.until:
             raise InvalidArgument("since", self.since, f"a time <= until ({self.until!r})")
 
+    @property
+    def empty(self) -> bool:
+        """Whether no field is set (the filter matches every dead letter)."""
+        return (
+            self.topic is None
+            and self.error_type is None
+            and self.reason is None
+            and self.since is None
+            and self.until is None
+        )
+
     def matches(self, entry: DeadLetterEntry) -> bool:
         """Return whether ``entry`` passes this filter."""
         return (
@@ -236,9 +247,20 @@ def _check_ids(ids: object) -> None:
             raise InvalidArgument("ids", item, "a non-empty string id")
 
 
-def _check_filter(value: object) -> None:
-    if value is not None and not isinstance(value, DeadLetterFilter):
-        raise InvalidArgument("filter", value, "None or a DeadLetterFilter")
+def _check_filter(value: object, *, selector: bool = False) -> None:
+    if value is None:
+        return
+    if not isinstance(value, DeadLetterFilter):
+        raise InvalidArgument("where", value, "None or a DeadLetterFilter")
+    if selector and value.empty:
+        raise InvalidArgument(
+            "where", value, "a filter with a field set (everything=True selects them all)"
+        )
+
+
+def _check_everything(value: object) -> None:
+    if not isinstance(value, bool):
+        raise InvalidArgument("everything", value, "a bool")
 
 
 def _check_one_selector(selectors: dict[str, bool]) -> None:
@@ -246,7 +268,9 @@ def _check_one_selector(selectors: dict[str, bool]) -> None:
     if len(given) != 1:
         names = ", ".join(selectors)
         raise InvalidArgument(
-            "selector", tuple(given), f"exactly one of {names} (all=True for all)"
+            "selector",
+            tuple(given),
+            f"exactly one of {names} (everything=True to select every dead letter)",
         )
 
 
@@ -262,7 +286,7 @@ class FileDeadLetter(Message, frozen=True):
 
 
 class ListDeadLetters(Message, frozen=True, kw_only=True):
-    """Reply: a :class:`DeadLetterPage` of the dead letters matching ``filter``, newest first.
+    """Reply: a :class:`DeadLetterPage` of the dead letters matching ``where``, newest first.
 
     Pagination is keyset on ``(created_at, id)``: entries filed while paging never shift
     the pages already seen.
@@ -271,12 +295,12 @@ class ListDeadLetters(Message, frozen=True, kw_only=True):
         InvalidArgument: ``limit`` is not an int in 1..1000, or ``cursor`` is malformed.
     """
 
-    filter: DeadLetterFilter = msgspec.field(default_factory=DeadLetterFilter)
+    where: DeadLetterFilter = msgspec.field(default_factory=DeadLetterFilter)
     limit: int = 50
     cursor: str | None = None
 
     def __post_init__(self) -> None:
-        _check_filter(self.filter)
+        _check_filter(self.where)
         if (
             isinstance(self.limit, bool)
             or not isinstance(self.limit, int)
@@ -303,70 +327,74 @@ class ShowDeadLetter(Message, frozen=True):
 
 
 class DeadLetterCount(Message, frozen=True, kw_only=True):
-    """Reply: how many dead letters match ``filter`` (an ``int``)."""
+    """Reply: how many dead letters match ``where`` (an ``int``)."""
 
-    filter: DeadLetterFilter = msgspec.field(default_factory=DeadLetterFilter)
+    where: DeadLetterFilter = msgspec.field(default_factory=DeadLetterFilter)
 
     def __post_init__(self) -> None:
-        _check_filter(self.filter)
+        _check_filter(self.where)
 
 
 class ReplayDeadLetters(Message, frozen=True, kw_only=True):
     """Put dead letters back on their topics, each with a fresh retry cycle.
 
-    Give exactly one selector: ``ids``, ``filter`` or ``all=True``. Each replay publishes a
-    new message (new id, no attempts) with the dead letter's payload, headers and target,
-    clears the target's retry record and marks the dead letter replayed, all in one
-    transaction; then the message is dispatched. A dead letter replayed before is reported
-    in ``already`` and publishes nothing. Reply: a :class:`ReplayResult`.
+    Give exactly one selector: ``ids``, ``where`` (a filter with a field set) or
+    ``everything=True``. Each replay publishes a new message (new id, no attempts) with the
+    dead letter's payload, headers and target, clears the target's retry record and marks
+    the dead letter replayed, all in one transaction; then the message is dispatched. A
+    dead letter replayed before is reported in ``already`` and publishes nothing. Reply: a
+    :class:`ReplayResult`.
 
     Raises:
-        InvalidArgument: not exactly one selector, or an empty or malformed ``ids``.
+        InvalidArgument: not exactly one selector, an empty ``where``, or an empty or
+            malformed ``ids``.
     """
 
     ids: tuple[str, ...] | None = None
-    filter: DeadLetterFilter | None = None
-    all: bool = False
+    where: DeadLetterFilter | None = None
+    everything: bool = False
 
     def __post_init__(self) -> None:
         _check_ids(self.ids)
-        _check_filter(self.filter)
-        if not isinstance(self.all, bool):
-            raise InvalidArgument("all", self.all, "a bool")
+        _check_filter(self.where, selector=True)
+        _check_everything(self.everything)
         _check_one_selector(
-            {"ids": self.ids is not None, "filter": self.filter is not None, "all": self.all}
+            {
+                "ids": self.ids is not None,
+                "where": self.where is not None,
+                "everything": self.everything,
+            }
         )
 
 
 class PurgeDeadLetters(Message, frozen=True, kw_only=True):
     """Delete dead letters for good. Reply: how many were deleted (an ``int``).
 
-    Give exactly one selector: ``ids``, ``filter``, ``older_than`` (seconds of age: every
-    dead letter filed more than that long ago) or ``all=True``. The ``messages`` row of
-    each purged dead letter (state ``dead``) goes with it.
+    Give exactly one selector: ``ids``, a filter (``where`` with a field set, and/or
+    ``older_than``: seconds of age, every dead letter filed more than that long ago), or
+    ``everything=True``. The ``messages`` row of each purged dead letter (state ``dead``)
+    goes with it.
 
     Raises:
-        InvalidArgument: not exactly one selector, an empty or malformed ``ids``, or a
-            negative or non-finite ``older_than``.
+        InvalidArgument: not exactly one selector, an empty ``where``, an empty or
+            malformed ``ids``, or a negative or non-finite ``older_than``.
     """
 
     ids: tuple[str, ...] | None = None
-    filter: DeadLetterFilter | None = None
+    where: DeadLetterFilter | None = None
     older_than: float | None = None
-    all: bool = False
+    everything: bool = False
 
     def __post_init__(self) -> None:
         _check_ids(self.ids)
-        _check_filter(self.filter)
+        _check_filter(self.where, selector=True)
         _check_time("older_than", self.older_than, non_negative=True)
-        if not isinstance(self.all, bool):
-            raise InvalidArgument("all", self.all, "a bool")
+        _check_everything(self.everything)
         _check_one_selector(
             {
                 "ids": self.ids is not None,
-                "filter": self.filter is not None,
-                "older_than": self.older_than is not None,
-                "all": self.all,
+                "where/older_than": self.where is not None or self.older_than is not None,
+                "everything": self.everything,
             }
         )
 

@@ -8,18 +8,27 @@ Invariants:
 
 * The actor handles one request at a time, so two replays never interleave: a dead letter
   is replayed at most once, and a second replay reports the first one's message id.
+* A dead letter whose filing failed is not dropped: the queue crashes, puts the
+  :class:`FileDeadLetter` back in its own mailbox (which outlives the incarnation), and
+  the restarted queue files it. Only an entry the writer refused for good
+  (``WriteRejected``: a duplicate id, say) is logged and left out.
 * A replay commits before it dispatches: the new ``messages`` row, the cleared retry record
   and the dead letter's ``replayed_at`` share one transaction (one ``writer.write``). A crash
   after the commit leaves a ``ready`` row that the broker's restart recovery delivers.
+* The new rows are claimed (``claim``) before that transaction is submitted and released
+  (``unclaim``) once dispatched: a subscription's backlog recovery that reads them in
+  between skips them, so a replay is delivered once.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Final, final
 
+import msgspec
 import structlog
 
-from actorgrid.kernel import Actor, ActorDeadError, MessageDecodeError
+from actorgrid.kernel import Actor, ActorDeadError, MailboxFull, MessageDecodeError
+from actorgrid.storage import WriteRejected
 
 from .._delivery import Delivery, Envelope, new_message_id
 from .._exceptions import DeadLetterNotFound, InvalidArgument
@@ -67,6 +76,10 @@ class DeadLetterQueue(Actor[DeadLetterQueueMessage]):
         clock: the time source (``created_at`` of replays, the age of a purge).
         dispatch: hands a replayed message to the broker for delivery.
         gate: the retry gate, told :class:`ResetTarget` for each replayed target.
+        claim: called with the replayed deliveries before their rows are submitted, so a
+            backlog recovery that reads them before their dispatch skips them.
+        unclaim: called with the same deliveries once they were dispatched (or their rows
+            were not committed).
         memory_capacity: most dead letters kept in memory mode.
         memory: in memory mode, the store to use; create it once outside the actor's
             factory so the dead letters survive a restart of the actor.
@@ -86,6 +99,8 @@ class DeadLetterQueue(Actor[DeadLetterQueueMessage]):
         gate: ActorRef[Any] | None,
         memory_capacity: int = 10_000,
         memory: MemoryDeadLetterStore | None = None,
+        claim: Callable[[Sequence[Delivery]], None] | None = None,
+        unclaim: Callable[[Sequence[Delivery]], None] | None = None,
     ) -> None:
         if (engine is None) != (writer is None):
             raise InvalidArgument(
@@ -99,6 +114,8 @@ class DeadLetterQueue(Actor[DeadLetterQueueMessage]):
         self._clock = clock
         self._dispatch = dispatch
         self._gate = gate
+        self._claim = claim
+        self._unclaim = unclaim
 
     async def receive(self, message: DeadLetterQueueMessage) -> Any:
         """Handle one request (see the reply table of the protocol module).
@@ -117,8 +134,8 @@ class DeadLetterQueue(Actor[DeadLetterQueueMessage]):
                 return await self._list(request)
             case ShowDeadLetter(id=dead_letter_id):
                 return await self._show(dead_letter_id)
-            case DeadLetterCount(filter=flt):
-                return await self._store.count(flt)
+            case DeadLetterCount(where=where):
+                return await self._store.count(where)
             case ReplayDeadLetters():
                 return await self._replay(request)
             case PurgeDeadLetters():
@@ -128,24 +145,40 @@ class DeadLetterQueue(Actor[DeadLetterQueueMessage]):
     async def _file(self, entry: DeadLetterEntry) -> None:
         try:
             await self._store.file(entry)
-        except Exception as exc:
-            # A tell has no caller to raise to; crashing would lose memory-mode entries.
+        except WriteRejected as exc:  # refused for good: filing it again cannot help
             _log.error(
                 "dead_letter_file_failed",
                 dead_letter_id=entry.id,
                 topic=entry.topic,
                 error=f"{type(exc).__name__}: {exc}",
             )
+        # Anything else crashes the queue; on_failure keeps the entry for the next one.
+
+    async def on_failure(self, exc: Exception, message: object | None) -> None:
+        """A dead letter whose filing crashed the queue goes back in its mailbox, for the
+        restarted queue to file."""
+        if not isinstance(message, FileDeadLetter):
+            return
+        try:
+            self.actor_ref.tell_nowait(message)
+        except (MailboxFull, ActorDeadError) as refused:
+            _log.error(
+                "dead_letter_file_failed",
+                dead_letter_id=message.entry.id,
+                topic=message.entry.topic,
+                error=f"{type(exc).__name__}: {exc}",
+                requeue=repr(refused),
+            )
 
     async def _list(self, request: ListDeadLetters) -> DeadLetterPage:
         before = decode_cursor(request.cursor) if request.cursor is not None else None
-        found = await self._store.page(request.filter, request.limit + 1, before)
+        found = await self._store.page(request.where, request.limit + 1, before)
         entries = tuple(found[: request.limit])
         next_cursor = None
         if len(found) > request.limit:
             last = entries[-1]
             next_cursor = encode_cursor(last.created_at, last.id)
-        total = await self._store.count(request.filter)
+        total = await self._store.count(request.where)
         return DeadLetterPage(entries=entries, next_cursor=next_cursor, total=total)
 
     async def _show(self, dead_letter_id: str) -> DeadLetterEntry:
@@ -165,7 +198,7 @@ class DeadLetterQueue(Actor[DeadLetterQueueMessage]):
         return await self._store.select_ids(flt if flt is not None else DeadLetterFilter())
 
     async def _replay(self, request: ReplayDeadLetters) -> ReplayResult:
-        ids = await self._selected_ids(request.ids, request.filter)
+        ids = await self._selected_ids(request.ids, request.where)
         replayed: list[tuple[str, str]] = []
         already: list[tuple[str, str]] = []
         missing: list[str] = []
@@ -188,11 +221,18 @@ class DeadLetterQueue(Actor[DeadLetterQueueMessage]):
                     batch.append((entry, self._fresh_delivery(entry, now)))
             if not batch:
                 continue
-            await self._store.mark_replayed(batch)
-            await self._reset_targets(batch)
-            for entry, delivery in batch:
-                await self._dispatch_one(entry, delivery)
-                replayed.append((entry.id, delivery.id))
+            deliveries = [delivery for _, delivery in batch]
+            if self._claim is not None:
+                self._claim(deliveries)
+            try:
+                await self._store.mark_replayed(batch)
+                await self._reset_targets(batch)
+                for entry, delivery in batch:
+                    await self._dispatch_one(entry, delivery)
+                    replayed.append((entry.id, delivery.id))
+            finally:
+                if self._unclaim is not None:
+                    self._unclaim(deliveries)
         _log.info(
             "dead_letters_replayed",
             replayed=len(replayed),
@@ -248,11 +288,14 @@ class DeadLetterQueue(Actor[DeadLetterQueueMessage]):
             )
 
     async def _purge(self, request: PurgeDeadLetters) -> int:
+        where = request.where
         if request.older_than is not None:
             cutoff = self._clock.now() - request.older_than
-            ids = await self._store.select_ids(DeadLetterFilter(until=cutoff))
-        else:
-            ids = await self._selected_ids(request.ids, request.filter)
+            where = where if where is not None else DeadLetterFilter()
+            until = cutoff if where.until is None else min(where.until, cutoff)
+            since = where.since if where.since is None or where.since <= until else until
+            where = msgspec.structs.replace(where, since=since, until=until)
+        ids = await self._selected_ids(request.ids, where)
         deleted = 0
         for start in range(0, len(ids), BATCH_SIZE):
             deleted += await self._store.delete(ids[start : start + BATCH_SIZE])

@@ -67,6 +67,7 @@ if TYPE_CHECKING:
 
     from actorgrid.storage import Op, Writer
 
+    from ._engine_state import PatternState
     from ._indexes import OpenedIndex
     from .embedders import Embedder
 
@@ -104,8 +105,11 @@ def _failure_text(ctx: FailureContext) -> str | None:
 class PatternEngine(Actor[Any]):
     """The pattern-engine actor; spawn it with a factory: ``lambda: PatternEngine(...)``.
 
-    Each (re)start reads the table, loads (or rebuilds) the index and the failure memory;
-    stopping indexes buffered failures, waits for the engine's writes and saves the index.
+    Each (re)start reads the table, loads (or rebuilds) the index and the failure memory,
+    unless a ``state`` shared by every incarnation already holds them: then a restart
+    resumes with the chunks, indexes and failure memory of the incarnation before (an
+    engine without a database has nothing else to resume from). Stopping indexes buffered
+    failures, waits for the engine's writes and saves the index.
 
     Args:
         settings: thresholds, ``k``, index parameters, intervals.
@@ -115,6 +119,8 @@ class PatternEngine(Actor[Any]):
             engine (stop the kernel before closing it).
         index_path: the index file (see ``resolve_index_path``); ``None``: memory only.
         embedder: an embedder to use instead of the one ``settings`` names.
+        state: what the engine keeps across incarnations; create it once outside the actor's
+            factory and pass it to every incarnation.
 
     Raises:
         ValueError: only one of ``engine`` and ``writer`` is given.
@@ -128,6 +134,7 @@ class PatternEngine(Actor[Any]):
         writer: Writer | None = None,
         index_path: Path | None = None,
         embedder: Embedder | None = None,
+        state: PatternState | None = None,
     ) -> None:
         if (engine is None) != (writer is None):
             raise ValueError("PatternEngine: give both engine and writer, or neither (in memory)")
@@ -136,6 +143,7 @@ class PatternEngine(Actor[Any]):
         self._writer = writer
         self._path = index_path
         self._embedder = embedder
+        self._state = state
         self._store: ChunkStore | None = None
         self._buffer: list[tuple[FailureContext, float]] = []
         self._timer = OneShotTimer(FLUSH_FAILURES)
@@ -146,20 +154,27 @@ class PatternEngine(Actor[Any]):
     # -- lifecycle ------------------------------------------------------------------------
 
     async def on_start(self) -> None:
-        """Read the table, open the index (rebuilding it if it cannot be used), arm timers.
+        """Take over the shared state's store, or read the table and open the index
+        (rebuilding it if it cannot be used); arm timers.
 
         Raises:
             EmbeddingError: the configured embedder cannot be loaded.
             Exception: the table cannot be read (the start fails).
         """
         settings = self._settings
-        embedder = self._embedder
-        if embedder is None:
-            embedder = await anyio.to_thread.run_sync(build_embedder, settings)
-        self._store, opened, _ = await ChunkStore.open(
-            settings, embedder, engine=self._engine, writer=self._writer, path=self._path
-        )
-        self._report_open(opened)
+        state = self._state
+        if state is not None and state.store is not None:
+            self._store = state.store  # a restart: resume with the chunks kept in memory
+        else:
+            embedder = self._embedder
+            if embedder is None:
+                embedder = await anyio.to_thread.run_sync(build_embedder, settings)
+            self._store, opened, _ = await ChunkStore.open(
+                settings, embedder, engine=self._engine, writer=self._writer, path=self._path
+            )
+            if state is not None:
+                state.store = self._store
+            self._report_open(opened)
         ref, clock = self.actor_ref, self.actor_clock
         self._scopes = [
             self.actor_start_task(

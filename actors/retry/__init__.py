@@ -11,6 +11,7 @@ letters talk to it. It uses the kernel and storage, and no other room.
 from __future__ import annotations
 
 from ._gate import RetryGate as RetryGate
+from ._gate_state import GateState as GateState
 from ._manager import RetryPolicyManager as RetryPolicyManager
 from ._messages import CanRetry as CanRetry
 from ._messages import FailureOutcome as FailureOutcome
@@ -46,6 +47,7 @@ __all__ = (
     "Decision",
     "FailureOutcome",
     "FlushGate",
+    "GateState",
     "GateStats",
     "GetRecord",
     "InMemoryRetryStore",

@@ -19,6 +19,8 @@ Invariants:
 * A reset clears the record and bumps its version instead of deleting the row, so a stale
   write still on its way (a caller's transaction carrying an older row) cannot bring the old
   state back.
+* Rows are deleted only by the gate's pruner (:mod:`._prune`): finished targets' rows after
+  the retention, never a record with a change on its way, never an active window.
 """
 
 from __future__ import annotations
@@ -29,10 +31,11 @@ from typing import TYPE_CHECKING, Any, Final
 import msgspec
 from sqlalchemy import bindparam, select
 
-from actorgrid.kernel import Actor, OneShotTimer, UnhandledMessage
+from actorgrid.kernel import Actor, OneShotTimer, UnhandledMessage, send_every
 from actorgrid.storage import Base, read_connection
 
 from ._gate_cache import UNKNOWN, RecordCache
+from ._gate_state import GateState
 from ._messages import (
     CanRetry,
     FailureOutcome,
@@ -47,6 +50,7 @@ from ._messages import (
     Submitted,
 )
 from ._policy import Decision, RetryPolicy, RetryPolicyConfig, RetryRecord
+from ._prune import PRUNE, PruneRecords, RecordPruner, check_retention
 from ._store import record_to_row, retry_record_upsert, row_to_record
 from ._writeback import FLUSH, Flush, WriteBehind
 
@@ -84,9 +88,15 @@ def _check(name: str, value: object, *, integer: bool) -> None:
 class RetryGate(Actor[RetryGateMessage]):
     """The retry-gate actor; spawn it with a factory: ``lambda: RetryGate(config, ...)``.
 
-    Each (re)start builds a fresh instance that reloads from the database what it needs.
-    Stopping (or crashing) flushes every change and waits for the commit. A hard crash loses
-    at most the changes of the last ``flush_interval`` that no caller committed itself.
+    Each (re)start builds a fresh instance. Given a ``state`` shared by every incarnation
+    (the runtime does this), a restarted gate resumes with the records and the uncommitted
+    changes of the one before, so its decisions after a crash are the ones it would have
+    made without it; without one, a restart reloads from the database what it needs (and
+    a gate without a database forgets everything). Stopping flushes every change and
+    waits for the commit; crashing with a shared ``state`` hands the changes to the writer
+    and leaves the rest (held records, the wait) to the next incarnation. A hard crash
+    loses at most the changes of the last ``flush_interval`` that no caller committed
+    itself.
 
     Args:
         policy: the retry policy (a :class:`RetryPolicy` is shared across incarnations, with
@@ -99,6 +109,12 @@ class RetryGate(Actor[RetryGateMessage]):
         flush_rows: flush at once when this many records are dirty.
         max_cached: records kept in memory before clean records of ended cycles are evicted
             (least recently used first); also the size of the negative cache.
+        state: what the gate keeps across incarnations; create it once outside the actor's
+            factory and pass it to every incarnation.
+        retention: seconds after its last change that the row of a finished target (its
+            cycle ended, or it ran out of retries) is deleted, unless a ready or scheduled
+            message of the target is left; ``None`` keeps every row.
+        prune_interval: seconds between passes of the prune (with ``retention``).
 
     Raises:
         TypeError: ``policy`` is neither a :class:`RetryPolicy` nor a
@@ -116,6 +132,9 @@ class RetryGate(Actor[RetryGateMessage]):
         flush_interval: float = 0.05,
         flush_rows: int = 1000,
         max_cached: int = 100_000,
+        state: GateState | None = None,
+        retention: float | None = None,
+        prune_interval: float = 300.0,
     ) -> None:
         if isinstance(policy, RetryPolicyConfig):
             policy = RetryPolicy(policy)
@@ -129,6 +148,8 @@ class RetryGate(Actor[RetryGateMessage]):
         _check("flush_interval", flush_interval, integer=False)
         _check("flush_rows", flush_rows, integer=True)
         _check("max_cached", max_cached, integer=True)
+        _check("prune_interval", prune_interval, integer=False)
+        check_retention(retention)
         self._policy = policy
         self._decide = policy.decide
         self._record = policy.record_attempt
@@ -137,14 +158,22 @@ class RetryGate(Actor[RetryGateMessage]):
         self._upsert = None if engine is None else retry_record_upsert(engine.dialect.name)
         self._flush_interval = float(flush_interval)
         self._flush_rows = flush_rows
-        # With no database, or an empty table at start, an unknown key has no record.
-        self._cache = RecordCache(
-            max_cached,
-            all_absent=engine is None,
-            persistent=engine is not None,
-            exhausted=lambda r: r.attempt_count > (r.policy or self._policy.config).max_retries,
-        )
+        self._shared = state is not None
+        self._state = state if state is not None else GateState()
+        cache = self._state.cache
+        if cache is None:
+            # With no database, or an empty table at start, an unknown key has no record.
+            cache = self._state.cache = RecordCache(
+                max_cached,
+                all_absent=engine is None,
+                persistent=engine is not None,
+                exhausted=self._exhausted,
+            )
+        self._cache = cache
+        self._retention, self._prune_interval = retention, float(prune_interval)
+        self._pruner: RecordPruner | None = None
         self._wb: WriteBehind | None = None
+        self._crashed = False
         self._policies: dict[RetryPolicyConfig, RetryPolicyConfig] = {}
         self._timer = OneShotTimer(FLUSH)
         self._timer_scope: anyio.CancelScope | None = None
@@ -155,7 +184,8 @@ class RetryGate(Actor[RetryGateMessage]):
     # -- lifecycle ------------------------------------------------------------------------
 
     async def on_start(self) -> None:
-        """Bind the clock; wait for earlier writes to commit; probe the table; arm the timer.
+        """Bind the clock; take over the write-behind of the incarnation before, or else
+        wait for earlier writes to commit and probe the table; arm the timer.
 
         Raises:
             Exception: the database cannot be read (the start fails).
@@ -163,22 +193,28 @@ class RetryGate(Actor[RetryGateMessage]):
         self._now = self.actor_clock.now
         if self._writer is None:
             return
-        assert self._upsert is not None
-        self._wb = WriteBehind(
-            self._writer,
-            self._upsert,
-            self._flush_rows,
-            self._now,
-            self._timer.arm,
-            self.actor_name,
-        )
-        # A previous incarnation's last flush may still be committing: read after it.
-        await self._writer.flush()
-        assert self._engine is not None
-        async with read_connection(self._engine) as conn:
-            empty = (await conn.execute(_PROBE)).first() is None
-        self._cache.all_absent = empty
-        self._cache.write_behind = self._wb
+        wb = self._state.write_behind
+        if wb is not None:  # a restart: resume with what the crashed incarnation left
+            wb.attach(self._timer.arm)
+        else:
+            assert self._upsert is not None
+            wb = WriteBehind(
+                self._writer,
+                self._upsert,
+                self._flush_rows,
+                self._now,
+                self._timer.arm,
+                self.actor_name,
+            )
+            # A previous incarnation's last flush may still be committing: read after it.
+            await self._writer.flush()
+            assert self._engine is not None
+            async with read_connection(self._engine) as conn:
+                empty = (await conn.execute(_PROBE)).first() is None
+            self._cache.all_absent = empty
+            self._cache.write_behind = wb
+            self._state.write_behind = wb
+        self._wb = wb
         self._timer_scope = self.actor_start_task(
             self._timer.run,
             self.actor_ref,
@@ -186,17 +222,40 @@ class RetryGate(Actor[RetryGateMessage]):
             self._flush_interval,
             name=f"{self.actor_name}:flush-timer",
         )
+        if wb.dirty or wb.in_flight:
+            self._timer.arm()  # what the crashed incarnation left is written behind too
+        if self._retention is not None:
+            assert self._engine is not None
+            self._pruner = RecordPruner(
+                self._engine, self._writer, self._cache, self._wb, self._retention, self._finished
+            )
+            interval, name = self._prune_interval, f"{self.actor_name}:prune-timer"
+            ref, clock = self.actor_ref, self.actor_clock
+            self.actor_start_task(send_every, ref, clock, interval, PRUNE, name=name)
+
+    async def on_failure(self, exc: Exception, message: object | None) -> None:
+        """Note the crash: :meth:`on_stop` then leaves the rest to the next incarnation."""
+        self._crashed = True
 
     async def on_stop(self) -> None:
-        """Flush every change and wait for the writer to commit it."""
+        """Flush every change and wait for the writer to commit it.
+
+        After a crash with a shared ``state``, only hand the unheld changes to the writer:
+        the next incarnation keeps the holds and the receipts, and the restart does not
+        wait for the database.
+        """
         if self._timer_scope is not None:
             self._timer_scope.cancel()  # this flush is the last one
-        if self._wb is not None:
-            await self._wb.flush_and_wait()
+        if self._wb is None:
+            return
+        if self._crashed and self._shared:
+            self._wb.flush()
+            return
+        await self._wb.flush_and_wait()
 
     # -- dispatch -------------------------------------------------------------------------
 
-    async def receive(self, message: RetryGateMessage | Flush) -> Any:
+    async def receive(self, message: RetryGateMessage | Flush | PruneRecords) -> Any:
         """Handle one request; see :mod:`actorgrid.actors._retry_gate_messages` for replies.
 
         Raises:
@@ -220,8 +279,15 @@ class RetryGate(Actor[RetryGateMessage]):
                 self._wb.flush()
                 self._wb.reap()
             self._cache.evict_if_over()
+            if self._pruner is not None and self._pruner.running:
+                await self._prune_step()
             return None
         match message:
+            case PruneRecords():
+                if self._pruner is not None:
+                    self._pruner.begin(self._now())
+                    await self._prune_step()
+                return None
             case Submitted(target_type, target_id):
                 found = self._cache.get(target_type, target_id)
                 if self._wb is not None and isinstance(found, RetryRecord):
@@ -345,6 +411,18 @@ class RetryGate(Actor[RetryGateMessage]):
 
     # -- helpers --------------------------------------------------------------------------
 
+    def _exhausted(self, record: RetryRecord) -> bool:
+        return record.attempt_count > (record.policy or self._policy.config).max_retries
+
+    def _finished(self, record: RetryRecord) -> bool:
+        return record.attempt_count == 0 or self._exhausted(record)
+
+    async def _prune_step(self) -> None:
+        assert self._pruner is not None
+        await self._pruner.step()
+        if self._pruner.running:
+            self._timer.arm()  # the next batch goes on a flush tick
+
     def _statistics(self) -> RetryGateStatistics:
         wb = self._wb
         return RetryGateStatistics(
@@ -361,6 +439,7 @@ class RetryGate(Actor[RetryGateMessage]):
             resets=self._resets,
             evictions=self._cache.evictions,
             write_errors=0 if wb is None else wb.write_errors,
+            pruned=0 if self._pruner is None else self._pruner.pruned,
         )
 
 

@@ -102,6 +102,23 @@ class RecordCache:
             return None
         return UNKNOWN
 
+    def peek(self, target_type: str, target_id: str) -> RetryRecord | None:
+        """Return the key's record if it is in memory, without touching the LRU order."""
+        inner = self._by_type.get(target_type)
+        return None if inner is None else inner.get(target_id)
+
+    def discard(self, target_type: str, target_id: str) -> None:
+        """Forget the key's record; the next :meth:`get` of it answers :data:`UNKNOWN`
+        (with a database), so the row or its absence is read again."""
+        inner = self._by_type.get(target_type)
+        if inner is None or inner.pop(target_id, None) is None:
+            return
+        if not inner:
+            del self._by_type[target_type]
+        self.count -= 1
+        if self._persistent:
+            self.all_absent = False
+
     def add_absent(self, key: tuple[str, str]) -> None:
         """Remember that ``key`` has no record."""
         absent = self._absent

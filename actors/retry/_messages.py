@@ -179,3 +179,5 @@ class RetryGateStatistics(msgspec.Struct, frozen=True):
     """Clean records dropped from memory to stay within ``max_cached``."""
     write_errors: int
     """Submissions the writer rejected (their records were marked dirty again)."""
+    pruned: int = 0
+    """Rows of finished targets deleted after the retention (see ``retention``)."""

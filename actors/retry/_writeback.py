@@ -101,6 +101,10 @@ class WriteBehind:
         self.rows_flushed = 0
         self.write_errors = 0
 
+    def attach(self, on_dirty: Callable[[], None]) -> None:
+        """Report to a new gate incarnation's timer from now on (after a restart)."""
+        self._on_dirty = on_dirty
+
     def mark(self, record: RetryRecord) -> None:
         """Note that ``record`` changed; flush when ``flush_rows`` records are dirty."""
         dirty = self.dirty

@@ -36,6 +36,10 @@ class StorageSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     max_batch_ops: int = 2000
     max_delay: float = 0.002
     """Seconds a lone write may wait for company before its batch commits."""
+    max_pending_ops: int = 100_000
+    """Writes queued and not yet committed above which publishers wait (``publish_nowait``
+    raises ``BrokerFull``): a stalled database holds publishers back instead of memory
+    filling up."""
     close_timeout: float = 10.0
     """Seconds a stop may take after the drain to save state: the actors' ``on_stop`` (the
     gate's write-behind, the pattern engine's index) and the writer's final flush, together.
@@ -48,6 +52,7 @@ class StorageSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
 
     def __post_init__(self) -> None:
         _positive("storage.max_batch_ops", self.max_batch_ops)
+        _positive("storage.max_pending_ops", self.max_pending_ops)
         _positive("storage.max_delay", self.max_delay, zero=True)
         _positive("storage.close_timeout", self.close_timeout, zero=True)
 
@@ -65,9 +70,17 @@ class GateSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
 
     It keeps waiting: a delivery's failure, success or retry decision is never dropped
     or abandoned half-way because the gate is slow (it waits for a locked database)."""
+    retention_seconds: float = 7 * 24 * 3600.0
+    """How long the retry record of a finished target (its cycle ended in a success or a
+    replay's reset, or it ran out of retries) is kept after its last change. A target with
+    a ready or scheduled message keeps its record; one in an active window always does."""
+    prune_interval: float = 300.0
+    """Seconds between prunes of finished targets' records."""
 
     def __post_init__(self) -> None:
         _positive("gate.stall_warning", self.stall_warning)
+        _positive("gate.retention_seconds", self.retention_seconds, zero=True)
+        _positive("gate.prune_interval", self.prune_interval)
         _positive("gate.flush_interval", self.flush_interval)
         _positive("gate.flush_rows", self.flush_rows)
         _positive("gate.max_cached", self.max_cached)
@@ -84,6 +97,20 @@ class BrokerSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     reference_timeout: float = 2.0
     """Seconds a retry waits for the pattern engine's reference context."""
     scheduler_capacity: int = 1_000_000
+    control_timeout: float = 30.0
+    """Seconds a call of the runtime's own API waits for a built-in actor's answer
+    (``request_early_retry``, ``retry_record``, ``reset_retry``; twice that for ``flush``)
+    before it raises ``AskTimeout``. Deliveries never wait on a deadline."""
+    barrier_timeout: float = 2.0
+    """Seconds an early-retry request for a row the broker does not hold waits for the
+    writer to commit what is pending before it answers ``database_busy``."""
+    max_parked: int = 10_000
+    """Retries kept in memory per topic while it has no subscription (past that, a durable
+    one is re-armed a minute later and a transient one becomes a ``no_subscriber`` dead
+    letter); a durable first attempt is never kept, its row carries it."""
+    scheduled_page: int = 500
+    """Scheduled rows the broker reads per page; it holds at most two pages of a durable
+    topic's scheduled work in memory, the rest stays in the table until it is due."""
 
     def __post_init__(self) -> None:
         _positive("broker.retention_seconds", self.retention_seconds, zero=True)
@@ -91,6 +118,10 @@ class BrokerSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
         _positive("broker.drain_timeout", self.drain_timeout, zero=True)
         _positive("broker.reference_timeout", self.reference_timeout)
         _positive("broker.scheduler_capacity", self.scheduler_capacity)
+        _positive("broker.scheduled_page", self.scheduled_page)
+        _positive("broker.max_parked", self.max_parked, zero=True)
+        _positive("broker.control_timeout", self.control_timeout)
+        _positive("broker.barrier_timeout", self.barrier_timeout, zero=True)
 
 
 class RuntimeConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import math
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -44,24 +43,27 @@ import structlog
 from actorgrid.kernel import ChildSpec, Kernel, RestartLimitExceeded, SupervisorSpec
 from actorgrid.storage import FlushTimeout, Writer, create_engine, migrate_async
 
-from .._exceptions import InvalidArgument, RuntimeClosed, TopicConflict
+from .._exceptions import InvalidArgument, NoSubscriber, RuntimeClosed, TopicConflict
 from ..broker import (
     Broker,
     BrokerCore,
     BrokerStatistics,
     EarlyRetryResult,
+    PublishReceipt,
     RequestEarlyRetry,
     Subscribed,
     Subscription,
     SubscriptionState,
     SubscriptionWorker,
     TopicSpec,
+    WorkQueue,
     in_handler,
 )
 from ..dead_letters import DeadLetterQueue, DeadLetters, MemoryDeadLetterStore
-from ..patterns import FlushPattern, PatternEngine, resolve_index_path
+from ..patterns import FlushPattern, PatternEngine, PatternState, resolve_index_path
 from ..retry import (
     FlushGate,
+    GateState,
     GetRecord,
     ResetTarget,
     RetryGate,
@@ -104,6 +106,11 @@ Short on purpose: the graceful stop has already drained for ``broker.drain_timeo
 what the workers take comes out of the close timeout the gate and the writer need."""
 
 
+def _pool_name(topic: str) -> str:
+    """The name of the supervisor of ``topic``'s workers."""
+    return f"topic:{topic}"
+
+
 class Runtime(PatternCalls):
     """actorgrid embedded in an application: ``async with Runtime(config) as rt: ...``.
 
@@ -128,6 +135,8 @@ class Runtime(PatternCalls):
         self._broker: ActorRef[Any] | None = None
         self._gate: ActorRef[Any] | None = None
         self._subs: Supervisor | None = None
+        self._changing: set[str] = set()
+        """Topics whose subscription is being started or taken down now."""
         self._dead_letters: DeadLetters | None = None
         self._pattern: ActorRef[Any] | None = None
 
@@ -223,6 +232,7 @@ class Runtime(PatternCalls):
                     engine,
                     max_batch_ops=config.storage.max_batch_ops,
                     max_delay=config.storage.max_delay,
+                    max_pending_ops=config.storage.max_pending_ops,
                     close_timeout=config.storage.close_timeout,
                 )
             )
@@ -236,9 +246,12 @@ class Runtime(PatternCalls):
             fallback=config.fallback,
             reference_timeout=config.broker.reference_timeout,
             stall_warning=config.gate.stall_warning,
+            scheduled_page=config.broker.scheduled_page,
+            max_parked=config.broker.max_parked,
         )
         if config.gate.enabled:
             policy = RetryPolicy(config.retry)
+            gate_state = GateState()  # the records and pending writes survive a restart
             db, writer, gate = self.engine, self.writer, config.gate
             self._gate = core.gate = await kernel.spawn(
                 lambda: RetryGate(
@@ -248,6 +261,9 @@ class Runtime(PatternCalls):
                     flush_interval=gate.flush_interval,
                     flush_rows=gate.flush_rows,
                     max_cached=gate.max_cached,
+                    state=gate_state,
+                    retention=gate.retention_seconds,
+                    prune_interval=gate.prune_interval,
                 ),
                 name="retry-gate",
                 capacity=100_000,
@@ -262,6 +278,8 @@ class Runtime(PatternCalls):
                 dispatch=core.dispatch,
                 gate=self._gate,
                 memory=memory,
+                claim=core.claim,
+                unclaim=core.unclaim,
             ),
             name="dead-letters",
             capacity=100_000,
@@ -271,8 +289,12 @@ class Runtime(PatternCalls):
         if config.pattern.enabled:
             pattern = config.pattern
             index_path = resolve_index_path(pattern, url)
+            # Without a database the chunks cannot be read back: a restart resumes with them.
+            kept = PatternState() if db is None else None
             self._pattern = core.pattern = await kernel.spawn(
-                lambda: PatternEngine(pattern, engine=db, writer=writer, index_path=index_path),
+                lambda: PatternEngine(
+                    pattern, engine=db, writer=writer, index_path=index_path, state=kept
+                ),
                 name="pattern-engine",
                 capacity=pattern.mailbox_capacity,
                 shutdown=_PATTERN_SHUTDOWN,
@@ -284,6 +306,7 @@ class Runtime(PatternCalls):
                 engine=self.engine,
                 retention=settings.retention_seconds,
                 prune_interval=settings.prune_interval,
+                barrier_timeout=settings.barrier_timeout,
             ),
             name="broker",
             capacity=settings.scheduler_capacity,
@@ -407,29 +430,80 @@ class Runtime(PatternCalls):
             dict(error_policies or {}),
         )
         topic_spec = core.topic(topic)
-        if topic in core.subs:
+        if topic in core.subs or topic in self._changing:
             raise TopicConflict(topic, "already has a subscription")
         kind = payload_type if payload_type is not None else topic_spec.payload_type
         decoder = msgspec.msgpack.Decoder(kind) if kind is not None else msgspec.msgpack.Decoder()
-        state = SubscriptionState(spec, handler, decoder.decode)
+        state = SubscriptionState(spec, handler, decoder.decode, WorkQueue(max_in_flight))
         assert self._subs is not None
         assert self._broker is not None
-        per_worker = max(1, math.ceil(max_in_flight / concurrency))
-        pool: Supervisor = await self._subs.start_child(ChildSpec(f"topic:{topic}", _TOPIC_POOL))
-        for i in range(concurrency):
-            ref = await pool.start_child(
-                ChildSpec(
-                    f"sub:{topic}:{i}",
-                    lambda: SubscriptionWorker(core, state),
-                    capacity=per_worker,
-                    shutdown=_WORKER_GRACE,
-                )
+        self._changing.add(topic)
+        try:
+            pool: Supervisor = await self._subs.start_child(
+                ChildSpec(_pool_name(topic), _TOPIC_POOL)
             )
-            state.workers.append(ref)
-        core.subs[topic] = state
-        core.loading[topic] = set()  # from here on, memory dispatches are not loaded again
-        await core.unpark(topic)
-        await self._broker.ask(Subscribed(topic))
+            for i in range(concurrency):
+                ref = await pool.start_child(
+                    ChildSpec(
+                        f"sub:{topic}:{i}",
+                        lambda: SubscriptionWorker(core, state),
+                        capacity=1,  # the one delivery it is about to handle
+                        shutdown=_WORKER_GRACE,
+                    )
+                )
+                state.workers.append(ref)
+            core.subs[topic] = state
+            core.loading[topic] = set()  # from here on, memory dispatches are not loaded again
+            await core.unpark(topic)
+            await self._broker.ask(Subscribed(topic), timeout=None)
+        except BaseException:
+            # Part-way: take down what was started, and keep what it was handed.
+            with anyio.CancelScope(shield=True):
+                await self._take_down(topic, state, timeout=0.0)
+            raise
+        finally:
+            self._changing.discard(topic)
+
+    async def unsubscribe(self, topic: str, *, timeout: float | None = None) -> None:
+        """Stop ``topic``'s subscription; ``subscribe`` may be called for it again later.
+
+        Nothing more is handed to its workers. Handlers in flight get up to ``timeout``
+        seconds (default ``broker.drain_timeout``) to finish, then the workers stop. What
+        was waiting for them stays: durable messages in their rows (the next subscription
+        delivers them), retries parked in memory for the next subscription (see
+        ``broker.max_parked``). A transient topic refuses publishes until then
+        (``NoSubscriber``).
+
+        Raises:
+            NoSubscriber: the topic has no subscription.
+            RuntimeClosed: the runtime is not running.
+        """
+        core = self._running("unsubscribe")
+        state = core.subs.get(topic)
+        if state is None or topic in self._changing:
+            raise NoSubscriber(topic)
+        self._changing.add(topic)
+        try:
+            wait = self.config.broker.drain_timeout if timeout is None else timeout
+            await self._take_down(topic, state, timeout=wait)
+        finally:
+            self._changing.discard(topic)
+
+    async def _take_down(self, topic: str, state: SubscriptionState, *, timeout: float) -> None:
+        core = self._core
+        assert core is not None
+        assert self._subs is not None
+        if core.subs.get(topic) is state:
+            del core.subs[topic]
+        state.queue.close()
+        with anyio.move_on_after(timeout):
+            while state.running:  # noqa: ASYNC110 - polled counter, like drain()
+                await anyio.sleep(0.005)
+        with contextlib.suppress(LookupError):  # the topic's supervisor stops its workers
+            await self._subs.terminate_child(_pool_name(topic))
+        for d in state.queue.drain():  # queued, and put back by the stopping workers
+            core.park(d)
+        _log.info("unsubscribed", topic=topic, running=state.running)
 
     # -- publishing ---------------------------------------------------------------------
 
@@ -465,18 +539,20 @@ class Runtime(PatternCalls):
         *,
         target: tuple[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
-    ) -> str:
+    ) -> PublishReceipt:
         """Publish without waiting; a durable row is submitted, not yet committed.
 
+        Returns:
+            A receipt with the message's id; await ``receipt.wait()`` (or check ``done`` and
+            ``error``) to learn that the row is committed, or was rejected.
+
         Raises:
-            BrokerFull: the topic's workers are full (nothing is stored).
+            BrokerFull: the topic's queue or the database writer is full (nothing stored).
             UnknownTopic, InvalidPayload, InvalidTarget, InvalidArgument, NoSubscriber,
             RuntimeClosed.
         """
         core = self._running("publish")
-        d = core.build(topic, payload, target, headers)
-        core.publish_nowait(d)
-        return d.id
+        return core.publish_nowait(core.build(topic, payload, target, headers))
 
     async def publish_batch(
         self,
@@ -513,7 +589,9 @@ class Runtime(PatternCalls):
         self._running("request an early retry")
         validate_target(target_type, target_id)
         assert self._broker is not None
-        result: EarlyRetryResult = await self._broker.ask(RequestEarlyRetry(target_type, target_id))
+        result: EarlyRetryResult = await self._broker.ask(
+            RequestEarlyRetry(target_type, target_id), timeout=self.config.broker.control_timeout
+        )
         return result
 
     async def retry_record(self, target_type: str, target_id: str) -> RetryRecord | None:
@@ -522,7 +600,9 @@ class Runtime(PatternCalls):
         validate_target(target_type, target_id)
         if self._gate is None:
             return None
-        record: RetryRecord | None = await self._gate.ask(GetRecord(target_type, target_id))
+        record: RetryRecord | None = await self._gate.ask(
+            GetRecord(target_type, target_id), timeout=self.config.broker.control_timeout
+        )
         return record
 
     async def reset_retry(self, target_type: str, target_id: str) -> None:
@@ -530,16 +610,18 @@ class Runtime(PatternCalls):
         self._running("reset a retry record")
         validate_target(target_type, target_id)
         if self._gate is not None:
-            await self._gate.ask(ResetTarget(target_type, target_id))
+            await self._gate.ask(
+                ResetTarget(target_type, target_id), timeout=self.config.broker.control_timeout
+            )
 
     async def flush(self) -> None:
         """Commit everything pending now: the gate's write-behind, the pattern engine's
         buffered failures, then the writer."""
         self._running("flush")
         if self._gate is not None:
-            await self._gate.ask(FlushGate(), timeout=60)
+            await self._gate.ask(FlushGate(), timeout=2 * self.config.broker.control_timeout)
         if self._pattern is not None:
-            await self._pattern.ask(FlushPattern(), timeout=60)
+            await self._pattern.ask(FlushPattern(), timeout=2 * self.config.broker.control_timeout)
         if self.writer is not None:
             await self.writer.flush()
 

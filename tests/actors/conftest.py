@@ -27,12 +27,15 @@ class RuntimeFactory:
         self.url = f"sqlite+aiosqlite:///{path}"
         self.clock = FakeClock()
 
-    def config(self, *, memory: bool = False, gate: bool = True, **kwargs: Any) -> RuntimeConfig:
-        """A test configuration: strict messages, fast drains; overrides by keyword."""
+    def config(
+        self, *, memory: bool = False, gate: bool | GateSettings = True, **kwargs: Any
+    ) -> RuntimeConfig:
+        """A test configuration: strict messages, fast drains; overrides by keyword
+        (``gate``: on or off, or the gate's settings)."""
         fields: dict[str, Any] = {
             "kernel": KernelConfig(strict_messages=True),
             "storage": StorageSettings(url=None if memory else self.url),
-            "gate": GateSettings(enabled=gate),
+            "gate": gate if isinstance(gate, GateSettings) else GateSettings(enabled=gate),
             "broker": BrokerSettings(drain_timeout=5.0),
         }
         fields.update(kwargs)

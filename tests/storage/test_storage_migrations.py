@@ -153,12 +153,12 @@ class TestSchemaMatchesModels:
                 "ix_dead_letters_topic_created_at",
             ],
             "messages": [
-                "ix_messages_state_available_at",
+                "ix_messages_state_available_at_id",
                 "ix_messages_target_type_target_id",
-                "ix_messages_topic",
+                "ix_messages_topic_state_available_at_id",
             ],
             "reference_chunks": ["ix_reference_chunks_source"],
-            "retry_records": [],
+            "retry_records": ["ix_retry_records_updated_at"],
         }
 
     async def test_constraints_are_enforced(self, engine: AsyncEngine) -> None:
@@ -200,6 +200,58 @@ class TestSchemaMatchesModels:
             await conn.execute(sa.delete(messages).where(messages.c.id == "m-1"))
             remaining = (await conn.execute(sa.select(dead_letters.c.message_id))).all()
         assert remaining == [(None,)]
+
+
+class TestBoundedQueriesRevision:
+    """Revision 0002: the paging and pruning indexes, and done rows aged by available_at."""
+
+    async def test_upgrade_dates_done_rows_by_when_they_were_done(self, db_url: str) -> None:
+        """A done row of revision 0001 gets its updated_at as available_at; others keep theirs."""
+        await migrate_async(db_url, "0001")
+        messages = Base.metadata.tables["messages"]
+        common = {"topic": "t", "target_type": "t", "payload": b"x", "created_at": 1.0}
+        engine = create_engine(db_url)
+        try:
+            async with engine.begin() as conn:
+                for state in ("done", "scheduled"):
+                    await conn.execute(
+                        sa.insert(messages),
+                        {
+                            "id": state,
+                            "target_id": state,
+                            "state": state,
+                            "available_at": 2.0,
+                            "updated_at": 5.0,
+                            **common,
+                        },
+                    )
+            await migrate_async(db_url)
+            async with engine.connect() as conn:
+                query = sa.select(messages.c.id, messages.c.available_at).order_by(messages.c.id)
+                rows = (await conn.execute(query)).all()
+        finally:
+            await engine.dispose()
+        assert rows == [("done", 5.0), ("scheduled", 2.0)]
+
+    async def test_downgrade_restores_the_first_revision_indexes(self, db_url: str) -> None:
+        """Downgrading to 0001 brings back its two indexes and drops the new ones."""
+        await migrate_async(db_url)
+        await downgrade_async(db_url, "0001")
+        engine = create_engine(db_url)
+        try:
+            async with engine.connect() as conn:
+                names = await conn.run_sync(
+                    lambda c: sorted(
+                        ix["name"] or "" for ix in sa.inspect(c).get_indexes("messages")
+                    )
+                )
+        finally:
+            await engine.dispose()
+        assert names == [
+            "ix_messages_state_available_at",
+            "ix_messages_target_type_target_id",
+            "ix_messages_topic",
+        ]
 
 
 class TestAlembicCommandLine:

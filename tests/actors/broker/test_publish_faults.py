@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import sqlite3
 from typing import TYPE_CHECKING
+
+import pytest
 
 from actorgrid import StorageSettings
 from actorgrid.kernel.testing import wait_until
+from actorgrid.storage import WriteRejected
 
 if TYPE_CHECKING:
     from actorgrid import DeliveryContext
@@ -36,3 +40,38 @@ async def test_publish_nowait_before_subscribe_is_delivered_once(
         await rt.flush()
     assert sorted(seen) == list(range(60))
     assert runtimes.query("SELECT state, COUNT(*) FROM messages GROUP BY state") == [("done", 60)]
+
+
+async def test_publish_nowait_gives_a_receipt_of_the_commit(runtimes: RuntimeFactory) -> None:
+    """The receipt says when the row is committed, and a rejected write is an error the
+    caller holds, not only a log line."""
+
+    async def handler(payload: object, ctx: DeliveryContext) -> None:
+        pass
+
+    async with runtimes() as rt:
+        rt.declare_topic("jobs")
+        rt.declare_topic("fragile")
+        rt.declare_topic("quick", durable=False)
+        await rt.subscribe("jobs", handler)
+        await rt.subscribe("quick", handler)
+        ok = rt.publish_nowait("jobs", 1)
+        assert ok.durable
+        await ok.wait()
+        assert (ok.done, ok.error) == (True, None)
+        assert runtimes.query("SELECT COUNT(*) FROM messages WHERE id = ?", ok.id) == [(1,)]
+        quick = rt.publish_nowait("quick", 2)
+        assert (quick.durable, quick.done, quick.error) == (False, True, None)
+        await quick.wait()
+        with sqlite3.connect(runtimes.path) as conn:  # a real, permanent SQLite error
+            conn.execute(
+                "CREATE TRIGGER reject BEFORE INSERT ON messages WHEN NEW.topic = 'fragile' "
+                "BEGIN SELECT RAISE(ABORT, 'no fragile rows'); END"
+            )
+        bad = rt.publish_nowait("fragile", 3)
+        with pytest.raises(WriteRejected):
+            await bad.wait()
+        assert bad.done
+        assert isinstance(bad.error, WriteRejected)
+        assert "no fragile rows" in str(bad.error.cause)
+        assert runtimes.query("SELECT COUNT(*) FROM messages WHERE id = ?", bad.id) == [(0,)]

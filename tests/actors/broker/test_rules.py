@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import sqlite3
+from contextlib import closing
 from typing import TYPE_CHECKING, Any
 
 from actorgrid import DeliveryContext, RetryPolicyConfig, Runtime
 from actorgrid.kernel.testing import settle, wait_until
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from ..conftest import RuntimeFactory
 
 MINUTE = 60.0
@@ -15,6 +19,12 @@ MINUTE = 60.0
 
 class RateLimited(Exception):
     pass
+
+
+async def rows_become(path: Path, sql: str, expected: list[tuple[Any, ...]]) -> None:
+    """Wait until ``sql`` returns ``expected``, polling on one connection kept open."""
+    with closing(sqlite3.connect(path)) as conn:
+        await wait_until(lambda: conn.execute(sql).fetchall() == expected)
 
 
 async def scheduled(rt: Runtime, count: int) -> None:
@@ -73,14 +83,48 @@ class TestRetention:
             await rt.publish("jobs", 4)
             await wait_until(lambda: len(seen) == 4)
             await rt.flush()
+            count = "select count(*) from messages"
             runtimes.clock.advance(1200)  # the prune at +4200 s: the first three are too old
-            await settle()
-            await rt.flush()
-            assert runtimes.query("select count(*) from messages") == [(1,)]
+            await rows_become(runtimes.path, count, [(1,)])
             runtimes.clock.advance(3000)  # the prune at +7200 s: the fourth one too
-            await settle()
+            await rows_become(runtimes.path, count, [(0,)])
+
+    async def test_a_pruned_target_is_replayed_into_a_fresh_cycle(
+        self, runtimes: RuntimeFactory
+    ) -> None:
+        """An exhausted target's record goes after the gate's retention while its dead
+        letter stays; replaying the dead letter then starts at attempt 1 of a new cycle."""
+        from actorgrid import GateSettings
+
+        attempts: list[int] = []
+
+        async def handler(payload: str, ctx: DeliveryContext) -> None:
+            attempts.append(ctx.attempt)
+            raise RuntimeError("down")
+
+        policy = RetryPolicyConfig(
+            base_wait_minutes=1, early_wait_minutes=1, base_retries=1, max_retries=1
+        )
+        gate = GateSettings(retention_seconds=3600, prune_interval=600)
+        async with runtimes(retry=policy, gate=gate) as rt:
+            rt.declare_topic("jobs")
+            await rt.subscribe("jobs", handler)
+            await rt.publish("jobs", "x", target=("account", "a-1"))
+            await scheduled(rt, 1)
+            runtimes.clock.advance(MINUTE)
+            await wait_until(lambda: rt.statistics().dead == 1)
             await rt.flush()
-            assert runtimes.query("select count(*) from messages") == [(0,)]
+            assert runtimes.query("select attempt_count from retry_records") == [(2,)]
+            runtimes.clock.advance(3600 + 600)  # a prune tick more than an hour after it
+            await rows_become(runtimes.path, "select count(*) from retry_records", [(0,)])
+            (entry,) = (await rt.dead_letters.list(topic="jobs")).entries
+            await rt.dead_letters.replay([entry.id])
+            await scheduled(rt, 1)
+            await rt.flush()
+            assert attempts == [1, 2, 1]
+            record = await rt.retry_record("account", "a-1")
+            assert record is not None
+            assert record.attempt_count == 1
 
 
 class TestReplay:

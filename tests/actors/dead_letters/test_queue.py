@@ -56,7 +56,7 @@ async def add_spread(q: Bundle) -> dict[str, str]:
 
 
 async def listed(q: Bundle, flt: DeadLetterFilter) -> list[str]:
-    page = await q.dlq.ask(ListDeadLetters(filter=flt, limit=100))
+    page = await q.dlq.ask(ListDeadLetters(where=flt, limit=100))
     return [e.id for e in page.entries]
 
 
@@ -111,7 +111,7 @@ class TestList:
         """Every set field must match; the time range is [since, until)."""
         ids = await add_spread(q)
         assert await listed(q, flt) == [ids[k] for k in expected]
-        assert await q.dlq.ask(DeadLetterCount(filter=flt)) == len(expected)
+        assert await q.dlq.ask(DeadLetterCount(where=flt)) == len(expected)
 
     async def test_pages_cover_everything_once(self, q: Bundle) -> None:
         """Pages of 3 over 8 entries (some filed at the same instant) cover each once, in order."""
@@ -153,8 +153,8 @@ class TestList:
         """A filtered listing pages over the matching entries only."""
         ids = await add_spread(q)
         flt = DeadLetterFilter(topic="orders")
-        page1 = await q.dlq.ask(ListDeadLetters(filter=flt, limit=2))
-        page2 = await q.dlq.ask(ListDeadLetters(filter=flt, limit=2, cursor=page1.next_cursor))
+        page1 = await q.dlq.ask(ListDeadLetters(where=flt, limit=2))
+        page2 = await q.dlq.ask(ListDeadLetters(where=flt, limit=2, cursor=page1.next_cursor))
         assert [e.id for e in page1.entries + page2.entries] == [ids[k] for k in "eba"]
         assert (page1.total, page2.total, page2.next_cursor) == (3, 3, None)
 
@@ -189,7 +189,7 @@ class TestPurge:
     async def test_by_filter(self, q: Bundle) -> None:
         """Every dead letter matching the filter goes, the others stay."""
         ids = await add_spread(q)
-        assert await q.dlq.ask(PurgeDeadLetters(filter=DeadLetterFilter(topic="orders"))) == 3
+        assert await q.dlq.ask(PurgeDeadLetters(where=DeadLetterFilter(topic="orders"))) == 3
         assert [e.id for e in await q.all_entries()] == [ids[k] for k in "dc"]
 
     async def test_by_age(self, q: Bundle) -> None:
@@ -201,11 +201,11 @@ class TestPurge:
         assert await q.dlq.ask(PurgeDeadLetters(older_than=10 * HOUR)) == 0
 
     async def test_all(self, q: Bundle) -> None:
-        """all=True empties the queue and reports how many went."""
+        """everything=True empties the queue and reports how many went."""
         await add_spread(q)
-        assert await q.dlq.ask(PurgeDeadLetters(all=True)) == 5
+        assert await q.dlq.ask(PurgeDeadLetters(everything=True)) == 5
         assert await q.all_entries() == []
-        assert await q.dlq.ask(PurgeDeadLetters(all=True)) == 0
+        assert await q.dlq.ask(PurgeDeadLetters(everything=True)) == 0
 
     async def test_sql_purge_takes_the_dead_message_rows(self, tmp_path: Path) -> None:
         """With a database, the purged dead letters' `dead` message rows go too, nothing else."""
@@ -298,22 +298,34 @@ BAD_REQUESTS: list[tuple[str, Any]] = [
     ("topic empty", lambda: DeadLetterFilter(topic="")),
     ("topic too long", lambda: DeadLetterFilter(topic="t" * 256)),
     ("error_type int", lambda: DeadLetterFilter(error_type=3)),  # type: ignore[arg-type]
-    ("filter not a filter", lambda: DeadLetterCount(filter={"topic": "orders"})),  # type: ignore[arg-type]
+    ("filter not a filter", lambda: DeadLetterCount(where={"topic": "orders"})),  # type: ignore[arg-type]
     ("show empty id", lambda: ShowDeadLetter("")),
     ("replay nothing", lambda: ReplayDeadLetters()),
-    ("replay ids and all", lambda: ReplayDeadLetters(ids=("x",), all=True)),
-    ("replay ids and filter", lambda: ReplayDeadLetters(ids=("x",), filter=DeadLetterFilter())),
+    ("replay ids and everything", lambda: ReplayDeadLetters(ids=("x",), everything=True)),
+    (
+        "replay ids and filter",
+        lambda: ReplayDeadLetters(ids=("x",), where=DeadLetterFilter(topic="x")),
+    ),
     ("replay empty ids", lambda: ReplayDeadLetters(ids=())),
     ("replay list ids", lambda: ReplayDeadLetters(ids=["x"])),  # type: ignore[arg-type]
     ("replay empty id", lambda: ReplayDeadLetters(ids=("x", ""))),
-    ("replay all str", lambda: ReplayDeadLetters(all="yes")),  # type: ignore[arg-type]
+    ("replay everything str", lambda: ReplayDeadLetters(everything="yes")),  # type: ignore[arg-type]
     ("purge nothing", lambda: PurgeDeadLetters()),
-    ("purge all=False", lambda: PurgeDeadLetters(all=False)),
-    ("purge age and all", lambda: PurgeDeadLetters(older_than=1.0, all=True)),
-    ("purge ids and filter", lambda: PurgeDeadLetters(ids=("x",), filter=DeadLetterFilter())),
+    ("purge everything=False", lambda: PurgeDeadLetters(everything=False)),
+    ("purge age and everything", lambda: PurgeDeadLetters(older_than=1.0, everything=True)),
+    (
+        "purge ids and filter",
+        lambda: PurgeDeadLetters(ids=("x",), where=DeadLetterFilter(topic="x")),
+    ),
     ("purge negative age", lambda: PurgeDeadLetters(older_than=-1.0)),
     ("purge nan age", lambda: PurgeDeadLetters(older_than=math.nan)),
     ("purge empty ids", lambda: PurgeDeadLetters(ids=())),
+    ("replay empty filter", lambda: ReplayDeadLetters(where=DeadLetterFilter())),
+    ("purge empty filter", lambda: PurgeDeadLetters(where=DeadLetterFilter())),
+    (
+        "replay filter and everything",
+        lambda: ReplayDeadLetters(where=DeadLetterFilter(topic="x"), everything=True),
+    ),
 ]
 
 
@@ -332,7 +344,7 @@ class TestBadInput:
             msgspec.json.decode(b'{"type": "ListDeadLetters", "limit": 0}', type=ListDeadLetters)
         with pytest.raises(msgspec.ValidationError, match="exactly one of"):
             msgspec.json.decode(
-                b'{"type": "PurgeDeadLetters", "all": true, "older_than": 5}',
+                b'{"type": "PurgeDeadLetters", "everything": true, "older_than": 5}',
                 type=PurgeDeadLetters,
             )
 
@@ -371,10 +383,10 @@ class TestBadInput:
         assert result.missing == ("missing-1", "missing-2")
         assert (result.replayed, result.already, result.failed) == ((), (), ())
         assert await q.dlq.ask(PurgeDeadLetters(ids=("missing-1",))) == 0
-        assert await q.dlq.ask(ReplayDeadLetters(filter=DeadLetterFilter(topic="x"))) == (
+        assert await q.dlq.ask(ReplayDeadLetters(where=DeadLetterFilter(topic="x"))) == (
             type(result)()
         )
-        assert await q.dlq.ask(PurgeDeadLetters(filter=DeadLetterFilter(topic="x"))) == 0
+        assert await q.dlq.ask(PurgeDeadLetters(where=DeadLetterFilter(topic="x"))) == 0
         assert await q.snapshot() == before
 
 

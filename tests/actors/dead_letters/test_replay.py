@@ -114,7 +114,7 @@ class TestReplayOne:
 
 
 class TestReplayMany:
-    """Replays selected by filter or all at once."""
+    """Replays selected by filter or everything at once."""
 
     async def test_by_filter(self, q: Bundle) -> None:
         """Only dead letters matching the filter are replayed, oldest first."""
@@ -123,19 +123,19 @@ class TestReplayMany:
         await q.add(topic="billing")
         q.clock.advance(1.0)
         c = await q.add(topic="orders")
-        result = await replay(q, filter=DeadLetterFilter(topic="orders"))
+        result = await replay(q, where=DeadLetterFilter(topic="orders"))
         assert [r[0] for r in result.replayed] == [a, c]
         assert [d.topic for d in q.dispatched] == ["orders", "orders"]
         assert [r[1] for r in result.replayed] == [d.id for d in q.dispatched]
 
     async def test_all_reports_earlier_replays_as_already(self, q: Bundle) -> None:
-        """all=True replays the rest and reports the ones replayed before in `already`."""
+        """everything=True replays the rest and reports the ones replayed before in `already`."""
         ids = []
         for _ in range(4):
             ids.append(await q.add())
             q.clock.advance(1.0)
         first = await replay(q, ids=(ids[1],))
-        result = await replay(q, all=True)
+        result = await replay(q, everything=True)
         assert [r[0] for r in result.replayed] == [ids[0], ids[2], ids[3]]
         assert result.already == first.replayed
         assert len(q.dispatched) == 4
@@ -145,7 +145,7 @@ class TestReplayMany:
         """More than a batch of dead letters: every one replayed once."""
         count = BATCH_SIZE + 30
         await q.add_many(count, target=("entity", "shared"), with_record=False)
-        result = await replay(q, all=True)
+        result = await replay(q, everything=True)
         assert len(result.replayed) == count
         assert len({m for _, m in result.replayed}) == count
         assert len(q.dispatched) == count
@@ -235,7 +235,7 @@ class TestReplayOnDatabase:
             await q.add_many(BATCH_SIZE + 1, with_record=False)
             assert q.writer is not None
             before = q.writer.statistics().batches_committed
-            await replay(q, all=True)
+            await replay(q, everything=True)
             assert q.writer.statistics().batches_committed - before == 2
             ready = q.query("SELECT count(*) FROM messages WHERE state = 'ready'")
             assert ready == [(BATCH_SIZE + 1,)]

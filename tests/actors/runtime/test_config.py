@@ -54,6 +54,10 @@ class TestRuntimeConfigFile:
             ("[gate]\nflush_interval = -1\n", "gate"),
             ("[storage]\nmax_batch_ops = 'many'\n", "storage.max_batch_ops"),
             ("[broker]\nunknown = 1\n", "broker.unknown"),
+            ("[broker]\nscheduled_page = 0\n", "broker"),
+            ("[broker]\nmax_parked = -1\n", "broker"),
+            ("[broker]\ncontrol_timeout = 0\n", "broker"),
+            ("[storage]\nmax_pending_ops = 0\n", "storage"),
             ("[pattern]\nglimpse_min_similarity = 1.5\n", "pattern"),
         ],
     )
