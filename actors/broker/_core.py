@@ -509,7 +509,7 @@ class BrokerCore:
             d,
             attempts=d.attempts + 1,
             last_error_type=type(exc).__name__,
-            last_error=f"{type(exc).__name__}: {exc}"[:2000],
+            last_error=f"{type(exc).__name__}: {error_text(exc)}"[:2000],
             early_requested=early,
             early=False,
             granted=False,
@@ -598,7 +598,7 @@ class BrokerCore:
             "dead_letter_id": new_message_id(),
             "reason": reason,
             "error_type": type(exc).__name__,
-            "error_message": str(exc)[:2000],
+            "error_message": error_text(exc)[:2000],
             "traceback": text,
             "retry_record": row,
             "now": now,
@@ -655,6 +655,15 @@ class BrokerCore:
             queued=self.queued(),
             running=self.running(),
         )
+
+
+def error_text(exc: BaseException) -> str:
+    """``str(exc)``, or a placeholder when the exception's own ``__str__`` fails (a
+    handler's broken exception class must not crash the worker recording it)."""
+    try:
+        return str(exc)
+    except Exception as broken:
+        return f"<str() failed: {type(broken).__name__}>"
 
 
 _CAUSE = "\nThe above exception was the direct cause of the following exception:\n\n"

@@ -192,4 +192,4 @@ async def test_soak(runtimes: RuntimeFactory) -> None:
             assert attempts == (0 if kind == "ok" else 1), kind
             assert records.get(message_id, 0) == 0
     # The stop after the caller's exception was the bounded, graceful one.
-    assert stopped_in <= DRAIN + 10.0
+    assert stopped_in <= DRAIN + rt.config.storage.close_timeout

@@ -10,9 +10,12 @@ import anyio
 import msgspec
 from structlog.testing import capture_logs
 
+from actorgrid.actors.broker import BrokerCore
 from actorgrid.kernel.testing import wait_until
 
 if TYPE_CHECKING:
+    import pytest
+
     from actorgrid import DeliveryContext
 
     from ..conftest import RuntimeFactory
@@ -169,14 +172,33 @@ async def test_a_handlers_base_exception_is_a_nack(runtimes: RuntimeFactory) -> 
 
 
 class Unprintable(Exception):
-    """An exception whose message cannot be built: recording the failure crashes the worker."""
+    """An exception whose message cannot be built."""
 
     def __str__(self) -> str:
         raise RuntimeError("no message for you")
 
 
+async def test_an_exception_that_cannot_be_printed_is_a_nack(runtimes: RuntimeFactory) -> None:
+    """Its failure is recorded with a placeholder text; the worker does not crash."""
+
+    async def handler(payload: object, ctx: DeliveryContext) -> None:
+        raise Unprintable()
+
+    with capture_logs() as logs:
+        async with runtimes() as rt:
+            rt.declare_topic("jobs")
+            await rt.subscribe("jobs", handler)
+            await rt.publish("jobs", 1, target=("job", "j0"))
+            await wait_until(lambda: rt.statistics().scheduled == 1)
+            assert await rt.drain(5.0)
+    assert runtimes.query("SELECT last_error FROM messages") == [
+        ("Unprintable: <str() failed: RuntimeError>",)
+    ]
+    assert not [e for e in logs if e["event"] == "worker_crashed"]
+
+
 async def test_a_worker_crashing_again_and_again_leaves_other_topics_alone(
-    runtimes: RuntimeFactory,
+    runtimes: RuntimeFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Topic a's worker crashes on each of 30 messages (more than the restart limits above
     it allow in a minute, without a delay between restarts); topic b's handler in flight all
@@ -188,7 +210,16 @@ async def test_a_worker_crashing_again_and_again_leaves_other_topics_alone(
 
     async def handler_a(payload: dict[str, int], ctx: DeliveryContext) -> None:
         a_calls.append(payload["n"])
-        raise Unprintable()
+        raise RuntimeError("a failure the broker then fails to record")
+
+    nack = BrokerCore.nack
+
+    async def broken_nack(self: BrokerCore, d: Any, *args: Any, **kwargs: Any) -> None:
+        if d.topic == "a":  # a bug in the broker itself: the worker crashes
+            raise LookupError("broker bug")
+        await nack(self, d, *args, **kwargs)
+
+    monkeypatch.setattr(BrokerCore, "nack", broken_nack)
 
     async def handler_b(payload: dict[str, int], ctx: DeliveryContext) -> None:
         if payload["n"] == 0:
