@@ -11,7 +11,18 @@ import os
 from typing import Any
 
 import msgspec
-from sqlalchemy import Table, bindparam, delete, func, insert, literal, select, tuple_, update
+from sqlalchemy import (
+    Table,
+    bindparam,
+    delete,
+    func,
+    insert,
+    literal,
+    literal_column,
+    select,
+    tuple_,
+    update,
+)
 
 from actorgrid.kernel import Message
 from actorgrid.storage import DeadLetter, MessageRow, Op
@@ -59,7 +70,15 @@ PRUNE_BATCH = 1000
 """Rows one prune statement deletes at most."""
 
 _c = _messages.c
-_old_done = (_c.state == "done") & (_c.available_at < bindparam("b_cutoff"))
+
+
+def _in_state(state: str) -> Any:
+    """``state = '<state>'`` as a literal, not a parameter: SQLite picks a partial index
+    only for a query whose WHERE names the index's own condition."""
+    return _c.state == literal_column(f"'{state}'")
+
+
+_old_done = _in_state("done") & (_c.available_at < bindparam("b_cutoff"))
 
 prune_done = delete(_messages).where(
     _c.id.in_(
@@ -68,7 +87,7 @@ prune_done = delete(_messages).where(
 )
 """Delete up to ``b_limit`` ``done`` rows done before ``b_cutoff``, oldest first.
 
-One batch of a prune: the rows are found through the (state, available_at, id) index, so
+One batch of a prune: the rows are found through the partial index of done rows, so
 a batch costs the same however many rows are kept. Submit the next batch only after this
 one committed, so other writers' submissions get their turn in between.
 """
@@ -85,7 +104,7 @@ count read just before a batch is what that batch deletes.
 recover_ready = (
     select(_messages)
     .where(_c.topic == bindparam("b_topic"))
-    .where(_c.state == "ready")
+    .where(_in_state("ready"))
     .where(
         tuple_(_c.available_at, _c.id) > tuple_(bindparam("b_after_at"), bindparam("b_after_id"))
     )
@@ -94,14 +113,14 @@ recover_ready = (
 )
 """One page of a topic's ready rows after an (available_at, id) position.
 
-A range of the (topic, state, available_at, id) index: done and scheduled rows are never
-read. ``inflight`` is not a state any row is written in (a row stays ``ready`` while its
-handler runs), so it is not asked for.
+A range of the partial index of ready rows: done and scheduled rows are never read.
+``inflight`` is not a state any row is written in (a row stays ``ready`` while its handler
+runs), so it is not asked for.
 """
 
 page_scheduled = (
     select(_messages)
-    .where(_c.state == "scheduled")
+    .where(_in_state("scheduled"))
     .where(
         tuple_(_c.available_at, _c.id) > tuple_(bindparam("b_after_at"), bindparam("b_after_id"))
     )
@@ -114,7 +133,7 @@ scheduled_of_target = (
     select(_messages)
     .where(_c.target_type == bindparam("b_target_type"))
     .where(_c.target_id == bindparam("b_target_id"))
-    .where(_c.state == "scheduled")
+    .where(_in_state("scheduled"))
     .order_by(_c.created_at)
 )
 """A target's scheduled rows, oldest message first."""

@@ -97,6 +97,12 @@ class Mailbox(Generic[T]):
     def __len__(self) -> int:
         return len(self._user or ()) + len(self._system or ())
 
+    @property
+    def system_pending(self) -> bool:
+        """Whether a system item (a stop request) waits: a consumer that takes work from
+        elsewhere between messages checks this to let it overtake."""
+        return bool(self._system)
+
     def _wake_getter(self) -> None:
         getter = self._getter
         if getter is not None:

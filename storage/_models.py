@@ -20,6 +20,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -88,11 +89,34 @@ class MessageRow(Base):
 
     __tablename__ = "messages"
     __table_args__ = (
-        # Scheduled rows by due time, done rows by age (a done row's available_at is the
-        # time it was done): keyset pages and bounded prune batches are index ranges.
-        Index(None, "state", "available_at", "id"),
+        # One partial index per state that is paged or pruned, so a row is in one of them
+        # at a time and a state change moves it between two (dead rows are in none): the
+        # pages and prune batches are index ranges, at the write cost of one index.
         # Recovery pages of one topic's ready rows, in (available_at, id) order.
-        Index(None, "topic", "state", "available_at", "id"),
+        Index(
+            "ix_messages_ready",
+            "topic",
+            "available_at",
+            "id",
+            sqlite_where=text("state = 'ready'"),
+            postgresql_where=text("state = 'ready'"),
+        ),
+        # Scheduled rows by due time.
+        Index(
+            "ix_messages_scheduled",
+            "available_at",
+            "id",
+            sqlite_where=text("state = 'scheduled'"),
+            postgresql_where=text("state = 'scheduled'"),
+        ),
+        # Done rows by age (a done row's available_at is the time it was done).
+        Index(
+            "ix_messages_done",
+            "available_at",
+            "id",
+            sqlite_where=text("state = 'done'"),
+            postgresql_where=text("state = 'done'"),
+        ),
         Index(None, "target_type", "target_id"),
     )
 

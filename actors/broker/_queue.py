@@ -127,6 +127,17 @@ class WorkQueue:
 
     # -- workers --------------------------------------------------------------------------
 
+    def take(self) -> Delivery | None:
+        """The next queued delivery, for a worker that is free and goes on at once (``None``
+        when there is none, or the subscription is gone)."""
+        items = self._items
+        if not items or self.closed:
+            return None
+        d = items.popleft()
+        if self._putters:
+            self._wake_putter()
+        return d
+
     def next_for(self, worker: ActorRef[Delivery]) -> None:
         """``worker`` is free: send it the next queued delivery, or list it as idle."""
         if self.closed:

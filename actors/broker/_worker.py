@@ -16,6 +16,7 @@ from contextvars import ContextVar
 from typing import TYPE_CHECKING
 
 import structlog
+from anyio.lowlevel import checkpoint
 
 from actorgrid.kernel import Actor, stray_failure
 
@@ -29,6 +30,10 @@ if TYPE_CHECKING:
 __all__ = ("SubscriptionWorker", "in_handler")
 
 _log = structlog.get_logger("actorgrid.broker")
+
+_BURST = 256
+"""Deliveries a worker handles back to back before it yields to the event loop (as the
+actor loop does for messages)."""
 
 _HANDLING: ContextVar[BrokerCore | None] = ContextVar("actorgrid_handling", default=None)
 """The broker whose handler the current task runs (set once per worker task, so it costs
@@ -68,12 +73,28 @@ class SubscriptionWorker(Actor["Delivery"]):
         nack or dead letter is through, the wait for references and for the gate included.
         """
         sub = self._sub
-        sub.running += 1
-        try:
-            await self._deliver(message)
-        finally:
-            sub.running -= 1
-        sub.queue.next_for(self.actor_ref)
+        queue = sub.queue
+        mailbox = self.actor_ref._cell.mailbox
+        d: Delivery | None = message
+        burst = 0
+        while d is not None:
+            sub.running += 1
+            try:
+                await self._deliver(d)
+            finally:
+                sub.running -= 1
+            # Take the next one here rather than through the mailbox (a tell and a poll
+            # less per delivery), unless a stop waits: then it goes through the mailbox,
+            # where the stop overtakes it.
+            if mailbox.system_pending:
+                break
+            burst += 1
+            if burst >= _BURST:
+                # Handlers that never wait would otherwise keep the loop to themselves.
+                burst = 0
+                await checkpoint()
+            d = queue.take()
+        queue.next_for(self.actor_ref)
 
     async def _deliver(self, d: Delivery) -> None:
         core = self._core

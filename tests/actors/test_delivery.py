@@ -49,8 +49,8 @@ class TestQueryPlans:
         assert uses_index_only(
             plan,
             "messages",
-            "ix_messages_topic_state_available_at_id",
-            "topic=? AND state=? AND (available_at,id)>(?,?)",
+            "ix_messages_ready",
+            "topic=? AND (available_at,id)>(?,?)",
         ), plan
 
     def test_scheduled_page_is_a_range_of_the_state_index(self, busy_db: Path) -> None:
@@ -60,8 +60,8 @@ class TestQueryPlans:
         assert uses_index_only(
             plan,
             "messages",
-            "ix_messages_state_available_at_id",
-            "state=? AND (available_at,id)>(?,?)",
+            "ix_messages_scheduled",
+            "(available_at,id)>(?,?)",
         ), plan
 
     def test_prune_batch_finds_its_rows_through_the_state_index(self, busy_db: Path) -> None:
@@ -69,9 +69,7 @@ class TestQueryPlans:
         params = {"b_cutoff": T0 + 2000, "b_limit": PRUNE_BATCH}
         for statement in (prune_done, prune_done_pending):
             plan = query_plan(busy_db, statement, params)
-            assert uses_index_only(
-                plan, "messages", "ix_messages_state_available_at_id", "state=? AND available_at<?"
-            ), plan
+            assert uses_index_only(plan, "messages", "ix_messages_done", "available_at<?"), plan
 
 
 class TestPages:

@@ -153,9 +153,10 @@ class TestSchemaMatchesModels:
                 "ix_dead_letters_topic_created_at",
             ],
             "messages": [
-                "ix_messages_state_available_at_id",
+                "ix_messages_done",
+                "ix_messages_ready",
+                "ix_messages_scheduled",
                 "ix_messages_target_type_target_id",
-                "ix_messages_topic_state_available_at_id",
             ],
             "reference_chunks": ["ix_reference_chunks_source"],
             "retry_records": ["ix_retry_records_updated_at"],
