@@ -37,7 +37,7 @@ class DaemonFiles:
         except ArgumentError as exc:
             raise ConfigError("daemon", field, f"not a database URL: {exc}") from None
         database = parsed.database
-        if not parsed.get_backend_name() == "sqlite" or not database or database == ":memory:":
+        if parsed.get_backend_name() != "sqlite" or not database or database == ":memory:":
             problem = f"the daemon needs a SQLite database file, got {url!r}"
             raise ConfigError("daemon", field, problem)
         path = Path(database)

@@ -36,8 +36,9 @@ def load_app(spec: str) -> App:
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
-        if exc.name is not None and (module_name == exc.name or module_name.startswith(exc.name + ".")):
-            problem = f"no module named {exc.name!r} (not installed, nor found from {here})"
+        missing = exc.name
+        if missing is not None and (module_name + ".").startswith(missing + "."):
+            problem = f"no module named {missing!r} (not installed, nor found from {here})"
         else:
             problem = f"importing module {module_name!r} failed: {type(exc).__name__}: {exc}"
         raise AppLoadError(spec, problem) from exc

@@ -23,7 +23,6 @@ from actorgrid import ConfigError, Runtime
 from actorgrid.kernel import RestartLimitExceeded, configure_logging
 from actorgrid.storage import current_revision_async, migrate_async
 
-from .api import ApiSettings, create_api
 from ._errors import AppLoadError, DaemonError, ExitCode
 from ._files import DaemonFiles
 from ._loader import load_app
@@ -31,6 +30,7 @@ from ._lock import DaemonLock
 from ._server import ApiServer, bind_socket
 from ._signals import SignalWatch
 from ._token import ensure_token
+from .api import ApiSettings, create_api
 
 if TYPE_CHECKING:
     import socket
@@ -98,9 +98,10 @@ async def serve(config: DaemonConfig) -> int:
         stop.set()
 
     with DaemonLock(files.lock), SignalWatch(asyncio.get_running_loop(), on_stop):
-        token = ensure_token(settings.token, files.token)
-        sock = bind_socket(settings.host, settings.port, token_configured=settings.token is not None)
+        configured = settings.token is not None
+        sock = bind_socket(settings.host, settings.port, token_configured=configured)
         try:
+            token = ensure_token(settings.token, files.token)
             await _migrate(config)
             try:
                 await _run(config, app, token, sock, stop)

@@ -46,9 +46,7 @@ def bind_socket(host: str, port: int, *, token_configured: bool) -> socket.socke
             "(or ACTORGRID_DAEMON__TOKEN), or bind 127.0.0.1",
         )
     try:
-        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[
-            0
-        ]
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
     except socket.gaierror as exc:
         raise BindRefused(host, port, f"unknown host ({exc.strerror})") from None
     sock = socket.socket(family, kind, proto)

@@ -59,4 +59,3 @@ def ensure_token(configured: str | None, path: Path) -> str:
         raise DaemonError(f"cannot keep the API token in {path}: {exc.strerror}") from exc
     _log.info("token_created", path=str(path), mode="0600")
     return token
-

@@ -376,6 +376,4 @@ class App:
         try:
             await task(rt)
         except Exception as exc:
-            _log.error(
-                "app_task_failed", app=self.name, task=_callable_name(task), error=repr(exc)
-            )
+            _log.error("app_task_failed", app=self.name, task=_callable_name(task), error=repr(exc))

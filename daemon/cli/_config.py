@@ -20,7 +20,9 @@ config = cyclopts.App(name="config", help="The configuration.", help_format="pla
 
 
 @config.command
-def show(*, config: ConfigFile = None, flags: DaemonFlags | None = None, json_: bool = False) -> int:
+def show(
+    *, config: ConfigFile = None, flags: DaemonFlags | None = None, json_: bool = False
+) -> int:
     """Print every setting `actorgrid run` would use with these options, and its source.
 
     The source is default, file <path>, env <VARIABLE> or flag --<name>, in rising

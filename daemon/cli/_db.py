@@ -10,7 +10,7 @@ from actorgrid.daemon import DaemonFiles, load_daemon_config
 from actorgrid.storage import current_revision_async, migrate_async
 
 from ._errors import report
-from ._options import ConfigFile
+from ._options import ConfigFile  # noqa: TC001 - cyclopts reads annotations
 
 __all__ = ("db",)
 

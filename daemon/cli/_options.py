@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path  # noqa: TC003 - cyclopts reads the annotations at run time
-from typing import Annotated
-
 import dataclasses
+from pathlib import Path
+from typing import Annotated
 
 from cyclopts import Parameter
 
