@@ -104,8 +104,10 @@ class Daemon:
         return Path(f"{self.db}.token").read_text(encoding="utf-8").strip()
 
     def client(self, token: str | None = None) -> httpx.Client:
-        """An HTTP client for the API, with the daemon's token unless told otherwise."""
-        headers = {"Authorization": f"Bearer {token if token is not None else self.token()}"}
+        """An HTTP client for the API, with the daemon's token unless told otherwise (``""``:
+        no Authorization header)."""
+        token = self.token() if token is None else token
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
         return httpx.Client(base_url=self.url, headers=headers, timeout=WAIT)
 
     def signal(self, signum: int = signal.SIGTERM) -> None:

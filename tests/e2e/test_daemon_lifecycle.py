@@ -59,15 +59,17 @@ class TestStopAndRestart:
         assert states(db) == {"done": 4, "scheduled": 1}
         assert rows(db, "SELECT COUNT(*) FROM messages WHERE id IN (?, ?, ?)", *fine) == [(3,)]
         assert rows(db, "SELECT available_at FROM messages WHERE id = ?", flaky) == [(window,)]
-        assert rows(
-            db, "SELECT attempt_count FROM retry_records WHERE target_id = ?", flaky
-        ) == [(1,)]
+        assert rows(db, "SELECT attempt_count FROM retry_records WHERE target_id = ?", flaky) == [
+            (1,)
+        ]
 
         again = start().started()
         again.wait_for("job_started", job="flaky", attempt=2)
         wait_until(lambda: states(db) == {"done": 5}, "the retried job done")
         ((count, success),) = rows(
-            db, "SELECT attempt_count, last_success_at FROM retry_records WHERE target_id = ?", flaky
+            db,
+            "SELECT attempt_count, last_success_at FROM retry_records WHERE target_id = ?",
+            flaky,
         )
         assert (count, success is not None) == (0, True)
         assert again.stop() == 0
