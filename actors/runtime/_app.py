@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, overload
 
 import anyio
 import msgspec
+import msgspec.inspect
 import structlog
 
 from actorgrid.storage import KEY_MAX_LENGTH
@@ -79,6 +80,18 @@ def _callable_name(value: object) -> str:
     name = getattr(value, "__qualname__", None) or type(value).__qualname__
     module = getattr(value, "__module__", None)
     return f"{module}.{name}" if module else str(name)
+
+
+def _check_payload_type(kind: Any) -> None:
+    """Raise unless msgspec can decode ``kind`` without a custom hook."""
+    expected = "a type msgspec can decode (a Struct, a dataclass, a builtin type...)"
+    try:
+        msgspec.msgpack.Decoder(kind)
+        info = msgspec.inspect.type_info(kind)
+    except TypeError:
+        raise InvalidArgument("payload_type", kind, expected) from None
+    if isinstance(info, msgspec.inspect.CustomType):
+        raise InvalidArgument("payload_type", kind, expected)
 
 
 def _is_async(value: object) -> bool:
@@ -157,12 +170,7 @@ class App:
         if not isinstance(durable, bool):
             raise InvalidArgument("durable", durable, "True or False")
         if payload_type is not None:
-            try:
-                msgspec.msgpack.Decoder(payload_type)
-            except TypeError as exc:
-                raise InvalidArgument(
-                    "payload_type", payload_type, f"a type msgspec can decode ({exc})"
-                ) from None
+            _check_payload_type(payload_type)
         if name in self._topics:
             raise TopicConflict(name, f"declared twice in app {self.name!r}")
         decl = TopicDecl(name, durable, payload_type)

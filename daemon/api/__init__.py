@@ -9,16 +9,18 @@ See ``docs/api.md`` for the whole contract.
 from __future__ import annotations
 
 import hmac
-from typing import TYPE_CHECKING, Any
+import typing
 
 import litestar
 import msgspec
-from litestar.response import Response
 
 import actorgrid
 
-if TYPE_CHECKING:
+if typing.TYPE_CHECKING:
     from actorgrid import Runtime
+
+_Any = typing.Any
+_Response = litestar.Response
 
 __all__ = ("ApiSettings", "create_api")
 
@@ -33,13 +35,13 @@ class ApiSettings(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class _Publish(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    payload: Any
+    payload: _Any
     target: tuple[str, str] | None = None
     headers: dict[str, str] = msgspec.field(default_factory=dict)
 
 
-def _error(status: int, kind: str, detail: str) -> Response[dict[str, str]]:
-    return Response({"error": kind, "detail": detail}, status_code=status)
+def _error(status: int, kind: str, detail: str) -> _Response[dict[str, str]]:
+    return _Response({"error": kind, "detail": detail}, status_code=status)
 
 
 def create_api(runtime: Runtime, settings: ApiSettings) -> litestar.Litestar:
@@ -51,7 +53,7 @@ def create_api(runtime: Runtime, settings: ApiSettings) -> litestar.Litestar:
     """
     expected = f"Bearer {settings.token}".encode()
 
-    def authorized(request: litestar.Request[Any, Any, Any]) -> bool:
+    def authorized(request: litestar.Request[_Any, _Any, _Any]) -> bool:
         given = request.headers.get("authorization", "").encode()
         return hmac.compare_digest(given, expected)
 
@@ -60,17 +62,17 @@ def create_api(runtime: Runtime, settings: ApiSettings) -> litestar.Litestar:
         return {"status": "ok"}
 
     @litestar.get("/ready", sync_to_thread=False)
-    def ready() -> Response[dict[str, str]]:
+    def ready() -> _Response[dict[str, str]]:
         try:
             runtime.statistics()
         except actorgrid.RuntimeClosed as exc:
             return _error(503, "not_ready", str(exc))
-        return Response({"status": "ready"}, status_code=200)
+        return _Response({"status": "ready"}, status_code=200)
 
     @litestar.post("/v1/topics/{topic:str}/messages")
     async def publish(
-        topic: str, request: litestar.Request[Any, Any, Any]
-    ) -> Response[dict[str, str]]:
+        topic: str, request: litestar.Request[_Any, _Any, _Any]
+    ) -> _Response[dict[str, str]]:
         if not authorized(request):
             return _error(401, "unauthorized", "send Authorization: Bearer <token>")
         body = await request.body()
@@ -98,7 +100,7 @@ def create_api(runtime: Runtime, settings: ApiSettings) -> litestar.Litestar:
             return _error(409, "no_subscriber", str(exc))
         except actorgrid.BrokerFull as exc:
             return _error(503, "busy", str(exc))
-        return Response({"id": message_id}, status_code=201)
+        return _Response({"id": message_id}, status_code=201)
 
     return litestar.Litestar(
         route_handlers=[health, ready, publish],
