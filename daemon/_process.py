@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import sys
 from typing import TYPE_CHECKING
 
 import anyio
@@ -195,6 +194,3 @@ def _single(group: BaseExceptionGroup[BaseException]) -> BaseException:
 def _url_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
-
-if sys.platform == "win32":  # pragma: no cover - fcntl and signals as used here are POSIX
-    raise ImportError("the actorgrid daemon runs on POSIX systems")
