@@ -193,4 +193,3 @@ def _single(group: BaseExceptionGroup[BaseException]) -> BaseException:
 
 def _url_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
-
