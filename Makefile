@@ -5,10 +5,11 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-dev
 BENCH_STAMP := $(VENV)/.installed-bench
 
-.PHONY: help install run test lint bench clean
+.PHONY: help install run demo test lint bench clean
 
 help:
-	@echo "make run    install and start the runtime with the example app"
+	@echo "make run    install and start the daemon (actorgrid run) with the example app"
+	@echo "make demo   the same app embedded in one process, with a status line every second"
 	@echo "make test   install, lint (ruff + mypy --strict) and run the tests"
 	@echo "make lint   ruff + mypy --strict only"
 	@echo "make bench  run every benchmark in quick mode and render bench/REPORT.md"
@@ -20,12 +21,30 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 $(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,daemon]'
 	@touch $@
 
 install: $(STAMP)
 
+RUN_CONFIG := examples/actorgrid.toml
+RUN_PORT   := $(shell $(PYTHON) -c 'import tomllib; print(tomllib.load(open("$(RUN_CONFIG)", "rb"))["daemon"]["port"])' 2>/dev/null || echo 8765)
+
 run: $(STAMP)
+	@echo "actorgrid daemon: the order pipeline of examples/app.py on ./actorgrid.db"
+	@echo "  API        http://127.0.0.1:$(RUN_PORT)   (token: ./actorgrid.db.token, created on first run)"
+	@echo "  dashboard  (comes with the dashboard: http://127.0.0.1:$(RUN_PORT)/ once it lands)"
+	@echo "  try, in another shell:"
+	@echo "    curl -s http://127.0.0.1:$(RUN_PORT)/health"
+	@echo "    curl -s -X POST -H \"Authorization: Bearer \$$(cat actorgrid.db.token)\" \\"
+	@echo "      -d '{\"payload\": {\"order_id\": \"o-manual\", \"sequence\": 9, \"customer\": \"ada\", \"items\": [], \"amount_cents\": 100}}' \\"
+	@echo "      http://127.0.0.1:$(RUN_PORT)/v1/topics/orders/messages"
+	@echo "    $(BIN)/actorgrid config show --config $(RUN_CONFIG)"
+	@echo "    $(BIN)/actorgrid db upgrade --config $(RUN_CONFIG)"
+	@echo "    $(BIN)/actorgrid version"
+	@echo "  Ctrl-C (or SIGTERM) stops it gracefully; a second Ctrl-C exits at once."
+	$(BIN)/actorgrid run --config $(RUN_CONFIG)
+
+demo: $(STAMP)
 	$(BIN)/python -m examples.demo
 
 lint: $(STAMP)

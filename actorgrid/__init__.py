@@ -1,11 +1,12 @@
 """actorgrid: an asyncio actor-model runtime for Python.
 
-This is the application-facing API, and all of it: the ``Runtime`` and its configuration,
-what a handler sees (``DeliveryContext``, ``RetryEarly``, the attached ``Reference`` and
-``Revision``), the retry policy on its own, the dead letters' API types, the embedders, the
-clocks and the errors. Everything else lives in the subpackages: ``actorgrid.kernel`` (actors,
-supervision), ``actorgrid.storage`` (the engine, the writer, migrations) and
-``actorgrid.actors`` (the built-in actors, each in its own room with its protocol messages).
+This is the application-facing API, and all of it: the ``App`` object, the ``Runtime`` and
+its configuration, what a handler sees (``DeliveryContext``, ``RetryEarly``, the attached
+``Reference`` and ``Revision``), the retry policy on its own, the dead letters' API types,
+the embedders, the clocks and the errors. Everything else lives in the subpackages:
+``actorgrid.kernel`` (actors, supervision), ``actorgrid.storage`` (the engine, the writer,
+migrations), ``actorgrid.actors`` (the built-in actors, each in its own room with its
+protocol messages) and ``actorgrid.daemon`` (the ``actorgrid`` command and the service).
 
 The names load on first use, so that ``import actorgrid.kernel`` does not pull in the built-in
 actors (SQLAlchemy, numpy, hnswlib) with them.
@@ -70,6 +71,7 @@ if TYPE_CHECKING:
     from .actors.retry import RetryRecord as RetryRecord
     from .actors.retry import RetryStore as RetryStore
     from .actors.retry import SqlRetryStore as SqlRetryStore
+    from .actors.runtime import App as App
     from .actors.runtime import BrokerSettings as BrokerSettings
     from .actors.runtime import GateSettings as GateSettings
     from .actors.runtime import Runtime as Runtime
@@ -89,6 +91,7 @@ __all__ = (
     "REVISION_SUBPROCESS",
     "ActorDeadError",
     "ActorsError",
+    "App",
     "AskTimeout",
     "BrokerError",
     "BrokerFull",
@@ -205,6 +208,7 @@ _HOMES: dict[str, str] = {
     "RetryRecord": ".actors.retry",
     "RetryStore": ".actors.retry",
     "SqlRetryStore": ".actors.retry",
+    "App": ".actors.runtime",
     "BrokerSettings": ".actors.runtime",
     "GateSettings": ".actors.runtime",
     "Runtime": ".actors.runtime",

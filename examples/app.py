@@ -25,6 +25,11 @@ every path of the retry policy shows up within seconds:
 ====  =======================  ==================================================================
 
 Everything else is paid on the first attempt.
+
+The pipeline is an :class:`actorgrid.App`: :data:`app` (``examples.app:app``) is what
+``make run`` serves under the daemon (``actorgrid run --config examples/actorgrid.toml``),
+with a producer that publishes an order every 0.2 s and the :data:`RUNBOOKS` for the
+pattern engine; ``python -m examples.demo`` runs the same topics and handlers embedded.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from __future__ import annotations
 import random
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Literal
 
 import anyio
@@ -39,6 +45,7 @@ import msgspec
 import structlog
 
 from actorgrid import (
+    App,
     BrokerSettings,
     RetryEarly,
     RetryPolicyConfig,
@@ -47,8 +54,6 @@ from actorgrid import (
 )
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     from actorgrid import DeliveryContext, Runtime
 
 __all__ = (
@@ -66,6 +71,8 @@ __all__ = (
     "PaymentTimeout",
     "RateLimited",
     "add_runbooks",
+    "app",
+    "daemon_app",
     "demo_config",
     "demo_retry_policy",
     "make_order",
@@ -206,19 +213,30 @@ class OrderService:
     failures: Counter[str] = field(default_factory=Counter)
     _runtime: Runtime | None = None
 
+    def app(self, name: str = "orders") -> App:
+        """The application: both topics, their handlers (bound to this service).
+
+        Returns:
+            A new :class:`~actorgrid.App`; add hooks and tasks to it before it runs.
+        """
+        app = App(name)
+        app.topic(ORDERS, payload_type=Order)
+        app.topic(NOTIFICATIONS, payload_type=Notification, durable=False)
+        app.handler(NOTIFICATIONS, self.send_notification, concurrency=1)
+        app.handler(ORDERS, self.process_order, concurrency=4, non_retryable=(BadCredentials,))
+        app.on_start(self._attach)
+        return app
+
     async def install(self, rt: Runtime) -> None:
-        """Declare both topics and subscribe the handlers (earlier runs' messages follow).
+        """Install :meth:`app` on a running runtime (earlier runs' messages follow).
 
         Args:
             rt: the running runtime.
         """
+        await self.app().install(rt)
+
+    async def _attach(self, rt: Runtime) -> None:
         self._runtime = rt
-        rt.declare_topic(ORDERS, payload_type=Order)
-        rt.declare_topic(NOTIFICATIONS, payload_type=Notification, durable=False)
-        await rt.subscribe(NOTIFICATIONS, self.send_notification, concurrency=1)
-        await rt.subscribe(
-            ORDERS, self.process_order, concurrency=4, non_retryable=(BadCredentials,)
-        )
 
     async def process_order(self, order: Order, ctx: DeliveryContext) -> None:
         """Validate and charge one order, then queue its confirmation (raising is a nack).
@@ -277,6 +295,19 @@ class OrderProducer:
     next_sequence: int = 1
     interval: float = 0.2
     published: int = 0
+
+    async def run_forever(self, rt: Runtime) -> None:
+        """Publish orders until cancelled (the daemon app's background task), continuing
+        after the highest order number the database holds."""
+        from .demo import inspect_database  # the demo imports this module
+
+        url = rt.config.storage.url or ""
+        prefix = "sqlite+aiosqlite:///"
+        if url.startswith(prefix):
+            found = inspect_database(Path(url.removeprefix(prefix)))
+            if found is not None:
+                self.next_sequence = max(self.next_sequence, found.last_order + 1)
+        await self.run(rt, anyio.Event())
 
     async def run(self, rt: Runtime, stop: anyio.Event) -> None:
         """Publish orders until ``stop`` is set; an order in the middle of ``publish`` completes.
@@ -371,3 +402,23 @@ async def add_runbooks(rt: Runtime) -> int | None:
         log.warning("runbooks_not_added", error=repr(exc))
         return None
     return len(ids)
+
+
+# -- the daemon's application ---------------------------------------------------------------------
+
+
+def daemon_app(*, interval: float = 0.2) -> App:
+    """The order pipeline with its producer and runbooks, as ``actorgrid run`` serves it.
+
+    Args:
+        interval: seconds between two orders of the producer.
+    """
+    service = OrderService()
+    pipeline = service.app()
+    pipeline.on_start(add_runbooks)
+    pipeline.background(OrderProducer(interval=interval).run_forever)
+    return pipeline
+
+
+app: Final = daemon_app()
+"""``examples.app:app``: the application ``make run`` serves."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import importlib.util
 from graphlib import CycleError, TopologicalSorter
+from importlib import import_module
 from pathlib import Path
 
 import pytest
@@ -126,4 +127,23 @@ def test_rooms_talk_through_faces_in_order(room: str) -> None:
                 problems.append(f"{module_name(path)} imports the {other} room")
             elif "._" in target.removeprefix(f"actorgrid.actors.{other}"):
                 problems.append(f"{module_name(path)} reaches into {target}")
+    assert problems == []
+
+
+DAEMON_MAY_USE = ("actorgrid", "actorgrid.kernel", "actorgrid.storage")
+"""The faces the daemon builds on (``actorgrid.daemon`` itself aside)."""
+
+
+def test_the_daemon_uses_public_faces_only() -> None:
+    """``daemon/`` imports the application face, the kernel's and storage's faces (names in
+    their ``__all__``) and itself; never a module below them, never a built-in actor's room."""
+    exported = {f"{face}.{name}" for face in DAEMON_MAY_USE for name in import_module(face).__all__}
+    problems: list[str] = []
+    paths = sorted((ROOT / "daemon").rglob("*.py"))
+    assert len(paths) > 5
+    for path in paths:
+        for target in runtime_imports(path):
+            ours = target == "actorgrid.daemon" or target.startswith("actorgrid.daemon.")
+            if not ours and target not in DAEMON_MAY_USE and target not in exported:
+                problems.append(f"{module_name(path)} imports {target}")
     assert problems == []

@@ -18,6 +18,7 @@ def test_readme_has_examples() -> None:
     assert len(BLOCKS) >= 2
     assert any("Runtime(" in block for block in BLOCKS)
     assert any("RetryPolicyManager(" in block for block in BLOCKS)
+    assert any("app.run(" in block for block in BLOCKS)
 
 
 @pytest.mark.parametrize("index", range(len(BLOCKS)))
@@ -39,6 +40,9 @@ def test_readme_example_runs(index: int, tmp_path: Path) -> None:
         assert "resized img-1 to 640px (attempt 1)" in out
         assert "dead letters: 0" in out
         assert (tmp_path / "example.db").exists()
+    elif "app.run(" in BLOCKS[index]:
+        assert "app resized img-2" in out
+        assert (tmp_path / "app.db").exists()
     else:
         assert "True early_retry" in out
         assert "False base 1800.0" in out

@@ -1,4 +1,4 @@
-"""How it is wired: the ``Runtime`` facade and ``RuntimeConfig``.
+"""How it is wired: the ``Runtime`` facade, ``RuntimeConfig`` and the ``App`` object.
 
 ``Runtime`` starts the standard tree under the kernel (the retry gate, the dead letters, the
 pattern engine, the broker and the subscriptions supervisor), opens the database and the
@@ -8,6 +8,9 @@ rooms know each other only through their protocol messages.
 
 from __future__ import annotations
 
+from ._app import App as App
+from ._app import HandlerDecl as HandlerDecl
+from ._app import TopicDecl as TopicDecl
 from ._config import BrokerSettings as BrokerSettings
 from ._config import GateSettings as GateSettings
 from ._config import PatternSettings as PatternSettings
@@ -16,10 +19,13 @@ from ._config import StorageSettings as StorageSettings
 from ._runtime import Runtime as Runtime
 
 __all__ = (
+    "App",
     "BrokerSettings",
     "GateSettings",
+    "HandlerDecl",
     "PatternSettings",
     "Runtime",
     "RuntimeConfig",
     "StorageSettings",
+    "TopicDecl",
 )

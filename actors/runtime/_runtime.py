@@ -398,6 +398,15 @@ class Runtime(PatternCalls):
         """
         self._running("declare a topic").declare(TopicSpec(name, durable, payload_type))
 
+    def payload_type(self, topic: str) -> Any:
+        """Return the payload type declared for ``topic`` (``None``: any encodable payload).
+
+        Raises:
+            UnknownTopic: the topic was never declared.
+            RuntimeClosed: the runtime is not running.
+        """
+        return self._running("read a topic").topic(topic).payload_type
+
     async def subscribe(
         self,
         topic: str,

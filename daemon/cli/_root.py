@@ -1,0 +1,55 @@
+"""The ``actorgrid`` command's root and the one list of its command groups.
+
+Each group lives in a module of its own (``_run``, ``_db``, ...) and is loaded only when it
+is used, so ``actorgrid version`` does not import the runtime. Adding a group is one line in
+:data:`COMMANDS`.
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as package_version
+
+import cyclopts
+
+__all__ = ("COMMANDS", "EXIT_CODES", "root", "version_text")
+
+EXIT_CODES = """\
+Exit codes:
+  0      done (run: stopped gracefully by SIGTERM or SIGINT)
+  1      failed while running
+  2      bad usage or config: a flag, a config value, an app that
+         cannot be imported or declares something invalid, an
+         address that may not be bound
+  3      the daemon is not running, or another one holds the database
+  128+N  run: stopped at once by a second signal N (143: SIGTERM)"""
+
+COMMANDS: dict[str, tuple[str, str]] = {
+    "run": ("actorgrid.daemon.cli._run:run", "Run the daemon until SIGTERM or SIGINT."),
+    "db": ("actorgrid.daemon.cli._db:db", "The database schema: upgrade."),
+    "config": ("actorgrid.daemon.cli._config:config", "The effective configuration: show."),
+    "version": ("actorgrid.daemon.cli._version:version", "Print the version."),
+}
+"""``{name: ("module:object", one-line help)}``; the object is a function or a
+``cyclopts.App`` of subcommands, imported when the command runs."""
+
+
+def version_text() -> str:
+    """``actorgrid <version>``."""
+    try:
+        return f"actorgrid {package_version('actorgrid')}"
+    except PackageNotFoundError:  # a source tree that was never installed
+        return "actorgrid (not installed)"
+
+
+root = cyclopts.App(
+    name="actorgrid",
+    help=(
+        "actorgrid: an asyncio actor runtime, served as a daemon (`actorgrid run`) and "
+        "driven from here.\n\n" + EXIT_CODES
+    ),
+    help_format="plaintext",
+    version=version_text,
+)
+for _name, (_target, _help) in COMMANDS.items():
+    root.command(_target, name=_name, help=_help)
