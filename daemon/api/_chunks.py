@@ -6,11 +6,11 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Router, delete, get, post
-from litestar.params import Parameter
+from litestar.params import JSONBody, PathParameter, QueryParameter
 
 from actorgrid import ChunkInput, RecurringPattern, Reference
 
-from ._context import ApiContext
+from ._context import Ctx
 from ._errors import ApiError
 from ._pages import Items
 
@@ -39,7 +39,7 @@ class ChunkIds(msgspec.Struct, frozen=True):
 
 
 @post("/", status_code=201, summary="Add reference chunks")
-async def add_chunks(ctx: ApiContext, data: AddChunks) -> ChunkIds:
+async def add_chunks(ctx: Ctx, data: JSONBody[AddChunks]) -> ChunkIds:
     """Store and index the chunks (all or none)."""
     count = len(data.chunks)
     if count > ctx.settings.max_batch:
@@ -58,11 +58,11 @@ async def add_chunks(ctx: ApiContext, data: AddChunks) -> ChunkIds:
 
 @get("/search", summary="Search reference chunks")
 async def search_chunks(
-    ctx: ApiContext,
-    q: Annotated[str, Parameter(min_length=1, max_length=10_000)],
-    k: Annotated[int, Parameter(ge=1, le=100)] = 3,
-    min_similarity: Annotated[float, Parameter(ge=-1.0, le=1.0)] = 0.0,
-    source: Annotated[str | None, Parameter(min_length=1, max_length=255)] = None,
+    ctx: Ctx,
+    q: Annotated[str, QueryParameter(min_length=1, max_length=10_000)],
+    k: Annotated[int, QueryParameter(ge=1, le=100)] = 3,
+    min_similarity: Annotated[float, QueryParameter(ge=-1.0, le=1.0)] = 0.0,
+    source: Annotated[str | None, QueryParameter(min_length=1, max_length=255)] = None,
 ) -> Items[Reference]:
     """The ``k`` chunks most similar to ``q``, most similar first."""
     found = await ctx.runtime.search_chunks(q, k=k, min_similarity=min_similarity, source=source)
@@ -71,7 +71,7 @@ async def search_chunks(
 
 @delete("/{chunk_id:int}", status_code=204, summary="Delete a reference chunk")
 async def delete_chunk(
-    ctx: ApiContext, chunk_id: Annotated[int, Parameter(ge=0, le=2**63 - 1)]
+    ctx: Ctx, chunk_id: Annotated[int, PathParameter(ge=0, le=2**63 - 1)]
 ) -> None:
     """Delete one chunk."""
     if not await ctx.runtime.delete_chunks([chunk_id]):
@@ -79,7 +79,7 @@ async def delete_chunk(
 
 
 @get("/", summary="List recurring failure patterns")
-async def list_patterns(ctx: ApiContext) -> Items[RecurringPattern]:
+async def list_patterns(ctx: Ctx) -> Items[RecurringPattern]:
     """The recurring failure patterns, most failures first."""
     return Items(await ctx.runtime.recurring_patterns())
 

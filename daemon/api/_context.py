@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from litestar.di import NamedDependency
+
 from actorgrid import Runtime  # noqa: TC001 (Litestar reads the fields at run time)
 
 from ._job_manager import JobManager  # noqa: TC001
 from ._settings import ApiSettings  # noqa: TC001
 
-__all__ = ("ApiContext",)
+__all__ = ("ApiContext", "Ctx")
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,3 +21,7 @@ class ApiContext:
     runtime: Runtime
     settings: ApiSettings
     jobs: JobManager
+
+
+Ctx = NamedDependency[ApiContext]
+"""How a handler asks for the context: ``ctx: Ctx``."""

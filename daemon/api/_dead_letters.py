@@ -7,11 +7,11 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Router, get, post
-from litestar.params import Parameter
+from litestar.params import JSONBody, PathParameter, QueryParameter
 
 from actorgrid import DeadLetterEntry, DeadLetterFilter, DeadLetterNotFound
 
-from ._context import ApiContext
+from ._context import Ctx
 from ._errors import ApiError
 from ._job_manager import JobView
 from ._pages import Page
@@ -143,15 +143,15 @@ def _shown(payload: bytes) -> Any:
 
 @get("/", summary="List dead letters")
 async def list_dead_letters(
-    ctx: ApiContext,
+    ctx: Ctx,
     topic: Key = None,
     reason: Key = None,
     error_type: Key = None,
     target_type: Key = None,
     target_id: Key = None,
     q: Text = None,
-    since: Annotated[float | None, Parameter(description="epoch seconds")] = None,
-    until: Annotated[float | None, Parameter(description="epoch seconds")] = None,
+    since: Annotated[float | None, QueryParameter(description="epoch seconds")] = None,
+    until: Annotated[float | None, QueryParameter(description="epoch seconds")] = None,
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> Page[DeadLetterItem]:
@@ -173,7 +173,7 @@ async def list_dead_letters(
 
 @get("/{dead_letter_id:str}", summary="Show a dead letter")
 async def show_dead_letter(
-    ctx: ApiContext, dead_letter_id: Annotated[str, Parameter(min_length=1, max_length=64)]
+    ctx: Ctx, dead_letter_id: Annotated[str, PathParameter(min_length=1, max_length=64)]
 ) -> DeadLetterDetail:
     """Its envelope, error, traceback and retry record."""
     entry = await ctx.runtime.dead_letters.show(dead_letter_id)
@@ -182,7 +182,7 @@ async def show_dead_letter(
 
 @post("/{dead_letter_id:str}/replay", status_code=200, summary="Replay one dead letter")
 async def replay_one(
-    ctx: ApiContext, dead_letter_id: Annotated[str, Parameter(min_length=1, max_length=64)]
+    ctx: Ctx, dead_letter_id: Annotated[str, PathParameter(min_length=1, max_length=64)]
 ) -> ReplayOne:
     """Put it back on its topic with a fresh retry cycle (once: a second replay reports
     the first one's message)."""
@@ -211,7 +211,7 @@ def _selected(request: _Selection) -> dict[str, Any]:
 
 
 @post("/replay", status_code=202, summary="Replay dead letters in a background job")
-async def replay_many(ctx: ApiContext, data: ReplayRequest) -> JobView:
+async def replay_many(ctx: Ctx, data: JSONBody[ReplayRequest]) -> JobView:
     """Start a replay of the selected dead letters; follow it at ``/v1/jobs/{id}``."""
     filters = _selected(data)
     return ctx.jobs.start_replay(
@@ -222,7 +222,7 @@ async def replay_many(ctx: ApiContext, data: ReplayRequest) -> JobView:
 
 
 @post("/purge", status_code=200, summary="Purge dead letters")
-async def purge(ctx: ApiContext, data: PurgeRequest) -> Purged:
+async def purge(ctx: Ctx, data: JSONBody[PurgeRequest]) -> Purged:
     """Delete the selected dead letters for good."""
     filters = _selected(data)
     deleted = await ctx.runtime.dead_letters.purge(

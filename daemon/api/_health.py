@@ -5,7 +5,7 @@ from __future__ import annotations
 import msgspec
 from litestar import Response, Router, get
 
-from ._context import ApiContext
+from ._context import Ctx
 
 __all__ = ("Health", "health_router")
 
@@ -26,7 +26,7 @@ async def health() -> Health:
 
 
 @get("/ready", summary="Readiness", responses=None)
-async def ready(ctx: ApiContext) -> Response[Health]:
+async def ready(ctx: Ctx) -> Response[Health]:
     """200 when the database is reachable and migrated and the tree is running; else 503
     with the reason."""
     reason = await ctx.runtime.readiness()

@@ -11,15 +11,15 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Router, post
-from litestar.params import Parameter
+from litestar.params import JSONBody, PathParameter
 
-from ._context import ApiContext
+from ._context import Ctx
 from ._errors import ApiError
 from ._pages import Ids
 
 __all__ = ("PublishBatch", "PublishMessage", "Published", "intake_router")
 
-TopicName = Annotated[str, Parameter(min_length=1, max_length=255)]
+TopicName = Annotated[str, PathParameter(min_length=1, max_length=255)]
 
 
 class PublishMessage(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -45,7 +45,7 @@ class Published(msgspec.Struct, frozen=True):
     id: str
 
 
-def _payload(ctx: ApiContext, topic: str, payload: Any, where: str) -> Any:
+def _payload(ctx: Ctx, topic: str, payload: Any, where: str) -> Any:
     kind = ctx.runtime.topic(topic).payload_type
     if kind is None:
         return payload
@@ -61,7 +61,7 @@ def _payload(ctx: ApiContext, topic: str, payload: Any, where: str) -> Any:
 
 
 @post("/{topic:str}/messages", status_code=201, summary="Publish one message")
-async def publish_one(ctx: ApiContext, topic: TopicName, data: PublishMessage) -> Published:
+async def publish_one(ctx: Ctx, topic: TopicName, data: JSONBody[PublishMessage]) -> Published:
     """Publish one message; answers once it is stored (a durable topic: committed)."""
     payload = _payload(ctx, topic, data.payload, "payload")
     message_id = await ctx.runtime.publish(
@@ -71,7 +71,7 @@ async def publish_one(ctx: ApiContext, topic: TopicName, data: PublishMessage) -
 
 
 @post("/{topic:str}/messages/batch", status_code=201, summary="Publish a batch")
-async def publish_batch(ctx: ApiContext, topic: TopicName, data: PublishBatch) -> Ids:
+async def publish_batch(ctx: Ctx, topic: TopicName, data: JSONBody[PublishBatch]) -> Ids:
     """Publish many messages in one transaction: all or none are stored."""
     count = len(data.messages)
     limit = ctx.settings.max_batch

@@ -4,8 +4,9 @@
 from __future__ import annotations
 
 from litestar import Router, delete, get
+from litestar.params import FromPath
 
-from ._context import ApiContext
+from ._context import Ctx
 from ._job_manager import JobView
 from ._pages import Items
 
@@ -13,19 +14,19 @@ __all__ = ("jobs_router",)
 
 
 @get("/", summary="List background jobs")
-async def list_jobs(ctx: ApiContext) -> Items[JobView]:
+async def list_jobs(ctx: Ctx) -> Items[JobView]:
     """Every job remembered, oldest first."""
     return Items(ctx.jobs.views())
 
 
 @get("/{job_id:str}", summary="Show a background job")
-async def show_job(ctx: ApiContext, job_id: str) -> JobView:
+async def show_job(ctx: Ctx, job_id: FromPath[str]) -> JobView:
     """A job's state and progress."""
     return ctx.jobs.get(job_id)
 
 
 @delete("/{job_id:str}", status_code=200, summary="Cancel a background job")
-async def cancel_job(ctx: ApiContext, job_id: str) -> JobView:
+async def cancel_job(ctx: Ctx, job_id: FromPath[str]) -> JobView:
     """Stop the job after its current batch; what was replayed stays replayed."""
     return ctx.jobs.cancel(job_id)
 

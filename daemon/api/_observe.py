@@ -7,13 +7,13 @@ from typing import Any
 
 from litestar import Router, get
 
-from ._context import ApiContext
+from ._context import Ctx
 
 __all__ = ("observe_router",)
 
 
 @get("/v1/status", summary="Runtime status")
-async def status(ctx: ApiContext) -> dict[str, Any]:
+async def status(ctx: Ctx) -> dict[str, Any]:
     """The broker's counters and the readiness of the runtime."""
     stats = ctx.runtime.statistics()
     return {

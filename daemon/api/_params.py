@@ -5,17 +5,17 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from litestar.params import Parameter
+from litestar.params import PathParameter, QueryParameter
 
 __all__ = ("Cursor", "Key", "Limit", "MessageId", "Text")
 
-Key = Annotated[str | None, Parameter(min_length=1, max_length=255)]
+Key = Annotated[str | None, QueryParameter(min_length=1, max_length=255)]
 """An optional filter on a name or a key (1 to 255 characters)."""
-Text = Annotated[str | None, Parameter(min_length=1, max_length=255)]
+Text = Annotated[str | None, QueryParameter(min_length=1, max_length=255)]
 """Optional text to search for."""
-Limit = Annotated[int, Parameter(ge=1, le=1000, description="items per page, 1 to 1000")]
+Limit = Annotated[int, QueryParameter(ge=1, le=1000, description="items per page, 1 to 1000")]
 Cursor = Annotated[
     str | None,
-    Parameter(min_length=1, max_length=512, description="the `next` of the previous page"),
+    QueryParameter(min_length=1, max_length=512, description="the `next` of the previous page"),
 ]
-MessageId = Annotated[str, Parameter(min_length=1, max_length=64)]
+MessageId = Annotated[str, PathParameter(min_length=1, max_length=64)]

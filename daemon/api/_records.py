@@ -5,20 +5,20 @@ from __future__ import annotations
 from typing import Annotated
 
 from litestar import Router, delete, get, post
-from litestar.params import Parameter
+from litestar.params import PathParameter
 
 from actorgrid import EarlyRetryResult, RetryRecord
 
-from ._context import ApiContext
+from ._context import Ctx
 from ._errors import ApiError
 
 __all__ = ("records_router",)
 
-Part = Annotated[str, Parameter(min_length=1, max_length=255)]
+Part = Annotated[str, PathParameter(min_length=1, max_length=255)]
 
 
 @get("/{target_type:str}/{target_id:str}", summary="Show a retry record")
-async def show_record(ctx: ApiContext, target_type: Part, target_id: Part) -> RetryRecord:
+async def show_record(ctx: Ctx, target_type: Part, target_id: Part) -> RetryRecord:
     """The target's retry record in its current cycle."""
     record = await ctx.runtime.retry_record(target_type, target_id)
     if record is None:
@@ -29,13 +29,13 @@ async def show_record(ctx: ApiContext, target_type: Part, target_id: Part) -> Re
 
 
 @delete("/{target_type:str}/{target_id:str}", status_code=204, summary="Reset a retry record")
-async def reset_record(ctx: ApiContext, target_type: Part, target_id: Part) -> None:
+async def reset_record(ctx: Ctx, target_type: Part, target_id: Part) -> None:
     """Clear the record: the target's next attempt starts a fresh cycle."""
     await ctx.runtime.reset_retry(target_type, target_id)
 
 
 @post("/{target_type:str}/{target_id:str}/early", status_code=200, summary="Early retry")
-async def early_retry(ctx: ApiContext, target_type: Part, target_id: Part) -> EarlyRetryResult:
+async def early_retry(ctx: Ctx, target_type: Part, target_id: Part) -> EarlyRetryResult:
     """Request the explicit early retry of the target's scheduled message."""
     return await ctx.runtime.request_early_retry(target_type, target_id)
 

@@ -13,7 +13,7 @@ from litestar import Router, delete, get, post
 
 from actorgrid import EarlyRetryResult, ScheduledMessage
 
-from ._context import ApiContext
+from ._context import Ctx
 from ._pages import Page
 from ._params import Cursor, Key, Limit, MessageId
 
@@ -28,7 +28,7 @@ class Killed(msgspec.Struct, frozen=True):
 
 @get("/", summary="List scheduled retries")
 async def list_retries(
-    ctx: ApiContext,
+    ctx: Ctx,
     topic: Key = None,
     target_type: Key = None,
     target_id: Key = None,
@@ -49,26 +49,26 @@ async def list_retries(
 
 
 @get("/{message_id:str}", summary="Show a scheduled retry")
-async def show_retry(ctx: ApiContext, message_id: MessageId) -> ScheduledMessage:
+async def show_retry(ctx: Ctx, message_id: MessageId) -> ScheduledMessage:
     """One scheduled message."""
     return await ctx.runtime.scheduled_message(message_id)
 
 
 @post("/{message_id:str}/now", status_code=200, summary="Retry now (the explicit early retry)")
-async def retry_now(ctx: ApiContext, message_id: MessageId) -> EarlyRetryResult:
+async def retry_now(ctx: Ctx, message_id: MessageId) -> EarlyRetryResult:
     """Ask for the explicit early retry; ``granted`` says whether its attempt starts now,
     ``reason`` and ``retry_after`` why not."""
     return await ctx.runtime.retry_scheduled_now(message_id)
 
 
 @post("/{message_id:str}/kill", status_code=200, summary="Kill: to the dead letters")
-async def kill_retry(ctx: ApiContext, message_id: MessageId) -> Killed:
+async def kill_retry(ctx: Ctx, message_id: MessageId) -> Killed:
     """Move it to the dead letters with reason ``killed`` (committed on return)."""
     return Killed(await ctx.runtime.kill_scheduled(message_id))
 
 
 @delete("/{message_id:str}", status_code=204, summary="Delete a scheduled retry")
-async def delete_retry(ctx: ApiContext, message_id: MessageId) -> None:
+async def delete_retry(ctx: Ctx, message_id: MessageId) -> None:
     """Delete the message for good (committed on return)."""
     await ctx.runtime.delete_scheduled(message_id)
 
