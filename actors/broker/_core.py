@@ -590,8 +590,10 @@ class BrokerCore:
         target's retry record (``row``). Returns the dead letter's id."""
         error_type = d.last_error_type
         message = d.last_error
-        if error_type is None and message and ": " in message:
-            error_type, message = message.split(": ", 1)
+        if message and ": " in message:  # stored as "<type>: <message>"
+            kind, text = message.split(": ", 1)
+            if error_type in (None, kind):
+                error_type, message = kind, text
         note = f"killed by an operator before attempt {d.attempts + 1}"
         return self._dead_letter_now(
             d, "killed", None, row, self.clock.now(), error=(error_type, message, note)
