@@ -30,7 +30,7 @@ import msgspec
 from actorgrid.kernel import Message
 from actorgrid.storage import KEY_MAX_LENGTH
 
-from .._delivery import Envelope  # noqa: TC001 (msgspec needs it)
+from .._delivery import Envelope
 from .._exceptions import InvalidArgument
 
 if TYPE_CHECKING:
