@@ -19,7 +19,7 @@ import msgspec
 import structlog
 
 from actorgrid import ConfigError, Runtime
-from actorgrid.kernel import RestartLimitExceeded, configure_logging
+from actorgrid.kernel import RestartLimitExceeded, configure_logging, run
 from actorgrid.storage import current_revision_async, migrate_async
 
 from ._errors import AppLoadError, DaemonError, ExitCode
@@ -60,7 +60,7 @@ def run_daemon(config: DaemonConfig, *, config_path: Path | None = None) -> int:
         database=config.storage.url,
     )
     try:
-        status: int = anyio.run(serve, config)
+        status: int = run(serve, config)  # on uvloop when it is installed
     except (DaemonError, ConfigError) as exc:
         code = exc.exit_code if isinstance(exc, DaemonError) else ExitCode.USAGE
         _log.error("daemon_failed", error=str(exc), exit_status=int(code))
