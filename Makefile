@@ -56,7 +56,7 @@ test: lint
 	$(BIN)/python -m pytest
 
 $(BENCH_STAMP): pyproject.toml | $(STAMP)
-	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,daemon,bench]'
 	@touch $@
 
 bench: $(STAMP) $(BENCH_STAMP)

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from .actors import ActorsError as ActorsError
     from .actors import BrokerError as BrokerError
     from .actors import BrokerFull as BrokerFull
+    from .actors import DatabaseBusy as DatabaseBusy
     from .actors import DeadLetterNotFound as DeadLetterNotFound
     from .actors import EmbeddingError as EmbeddingError
     from .actors import Envelope as Envelope
@@ -32,8 +33,10 @@ if TYPE_CHECKING:
     from .actors import InvalidRetryPolicy as InvalidRetryPolicy
     from .actors import InvalidTarget as InvalidTarget
     from .actors import InvalidVectors as InvalidVectors
+    from .actors import MessageInFlight as MessageInFlight
     from .actors import NoSubscriber as NoSubscriber
     from .actors import RuntimeClosed as RuntimeClosed
+    from .actors import ScheduledNotFound as ScheduledNotFound
     from .actors import TopicConflict as TopicConflict
     from .actors import UnknownTopic as UnknownTopic
     from .actors import UnsupportedDialect as UnsupportedDialect
@@ -44,6 +47,8 @@ if TYPE_CHECKING:
     from .actors.broker import Handler as Handler
     from .actors.broker import PublishReceipt as PublishReceipt
     from .actors.broker import RetryEarly as RetryEarly
+    from .actors.broker import ScheduledMessage as ScheduledMessage
+    from .actors.broker import ScheduledPage as ScheduledPage
     from .actors.dead_letters import DeadLetterEntry as DeadLetterEntry
     from .actors.dead_letters import DeadLetterFilter as DeadLetterFilter
     from .actors.dead_letters import DeadLetterPage as DeadLetterPage
@@ -100,6 +105,7 @@ __all__ = (
     "ChunkInput",
     "Clock",
     "ConfigError",
+    "DatabaseBusy",
     "DeadLetterEntry",
     "DeadLetterFilter",
     "DeadLetterNotFound",
@@ -127,6 +133,7 @@ __all__ = (
     "InvalidTarget",
     "InvalidVectors",
     "KernelConfig",
+    "MessageInFlight",
     "NoSubscriber",
     "PatternSettings",
     "PatternStatistics",
@@ -145,6 +152,9 @@ __all__ = (
     "Runtime",
     "RuntimeClosed",
     "RuntimeConfig",
+    "ScheduledMessage",
+    "ScheduledNotFound",
+    "ScheduledPage",
     "SentenceTransformerEmbedder",
     "SqlRetryStore",
     "StorageError",
@@ -160,6 +170,7 @@ _HOMES: dict[str, str] = {
     "ActorsError": ".actors",
     "BrokerError": ".actors",
     "BrokerFull": ".actors",
+    "DatabaseBusy": ".actors",
     "DeadLetterNotFound": ".actors",
     "EmbeddingError": ".actors",
     "Envelope": ".actors",
@@ -171,8 +182,10 @@ _HOMES: dict[str, str] = {
     "InvalidRetryPolicy": ".actors",
     "InvalidTarget": ".actors",
     "InvalidVectors": ".actors",
+    "MessageInFlight": ".actors",
     "NoSubscriber": ".actors",
     "RuntimeClosed": ".actors",
+    "ScheduledNotFound": ".actors",
     "TopicConflict": ".actors",
     "UnknownTopic": ".actors",
     "UnsupportedDialect": ".actors",
@@ -180,6 +193,8 @@ _HOMES: dict[str, str] = {
     "DeliveryContext": ".actors.broker",
     "EarlyRetryResult": ".actors.broker",
     "PublishReceipt": ".actors.broker",
+    "ScheduledMessage": ".actors.broker",
+    "ScheduledPage": ".actors.broker",
     "FallbackPolicy": ".actors.broker",
     "Handler": ".actors.broker",
     "RetryEarly": ".actors.broker",

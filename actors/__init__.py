@@ -19,6 +19,7 @@ from ._delivery import Envelope as Envelope
 from ._exceptions import ActorsError as ActorsError
 from ._exceptions import BrokerError as BrokerError
 from ._exceptions import BrokerFull as BrokerFull
+from ._exceptions import DatabaseBusy as DatabaseBusy
 from ._exceptions import DeadLetterNotFound as DeadLetterNotFound
 from ._exceptions import EmbeddingError as EmbeddingError
 from ._exceptions import IndexCorrupt as IndexCorrupt
@@ -29,8 +30,10 @@ from ._exceptions import InvalidQuery as InvalidQuery
 from ._exceptions import InvalidRetryPolicy as InvalidRetryPolicy
 from ._exceptions import InvalidTarget as InvalidTarget
 from ._exceptions import InvalidVectors as InvalidVectors
+from ._exceptions import MessageInFlight as MessageInFlight
 from ._exceptions import NoSubscriber as NoSubscriber
 from ._exceptions import RuntimeClosed as RuntimeClosed
+from ._exceptions import ScheduledNotFound as ScheduledNotFound
 from ._exceptions import TopicConflict as TopicConflict
 from ._exceptions import UnknownTopic as UnknownTopic
 from ._exceptions import UnsupportedDialect as UnsupportedDialect
@@ -39,6 +42,7 @@ __all__ = (
     "ActorsError",
     "BrokerError",
     "BrokerFull",
+    "DatabaseBusy",
     "DeadLetterNotFound",
     "EmbeddingError",
     "Envelope",
@@ -50,8 +54,10 @@ __all__ = (
     "InvalidRetryPolicy",
     "InvalidTarget",
     "InvalidVectors",
+    "MessageInFlight",
     "NoSubscriber",
     "RuntimeClosed",
+    "ScheduledNotFound",
     "TopicConflict",
     "UnknownTopic",
     "UnsupportedDialect",

@@ -20,6 +20,7 @@ __all__ = (
     "PRUNE_BATCH",
     "Delivery",
     "Envelope",
+    "delete_scheduled_op",
     "delivery_from_row",
     "done_op",
     "insert_op",
@@ -28,6 +29,7 @@ __all__ = (
     "prune_done",
     "prune_done_pending",
     "recover_ready",
+    "scheduled_by_id",
     "scheduled_of_target",
     "scheduled_op",
 )
@@ -53,6 +55,12 @@ _SCHEDULE = (
         last_error=bindparam("b_error"),
         early_requested=bindparam("b_early"),
     )
+)
+
+_DELETE_SCHEDULED = (
+    delete(_messages)
+    .where(_messages.c.id == bindparam("b_id"))
+    .where(_messages.c.state == "scheduled")
 )
 
 PRUNE_BATCH = 1000
@@ -118,6 +126,9 @@ scheduled_of_target = (
     .order_by(_c.created_at)
 )
 """A target's scheduled rows, oldest message first."""
+
+scheduled_by_id = select(_messages).where(_c.id == bindparam("b_id")).where(_c.state == "scheduled")
+"""The row of one scheduled message (none if the message is not scheduled)."""
 
 
 _ids: list[Any] = []
@@ -234,6 +245,11 @@ def insert_op(d: Delivery, now: float) -> Op:
 def done_op(d: Delivery, now: float) -> Op:
     """The op that marks a message ``done``."""
     return Op(_DONE, {"b_id": d.id, "b_now": now})
+
+
+def delete_scheduled_op(d: Delivery) -> Op:
+    """The op that deletes a scheduled message's row (an operator's delete)."""
+    return Op(_DELETE_SCHEDULED, {"b_id": d.id})
 
 
 def scheduled_op(d: Delivery, at: float, now: float, state: str = "scheduled") -> Op:

@@ -6,6 +6,7 @@ __all__ = (
     "ActorsError",
     "BrokerError",
     "BrokerFull",
+    "DatabaseBusy",
     "DeadLetterNotFound",
     "EmbeddingError",
     "IndexCorrupt",
@@ -16,8 +17,10 @@ __all__ = (
     "InvalidRetryPolicy",
     "InvalidTarget",
     "InvalidVectors",
+    "MessageInFlight",
     "NoSubscriber",
     "RuntimeClosed",
+    "ScheduledNotFound",
     "TopicConflict",
     "UnknownTopic",
     "UnsupportedDialect",
@@ -206,3 +209,38 @@ class NoSubscriber(BrokerError):
     def __init__(self, topic: str) -> None:
         self.topic = topic
         super().__init__(f"transient topic {topic!r} has no subscription; subscribe first")
+
+
+class ScheduledNotFound(BrokerError, LookupError):
+    """Raised when no scheduled message (a retry waiting for its next attempt) has this id."""
+
+    def __init__(self, message_id: str) -> None:
+        self.message_id = message_id
+        super().__init__(f"no scheduled message {message_id!r}")
+
+
+class MessageInFlight(BrokerError):
+    """Raised when a scheduled message cannot be killed, deleted or retried now because its
+    attempt was handed to a worker already (queued or running): its outcome decides what
+    becomes of it. Nothing was changed; ask again once the attempt is over."""
+
+    def __init__(self, message_id: str, action: str) -> None:
+        self.message_id = message_id
+        self.action = action
+        super().__init__(
+            f"cannot {action} message {message_id!r}: its attempt is in flight; "
+            "try again once it finished"
+        )
+
+
+class DatabaseBusy(BrokerError):
+    """Raised when an operator's request needs the latest state of a row and the database
+    writer did not commit what was pending within ``seconds``. Nothing was changed."""
+
+    def __init__(self, action: str, seconds: float) -> None:
+        self.action = action
+        self.seconds = seconds
+        super().__init__(
+            f"cannot {action} now: the database did not commit pending writes within "
+            f"{seconds:g} s; try again"
+        )

@@ -17,6 +17,8 @@ from ._migrate import current_revision as current_revision
 from ._migrate import current_revision_async as current_revision_async
 from ._migrate import downgrade as downgrade
 from ._migrate import downgrade_async as downgrade_async
+from ._migrate import engine_revision as engine_revision
+from ._migrate import head_revision as head_revision
 from ._migrate import migrate as migrate
 from ._migrate import migrate_async as migrate_async
 from ._models import KEY_MAX_LENGTH as KEY_MAX_LENGTH
@@ -59,6 +61,8 @@ __all__ = (
     "current_revision_async",
     "downgrade",
     "downgrade_async",
+    "engine_revision",
+    "head_revision",
     "migrate",
     "migrate_async",
     "read_connection",

@@ -14,11 +14,13 @@ from typing import TYPE_CHECKING, Any
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 
 import actorgrid.migrations
 
 from ._engine import DEFAULT_URL, create_engine, missing_sqlite_folder
 from ._exceptions import MigrationError
+from ._reading import read_connection
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Coroutine
@@ -31,6 +33,8 @@ __all__ = (
     "current_revision_async",
     "downgrade",
     "downgrade_async",
+    "engine_revision",
+    "head_revision",
     "migrate",
     "migrate_async",
     "script_location",
@@ -40,6 +44,31 @@ __all__ = (
 def script_location() -> Path:
     """Return the folder of the installed ``actorgrid.migrations`` package (env.py, versions/)."""
     return Path(actorgrid.migrations.__file__).resolve().parent
+
+
+def head_revision() -> str | None:
+    """Return the newest revision of the packaged migrations (what ``migrate`` upgrades to)."""
+    cfg = Config()
+    cfg.set_main_option("script_location", str(script_location()).replace("%", "%%"))
+    cfg.set_main_option("path_separator", "os")
+    head: str | None = ScriptDirectory.from_config(cfg).get_current_head()
+    return head
+
+
+async def engine_revision(engine: AsyncEngine) -> str | None:
+    """Return the revision the database behind ``engine`` is at (``None``: never migrated),
+    on a pooled read connection of that engine.
+
+    Raises:
+        Exception: the driver's error when the database cannot be read.
+    """
+
+    def read(conn: Connection) -> str | None:
+        return MigrationContext.configure(conn).get_current_revision()
+
+    async with read_connection(engine) as conn:
+        revision: str | None = await conn.run_sync(read)
+    return revision
 
 
 def _config(connection: Connection) -> Config:

@@ -17,8 +17,15 @@ from ._broker import Subscribed as Subscribed
 from ._core import BrokerCore as BrokerCore
 from ._core import BrokerStatistics as BrokerStatistics
 from ._core import SubscriptionState as SubscriptionState
+from ._operator import DeleteScheduled as DeleteScheduled
+from ._operator import KillScheduled as KillScheduled
+from ._operator import RetryScheduledNow as RetryScheduledNow
 from ._queue import WorkQueue as WorkQueue
 from ._receipt import PublishReceipt as PublishReceipt
+from ._scheduled import MAX_SCHEDULED_PAGE as MAX_SCHEDULED_PAGE
+from ._scheduled import ScheduledMessage as ScheduledMessage
+from ._scheduled import ScheduledPage as ScheduledPage
+from ._scheduled import ScheduledReader as ScheduledReader
 from ._types import DeliveryContext as DeliveryContext
 from ._types import FallbackPolicy as FallbackPolicy
 from ._types import Handler as Handler
@@ -29,16 +36,23 @@ from ._worker import SubscriptionWorker as SubscriptionWorker
 from ._worker import in_handler as in_handler
 
 __all__ = (
+    "MAX_SCHEDULED_PAGE",
     "Broker",
     "BrokerCore",
     "BrokerStatistics",
+    "DeleteScheduled",
     "DeliveryContext",
     "EarlyRetryResult",
     "FallbackPolicy",
     "Handler",
+    "KillScheduled",
     "PublishReceipt",
     "RequestEarlyRetry",
     "RetryEarly",
+    "RetryScheduledNow",
+    "ScheduledMessage",
+    "ScheduledPage",
+    "ScheduledReader",
     "Subscribed",
     "Subscription",
     "SubscriptionState",

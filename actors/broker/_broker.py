@@ -30,6 +30,7 @@ from .._delivery import (
 )
 from ..retry import CanRetry
 from ._core import Schedule
+from ._operator import DeleteScheduled, KillScheduled, RetryScheduledNow, ScheduledOperator
 from ._prune import prune_done_rows
 
 if TYPE_CHECKING:
@@ -111,6 +112,7 @@ class Broker(Actor[Any]):
         self._sleep: anyio.CancelScope | None = None
         self._prune_cutoff: float | None = None
         """The cutoff of the prune asked for last; ``None`` while no prune runs."""
+        self._operator = ScheduledOperator(core, engine, barrier_timeout)
 
     async def on_start(self) -> None:
         """Read the first page of scheduled rows (first start only), start the timer and the
@@ -192,6 +194,9 @@ class Broker(Actor[Any]):
         writer = self._core.writer
         try:
             while True:
+                # Rows killed or deleted before the barrier are committed before the read:
+                # this page cannot see them any more, so they need not be skipped after it.
+                gone = set(tt.removed)
                 try:
                     if writer is not None:
                         await writer.flush()
@@ -201,6 +206,7 @@ class Broker(Actor[Any]):
                     _log.warning("scheduled_page_failed", error=repr(exc))
                     await self.actor_clock.sleep(1.0)
             added = tt.load(rows)
+            tt.removed -= gone
         finally:
             tt.paging = False
         if added:
@@ -220,6 +226,12 @@ class Broker(Actor[Any]):
                 await self._release_due()
             case RequestEarlyRetry(target_type=tt, target_id=tid):
                 result = await self._early(tt, tid)
+            case RetryScheduledNow(message_id=mid):
+                result = await self._early_by_id(mid)
+            case KillScheduled(message_id=mid):
+                result = await self._operator.kill(mid)
+            case DeleteScheduled(message_id=mid):
+                await self._operator.delete(mid)
             case Subscribed(topic=topic):
                 self._subscribed(topic)
             case _Prune():
@@ -283,6 +295,21 @@ class Broker(Actor[Any]):
             if isinstance(found, EarlyRetryResult):
                 return found
             d, from_row = found, True
+        return await self._grant_early(d, from_row=from_row)
+
+    async def _early_by_id(self, message_id: str) -> EarlyRetryResult:
+        """The explicit early retry of one scheduled message (not in flight), if the gate
+        allows it for its target now."""
+        d, place = await self._operator.locate(message_id, "retry now")
+        parked = place == "parked"
+        return await self._grant_early(d, from_row=place == "row", parked=parked)
+
+    async def _grant_early(
+        self, d: Delivery, *, from_row: bool, parked: bool = False
+    ) -> EarlyRetryResult:
+        """Ask the gate for ``d``'s explicit early retry and, if granted, dispatch it now."""
+        tt = self._tt
+        target_type, target_id = d.target_type, d.target_id
         core = self._core
         if core.gate is None:
             decision_phase, early, reason = "base", True, "early_retry"
@@ -299,7 +326,15 @@ class Broker(Actor[Any]):
                 )
             decision_phase = "base" if decision.phase == "first" else decision.phase
             early, reason = decision.early, decision.reason
-        if from_row or not tt.take(d):
+        if parked:
+            self._operator.take(d, "parked")  # dispatched below: parked again if need be
+        elif from_row:
+            again = tt.by_id.get(d.id)  # a page read while the gate answered holds it now
+            if again is not None:
+                tt.take(again)
+            tt.removed.add(d.id)  # and a page being read must not bring it back
+            self._claim(d)
+        elif not tt.take(d):
             self._claim(d)
         d = replace(d, phase=decision_phase, early=early, granted=True)
         core.dispatch_nowait(d)

@@ -584,21 +584,45 @@ class BrokerCore:
         """File ``d`` as a dead letter (same transaction as its state and retry record)."""
         self._dead_letter_now(d, reason, exc, row, self.clock.now())
 
+    def kill(self, d: Delivery, row: dict[str, Any] | None) -> str:
+        """An operator killed the scheduled ``d``: file it as a dead letter with reason
+        ``killed``, keeping its last error, in one submission with its row's state and the
+        target's retry record (``row``). Returns the dead letter's id."""
+        error_type = d.last_error_type
+        message = d.last_error
+        if message and ": " in message:  # stored as "<type>: <message>"
+            kind, text = message.split(": ", 1)
+            if error_type in (None, kind):
+                error_type, message = kind, text
+        note = f"killed by an operator before attempt {d.attempts + 1}"
+        return self._dead_letter_now(
+            d, "killed", None, row, self.clock.now(), error=(error_type, message, note)
+        )
+
     def _dead_letter_now(
         self,
         d: Delivery,
         reason: str,
-        exc: BaseException,
+        exc: BaseException | None,
         row: dict[str, Any] | None,
         now: float,
-    ) -> None:
+        *,
+        error: tuple[str | None, str | None, str | None] | None = None,
+    ) -> str:
         self.dead += 1
-        text = format_traceback(exc)[-_TRACEBACK_LIMIT:]
+        if exc is not None:
+            error = (
+                type(exc).__name__,
+                error_text(exc)[:2000],
+                format_traceback(exc)[-_TRACEBACK_LIMIT:],
+            )
+        error_type, error_message, text = error if error is not None else (None, None, None)
+        dead_letter_id = new_message_id()
         fields: dict[str, Any] = {
-            "dead_letter_id": new_message_id(),
+            "dead_letter_id": dead_letter_id,
             "reason": reason,
-            "error_type": type(exc).__name__,
-            "error_message": error_text(exc)[:2000],
+            "error_type": error_type,
+            "error_message": error_message,
             "traceback": text,
             "retry_record": row,
             "now": now,
@@ -623,6 +647,7 @@ class BrokerCore:
             self.dead_letters.tell_nowait(FileDeadLetter(entry))
         if self.pattern is not None:
             self._tell_pattern(NoteOutcome(d.target_type, d.target_id, "dead"))
+        return dead_letter_id
 
     # -- helpers --------------------------------------------------------------------------
 

@@ -58,6 +58,7 @@ class Timetable:
         "loaded",
         "page",
         "paging",
+        "removed",
     )
 
     def __init__(self, page: int = 500) -> None:
@@ -74,6 +75,10 @@ class Timetable:
         """Whether the first page was read (by the first broker incarnation)."""
         self.paging = False
         """Whether a page is being read now (the horizon must not move meanwhile)."""
+        self.removed: set[str] = set()
+        """Ids of scheduled rows an operator killed or deleted whose change a page being
+        read may not see yet: :meth:`load` skips them, and the next page read after a
+        writer barrier forgets them (see ``Broker._refill``)."""
 
     def __len__(self) -> int:
         return len(self.by_id)
@@ -176,6 +181,16 @@ class Timetable:
         ids = (found,) if isinstance(found, str) else found
         return [self.by_id[i] for i in ids]
 
+    def entries(self) -> list[tuple[float, Delivery]]:
+        """Every held delivery with its due time, earliest first."""
+        due: dict[str, tuple[float, Delivery]] = {}
+        for at, _, d in self._heap:
+            if self.by_id.get(d.id) is d:
+                known = due.get(d.id)
+                if known is None or at < known[0]:
+                    due[d.id] = (at, d)
+        return sorted(due.values(), key=lambda item: (item[0], item[1].id))
+
     def after_horizon(self, at: float, message_id: str) -> bool:
         """Whether a row at ``(at, message_id)`` lies after the horizon (not held)."""
         return (at, message_id) > self.horizon
@@ -195,8 +210,9 @@ class Timetable:
         for row in rows:
             count += 1
             last = (row.available_at, row.id)
-            if row.id in self.by_id:
-                continue  # scheduled again while the page was read: the held one is newer
+            if row.id in self.by_id or row.id in self.removed:
+                continue  # scheduled again while the page was read (the held one is newer),
+                # or killed or deleted meanwhile
             self._hold(delivery_from_row(row), row.available_at)
             added += 1
         self.horizon = last if count >= self.page and last is not None else _EVERYTHING

@@ -31,9 +31,18 @@ def _filter(
     reason: str | None,
     since: float | None,
     until: float | None,
+    target: tuple[str | None, str | None, str | None],
 ) -> DeadLetterFilter:
+    target_type, target_id, search = target
     return DeadLetterFilter(
-        topic=topic, error_type=error_type, reason=reason, since=since, until=until
+        topic=topic,
+        error_type=error_type,
+        reason=reason,
+        since=since,
+        until=until,
+        target_type=target_type,
+        target_id=target_id,
+        search=search,
     )
 
 
@@ -51,8 +60,10 @@ class DeadLetters:
 
     All four of :meth:`list`, :meth:`count`, :meth:`replay` and :meth:`purge` take the same
     filter keywords, and every one given must match: ``topic``, ``error_type`` (the
-    exception's type name), ``reason`` (``exhausted``, ``non_retryable``, ``undecodable``)
-    and a time range ``[since, until)`` in epoch seconds. Listing and counting without a
+    exception's type name), ``reason`` (``exhausted``, ``non_retryable``, ``undecodable``,
+    ``killed``), a time range ``[since, until)`` in epoch seconds, the target
+    (``target_type``, ``target_id``) and ``search``, text the error's type name or message
+    contains (case-insensitively). Listing and counting without a
     filter cover every dead letter; replaying or purging them all takes
     ``everything=True``, so that a forgotten filter never selects the whole queue.
 
@@ -72,6 +83,9 @@ class DeadLetters:
         reason: str | None = None,
         since: float | None = None,
         until: float | None = None,
+        target_type: str | None = None,
+        target_id: str | None = None,
+        search: str | None = None,
         limit: int = 50,
         cursor: str | None = None,
     ) -> DeadLetterPage:
@@ -81,7 +95,7 @@ class DeadLetters:
         Raises:
             InvalidArgument: a bad filter, limit (1 to 1000) or cursor.
         """
-        where = _filter(topic, error_type, reason, since, until)
+        where = _filter(topic, error_type, reason, since, until, (target_type, target_id, search))
         page: DeadLetterPage = await self._ref.ask(
             ListDeadLetters(where=where, limit=limit, cursor=cursor), timeout=self._timeout
         )
@@ -106,13 +120,16 @@ class DeadLetters:
         reason: str | None = None,
         since: float | None = None,
         until: float | None = None,
+        target_type: str | None = None,
+        target_id: str | None = None,
+        search: str | None = None,
     ) -> int:
         """Return how many dead letters match the filter.
 
         Raises:
             InvalidArgument: a bad filter.
         """
-        where = _filter(topic, error_type, reason, since, until)
+        where = _filter(topic, error_type, reason, since, until, (target_type, target_id, search))
         count: int = await self._ref.ask(DeadLetterCount(where=where), timeout=self._timeout)
         return count
 
@@ -125,6 +142,9 @@ class DeadLetters:
         reason: str | None = None,
         since: float | None = None,
         until: float | None = None,
+        target_type: str | None = None,
+        target_id: str | None = None,
+        search: str | None = None,
         everything: bool = False,
     ) -> ReplayResult:
         """Put dead letters back on their topics with a fresh retry cycle.
@@ -136,7 +156,7 @@ class DeadLetters:
         Raises:
             InvalidArgument: no selector or more than one, a bad filter or bad ids.
         """
-        where = _filter(topic, error_type, reason, since, until)
+        where = _filter(topic, error_type, reason, since, until, (target_type, target_id, search))
         request = ReplayDeadLetters(
             ids=_ids(ids), where=None if where.empty else where, everything=everything
         )
@@ -152,6 +172,9 @@ class DeadLetters:
         reason: str | None = None,
         since: float | None = None,
         until: float | None = None,
+        target_type: str | None = None,
+        target_id: str | None = None,
+        search: str | None = None,
         older_than: float | None = None,
         everything: bool = False,
     ) -> int:
@@ -164,7 +187,7 @@ class DeadLetters:
             InvalidArgument: no selector or more than one, a bad filter, bad ids or a
                 negative age.
         """
-        where = _filter(topic, error_type, reason, since, until)
+        where = _filter(topic, error_type, reason, since, until, (target_type, target_id, search))
         request = PurgeDeadLetters(
             ids=_ids(ids),
             where=None if where.empty else where,

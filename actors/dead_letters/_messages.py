@@ -30,7 +30,7 @@ import msgspec
 from actorgrid.kernel import Message
 from actorgrid.storage import KEY_MAX_LENGTH
 
-from .._delivery import Envelope  # noqa: TC001 (msgspec needs it)
+from .._delivery import Envelope
 from .._exceptions import InvalidArgument
 
 if TYPE_CHECKING:
@@ -155,6 +155,11 @@ class DeadLetterFilter(msgspec.Struct, frozen=True, kw_only=True):
     """Dead-lettered at or after this time (epoch seconds)."""
     until: float | None = None
     """Dead-lettered before this time (epoch seconds): the range is ``[since, until)``."""
+    target_type: str | None = None
+    target_id: str | None = None
+    search: str | None = None
+    """Text the error contains (its type name or its message), case-insensitively for
+    ASCII letters."""
 
     def __post_init__(self) -> None:
         _check_text("topic", self.topic)
@@ -162,6 +167,9 @@ class DeadLetterFilter(msgspec.Struct, frozen=True, kw_only=True):
         _check_text("reason", self.reason)
         _check_time("since", self.since)
         _check_time("until", self.until)
+        _check_text("target_type", self.target_type)
+        _check_text("target_id", self.target_id)
+        _check_text("search", self.search)
         if self.since is not None and self.until is not None and self.since > self.until:
             raise InvalidArgument("since", self.since, f"a time <= until ({self.until!r})")
 
@@ -174,6 +182,9 @@ class DeadLetterFilter(msgspec.Struct, frozen=True, kw_only=True):
             and self.reason is None
             and self.since is None
             and self.until is None
+            and self.target_type is None
+            and self.target_id is None
+            and self.search is None
         )
 
     def matches(self, entry: DeadLetterEntry) -> bool:
@@ -184,6 +195,15 @@ class DeadLetterFilter(msgspec.Struct, frozen=True, kw_only=True):
             and (self.reason is None or entry.reason == self.reason)
             and (self.since is None or entry.created_at >= self.since)
             and (self.until is None or entry.created_at < self.until)
+            and (self.target_type is None or entry.target_type == self.target_type)
+            and (self.target_id is None or entry.target_id == self.target_id)
+            and (self.search is None or self._found_in(entry))
+        )
+
+    def _found_in(self, entry: DeadLetterEntry) -> bool:
+        needle = (self.search or "").lower()
+        return any(
+            needle in text.lower() for text in (entry.error_type, entry.error_message) if text
         )
 
 

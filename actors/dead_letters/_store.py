@@ -117,6 +117,19 @@ def _conditions(flt: DeadLetterFilter) -> list[ColumnElement[bool]]:
         conds.append(_dead.c.created_at >= flt.since)
     if flt.until is not None:
         conds.append(_dead.c.created_at < flt.until)
+    if flt.target_type is not None:
+        conds.append(_dead.c.target_type == flt.target_type)
+    if flt.target_id is not None:
+        conds.append(_dead.c.target_id == flt.target_id)
+    if flt.search is not None:
+        escaped = flt.search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        pattern = f"%{escaped}%"
+        conds.append(
+            or_(
+                _dead.c.error_type.ilike(pattern, escape="\\"),
+                _dead.c.error_message.ilike(pattern, escape="\\"),
+            )
+        )
     return conds
 
 

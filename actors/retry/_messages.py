@@ -27,7 +27,7 @@ import msgspec
 
 from actorgrid.kernel import Message
 
-from ._policy import Decision, RetryPolicyConfig  # noqa: TC001 (msgspec needs them)
+from ._policy import Decision, RetryPolicyConfig
 
 __all__ = (
     "CanRetry",

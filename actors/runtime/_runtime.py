@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -41,7 +42,14 @@ import msgspec
 import structlog
 
 from actorgrid.kernel import ChildSpec, Kernel, RestartLimitExceeded, SupervisorSpec
-from actorgrid.storage import FlushTimeout, Writer, create_engine, migrate_async
+from actorgrid.storage import (
+    FlushTimeout,
+    Writer,
+    create_engine,
+    engine_revision,
+    head_revision,
+    migrate_async,
+)
 
 from .._exceptions import InvalidArgument, NoSubscriber, RuntimeClosed, TopicConflict
 from ..broker import (
@@ -51,6 +59,7 @@ from ..broker import (
     EarlyRetryResult,
     PublishReceipt,
     RequestEarlyRetry,
+    ScheduledReader,
     Subscribed,
     Subscription,
     SubscriptionState,
@@ -73,9 +82,10 @@ from ..retry import (
 )
 from ._config import RuntimeConfig
 from ._patterns import PatternCalls
+from ._scheduled import ScheduledCalls
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Sequence
     from types import TracebackType
 
     from sqlalchemy.ext.asyncio import AsyncEngine
@@ -111,7 +121,7 @@ def _pool_name(topic: str) -> str:
     return f"topic:{topic}"
 
 
-class Runtime(PatternCalls):
+class Runtime(PatternCalls, ScheduledCalls):
     """actorgrid embedded in an application: ``async with Runtime(config) as rt: ...``.
 
     Args:
@@ -139,6 +149,7 @@ class Runtime(PatternCalls):
         """Topics whose subscription is being started or taken down now."""
         self._dead_letters: DeadLetters | None = None
         self._pattern: ActorRef[Any] | None = None
+        self._scheduled: ScheduledReader | None = None
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -314,6 +325,15 @@ class Runtime(PatternCalls):
         self._subs = await kernel.spawn_supervisor(
             "subscriptions", SupervisorSpec(intensity=20, period=60.0, stop_order="parallel")
         )
+        self._scheduled = ScheduledReader(core, self.engine, self._record_of, config.retry)
+
+    async def _record_of(self, target_type: str, target_id: str) -> RetryRecord | None:
+        if self._gate is None:
+            return None
+        record: RetryRecord | None = await self._gate.ask(
+            GetRecord(target_type, target_id), timeout=self.config.broker.control_timeout
+        )
+        return record
 
     async def __aexit__(
         self,
@@ -342,6 +362,28 @@ class Runtime(PatternCalls):
         if exc is not None and not ours:
             return None  # the caller's own exception or cancellation wins; the failure is logged
         raise failure
+
+    async def readiness(self) -> str | None:
+        """Whether the runtime can take work: ``None`` when it is running, its tree is up
+        and its database is reachable and migrated to the newest revision; otherwise what
+        is wrong, in a sentence."""
+        if self._state != "running" or self.kernel is None:
+            return f"the runtime is {self._state}"
+        if self.kernel.failure is not None:
+            return f"the supervision tree failed: {self.kernel.failure}"
+        down = [c.id for c in self.kernel.root.which_children() if not c.running]
+        if down:
+            return f"actors not running: {', '.join(down)}"
+        if self.engine is not None:
+            try:
+                with anyio.fail_after(self.config.broker.barrier_timeout):
+                    revision = await engine_revision(self.engine)
+            except Exception as exc:
+                return f"the database cannot be read: {type(exc).__name__}: {exc}"
+            head = head_revision()
+            if revision != head:
+                return f"the database is at revision {revision}, not {head}: run the migrations"
+        return None
 
     async def drain(self, timeout: float) -> bool:
         """Wait until nothing is in flight, up to ``timeout`` seconds: no publish in progress,
@@ -387,6 +429,14 @@ class Runtime(PatternCalls):
         raise RuntimeClosed(action)
 
     # -- topics and subscriptions ---------------------------------------------------------
+
+    def topic(self, name: str) -> TopicSpec:
+        """Return a declared topic's settings (name, durability, payload type).
+
+        Raises:
+            UnknownTopic: it was never declared. RuntimeClosed: not running.
+        """
+        return self._running("read a topic").topic(name)
 
     def declare_topic(self, name: str, *, durable: bool = True, payload_type: Any = None) -> None:
         """Declare a topic (again with the same settings is fine).
@@ -569,19 +619,29 @@ class Runtime(PatternCalls):
         payloads: Sequence[object],
         *,
         targets: Sequence[tuple[str, str] | None] | None = None,
-        headers: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | Sequence[Mapping[str, str] | None] | None = None,
     ) -> list[str]:
         """Publish many messages in one transaction; all are validated before any is stored.
 
+        ``headers`` is one mapping for every message, or one (or ``None``) per message.
+
         Raises:
-            InvalidArgument: ``targets`` does not match ``payloads`` in length.
+            InvalidArgument: ``targets`` or a sequence of ``headers`` does not match
+                ``payloads`` in length.
             UnknownTopic, InvalidPayload, InvalidTarget, NoSubscriber, RuntimeClosed.
         """
         core = self._running("publish")
         if targets is not None and len(targets) != len(payloads):
             raise InvalidArgument("targets", len(targets), f"{len(payloads)} targets")
+        each: Sequence[Mapping[str, str] | None]
+        if headers is None or isinstance(headers, Mapping):
+            each = [headers] * len(payloads)
+        else:
+            each = headers
+            if len(each) != len(payloads):
+                raise InvalidArgument("headers", len(each), f"{len(payloads)} header maps")
         built = [
-            core.build(topic, p, targets[i] if targets is not None else None, headers)
+            core.build(topic, p, targets[i] if targets is not None else None, each[i])
             for i, p in enumerate(payloads)
         ]
         await core.publish(built)
