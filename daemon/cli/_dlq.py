@@ -14,7 +14,7 @@ from ._errors import UsageProblem, report
 from ._filters import DeadLetterFilters, parse_duration
 from ._jobs import follow_job, show_job
 from ._options import ClientOptions  # noqa: TC001 - cyclopts reads annotations
-from ._output import Column, short, target_text, when
+from ._output import Column, relative, short, target_text
 
 if TYPE_CHECKING:
     from ._client import DaemonClient
@@ -35,10 +35,19 @@ _COLUMNS = (
     Column("reason", "reason"),
     Column("error", "error", short(60)),
     Column("attempts", "attempts"),
-    Column("filed", "created_at", when),
+    Column("filed", "created_at", relative),
     Column("replayed as", "replay_message_id", no_wrap=True),
 )
-_TIMES = ("entry.created_at", "entry.replayed_at", "entry.envelope.created_at")
+_TIMES = (
+    "entry.created_at",
+    "entry.replayed_at",
+    "entry.envelope.created_at",
+    "entry.retry_record.last_attempt_at",
+    "entry.retry_record.last_success_at",
+    "entry.retry_record.next_allowed_at",
+    "entry.retry_record.last_explicit_early_granted_at",
+    "entry.retry_record.updated_at",
+)
 
 
 def _path(dead_letter_id: str, action: str = "") -> str:

@@ -47,6 +47,7 @@ _HINTS = {
         "it may have been retried, killed or deleted already"
     ),
     "retry_record_not_found": "the target has no failures in its current cycle",
+    "bad_selector": "in the CLI: filters (--topic, --reason, ...) or --everything",
     "pattern_engine_disabled": "enable it with [pattern] enabled = true and restart the daemon",
 }
 

@@ -13,7 +13,7 @@ from actorgrid.daemon import ExitCode
 
 from ._command import call_daemon
 from ._options import ClientOptions  # noqa: TC001 - cyclopts reads annotations
-from ._output import Column, progress_bar, when
+from ._output import Column, progress_bar, relative
 
 if TYPE_CHECKING:
     from ._client import DaemonClient
@@ -38,7 +38,7 @@ _COLUMNS = (
     Column("total", "total"),
     Column("replayed", "replayed"),
     Column("failed", "failed"),
-    Column("created", "created_at", when),
+    Column("created", "created_at", relative),
 )
 
 

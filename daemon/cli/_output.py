@@ -25,14 +25,26 @@ from rich.progress import (
 )
 from rich.table import Table
 
-__all__ = ("Column", "Output", "flatten", "progress_bar", "short", "target_text", "when")
+__all__ = (
+    "Column",
+    "Output",
+    "flatten",
+    "progress_bar",
+    "relative",
+    "short",
+    "target_text",
+    "when",
+)
 
 
-def when(epoch: object) -> str:
-    """An epoch-seconds time as local ``YYYY-MM-DD HH:MM:SS`` with how far from now."""
+_PIPE_WIDTH = 200
+"""Columns of a table printed to a pipe or a file (rows stay on one line for grep)."""
+
+
+def relative(epoch: object) -> str:
+    """How far an epoch-seconds time is from now: ``in 10m``, ``16s ago``."""
     if not isinstance(epoch, int | float) or isinstance(epoch, bool):
         return "" if epoch is None else str(epoch)
-    stamp = datetime.fromtimestamp(epoch).strftime("%Y-%m-%d %H:%M:%S")
     delta = epoch - time.time()
     span = abs(delta)
     if span < 60:
@@ -43,7 +55,15 @@ def when(epoch: object) -> str:
         amount = f"{span / 3600:.1f}h"
     else:
         amount = f"{span / 86400:.1f}d"
-    return f"{stamp} (in {amount})" if delta > 0 else f"{stamp} ({amount} ago)"
+    return f"in {amount}" if delta > 0 else f"{amount} ago"
+
+
+def when(epoch: object) -> str:
+    """An epoch-seconds time as local ``YYYY-MM-DD HH:MM:SS`` with how far from now."""
+    if not isinstance(epoch, int | float) or isinstance(epoch, bool):
+        return "" if epoch is None else str(epoch)
+    stamp = datetime.fromtimestamp(epoch).strftime("%Y-%m-%d %H:%M:%S")
+    return f"{stamp} ({relative(epoch)})"
 
 
 def short(limit: int) -> Callable[[object], str]:
@@ -107,6 +127,8 @@ class Output:
         self.as_json = as_json
         # Made per command so that it writes to the sys.stdout of the moment (tests capture it).
         self.console = Console(file=sys.stdout, highlight=False, soft_wrap=False)
+        if not self.console.is_terminal:
+            self.console.width = _PIPE_WIDTH
 
     def json(self, data: object) -> None:
         """Print ``data`` as one JSON document."""

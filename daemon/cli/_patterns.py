@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from ._command import call_daemon
 from ._options import ClientOptions  # noqa: TC001 - cyclopts reads annotations
-from ._output import Column, when
+from ._output import Column, relative
 
 if TYPE_CHECKING:
     from ._client import DaemonClient
@@ -17,8 +17,8 @@ __all__ = ("patterns",)
 _COLUMNS = (
     Column("id", "id", no_wrap=True),
     Column("failures", "count"),
-    Column("first seen", "first_seen", when),
-    Column("last seen", "last_seen", when),
+    Column("first seen", "first_seen", relative),
+    Column("last seen", "last_seen", relative),
     Column("outcomes", "outcomes"),
     Column("targets", "targets"),
 )

@@ -9,7 +9,7 @@ import cyclopts
 
 from ._command import call_daemon
 from ._options import ClientOptions  # noqa: TC001 - cyclopts reads annotations
-from ._output import Column, short, target_text, when
+from ._output import Column, relative, short, target_text, when
 
 if TYPE_CHECKING:
     from ._client import DaemonClient
@@ -30,7 +30,7 @@ _COLUMNS = (
     Column("target", "target"),
     Column("attempts", "attempts"),
     Column("phase", "phase"),
-    Column("next attempt", "next_attempt_at", when),
+    Column("next attempt", "next_attempt_at", relative),
     Column("last error", "last_error", short(60)),
 )
 _TIMES = ("next_attempt_at", "created_at")
