@@ -17,7 +17,8 @@ __all__ = ("COMMANDS", "EXIT_CODES", "root", "version_text")
 EXIT_CODES = """\
 Exit codes:
   0      done (run: stopped gracefully by SIGTERM or SIGINT)
-  1      failed while running
+  1      failed while running (a replay job failed or was cancelled,
+         the daemon answered 5xx)
   2      bad usage or config: a flag, a config value, an app that
          cannot be imported or declares something invalid, an
          address that may not be bound
@@ -27,7 +28,10 @@ Exit codes:
   5      not found: an unknown topic, dead letter, scheduled retry,
          job, retry record or chunk
   6      the daemon rejected the request as invalid (a 4xx answer)
-  128+N  run: stopped at once by a second signal N (143: SIGTERM)"""
+  130    a followed replay job interrupted by Ctrl-C (and cancelled)
+  128+N  run: stopped at once by a second signal N (143: SIGTERM)
+
+docs/operations.md describes the commands, the config and the files."""
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("actorgrid.daemon.cli._run:run", "Run the daemon until SIGTERM or SIGINT."),
