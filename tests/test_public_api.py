@@ -36,7 +36,13 @@ import pytest
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-PACKAGES = ("actorgrid.kernel", "actorgrid.actors", "actorgrid.storage", "actorgrid.migrations")
+PACKAGES = (
+    "actorgrid.kernel",
+    "actorgrid.actors",
+    "actorgrid.storage",
+    "actorgrid.migrations",
+    "actorgrid.daemon",
+)
 # Alembic runs these as scripts (env.py needs a migration context even to import).
 ALEMBIC_SCRIPTS = ("actorgrid.migrations.env", "actorgrid.migrations.versions")
 FOLDERS = ("kernel", "actors", "storage", "migrations")

@@ -123,7 +123,7 @@ async def test_a_rate_capped_job_can_be_cancelled_between_batches(served: Served
     )
     job_id = r.json()["id"]
     with anyio.fail_after(10):
-        while (await served.client.get(f"/v1/jobs/{job_id}")).json()["processed"] < 1:  # noqa: ASYNC110 - polls over HTTP
+        while (await served.client.get(f"/v1/jobs/{job_id}")).json()["processed"] < 1:  # noqa: ASYNC110 - polled
             await anyio.sleep(0.02)
     cancelled = await served.client.delete(f"/v1/jobs/{job_id}", headers=AUTH)
     assert cancelled.status_code == 200

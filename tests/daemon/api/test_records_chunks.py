@@ -38,7 +38,7 @@ async def test_a_retry_record_is_shown_reset_and_asked_for_its_early_retry(serve
     )
     assert r.status_code == 201
     with anyio.fail_after(10):
-        while (await served.client.get("/v1/retry-records/acct/a-1")).status_code != 200:  # noqa: ASYNC110 - polls over HTTP
+        while (await served.client.get("/v1/retry-records/acct/a-1")).status_code != 200:  # noqa: ASYNC110 - polled
             await anyio.sleep(0.01)
     record = (await served.client.get("/v1/retry-records/acct/a-1")).json()
     assert record["attempt_count"] == 1
@@ -91,12 +91,12 @@ async def test_bad_chunks_and_searches_change_nothing(served: Served) -> None:
         r = await served.client.post("/v1/chunks", json=body, headers=AUTH)
         assert r.status_code == status, (body, r.text)
         assert r.json()["error"] == error, (body, r.text)
-    searches: tuple[dict[str, str | int], ...] = (
+    searches: list[dict[str, str | int]] = [
         {},
         {"q": ""},
         {"q": "x", "k": 0},
         {"q": "x", "min_similarity": 2},
-    )
+    ]
     for params in searches:
         r = await served.client.get("/v1/chunks/search", params=params)
         assert r.status_code == 400, (params, r.text)
