@@ -23,6 +23,13 @@ class ExitCode(enum.IntEnum):
     something invalid, an address that may not be bound."""
     NOT_RUNNING = 3
     """The daemon is not running (nothing answers), or another daemon holds the database."""
+    BAD_TOKEN = 4
+    """The daemon refused the bearer token (missing or wrong)."""
+    NOT_FOUND = 5
+    """The daemon has no such thing: an unknown topic, dead letter, scheduled message, job,
+    retry record or chunk."""
+    REJECTED = 6
+    """The daemon rejected the request as invalid (a 4xx answer other than 401 and 404)."""
 
 
 class DaemonError(Exception):

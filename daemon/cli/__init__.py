@@ -1,7 +1,9 @@
 """The ``actorgrid`` command line (cyclopts): ``main`` is the console script.
 
 Its command groups are listed in one place, ``_root.COMMANDS``, each in a module of its own.
-Exit codes are documented in ``actorgrid --help`` (and ``ExitCode``).
+The operator commands (``publish``, ``status``, ``retries``, ``dlq``, ``jobs``, ``retry``,
+``chunks``, ``patterns``) call the daemon's HTTP API through one client (``_client``).
+Exit codes are documented in ``actorgrid --help``, ``ExitCode`` and ``docs/operations.md``.
 """
 
 from __future__ import annotations

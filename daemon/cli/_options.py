@@ -8,7 +8,7 @@ from typing import Annotated
 
 from cyclopts import Parameter
 
-__all__ = ("ConfigFile", "DaemonFlags")
+__all__ = ("ClientOptions", "ConfigFile", "DaemonFlags")
 
 ConfigFile = Annotated[
     Path | None,
@@ -37,3 +37,17 @@ class DaemonFlags:
     def given(self) -> dict[str, object]:
         """The flags given, as ``[daemon]`` fields."""
         return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
+
+
+@Parameter(name="*")
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ClientOptions:
+    """How a command reaches the daemon, and how it prints what it gets."""
+
+    config: ConfigFile = None
+    url: str | None = None
+    """The daemon's API, e.g. http://127.0.0.1:8765 (default: from [daemon] host and port)."""
+    json_: bool = False
+    """Print the API's answer as JSON (for scripts) instead of tables."""
+    timeout: float = 30.0
+    """Seconds to wait for each answer of the daemon."""
