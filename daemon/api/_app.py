@@ -61,6 +61,9 @@ def create_api(runtime: Runtime, settings: ApiSettings) -> Litestar:
         guards=[token_guard(settings.token)],
         exception_handlers={Exception: handle_exception},
         request_max_body_size=settings.max_body_bytes,
+        # Litestar's default logging config installs its own stdlib handlers and format at
+        # startup; the daemon's logging (structlog, JSON or console) already covers stdlib.
+        logging_config=None,
         openapi_config=OpenAPIConfig(
             title="actorgrid admin and intake API", version=version, path="/schema"
         ),

@@ -54,6 +54,9 @@ class TestStopAndRestart:
         assert refused.json()["error"] == "stopping"
         assert d.wait() == 0
         d.wait_for("daemon_stopped", exit_status=0)
+        # Off a terminal every line is a JSON event, the libraries' own (uvicorn, alembic,
+        # Litestar) included: none of them installs a format of its own.
+        assert [line for line in d.lines if not line.startswith("{")] == []
 
         assert rows(db, "SELECT state FROM messages WHERE id = ?", slow) == [("done",)]
         assert states(db) == {"done": 4, "scheduled": 1}
