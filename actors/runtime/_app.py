@@ -267,6 +267,31 @@ class App:
             topic, func, concurrency, max_in_flight, non_retryable, policies
         )
 
+    def map_handlers(self, wrap: Callable[[HandlerDecl], Handler]) -> App:
+        """Return a copy of this app whose handlers are ``wrap(decl)`` (instrumentation).
+
+        The copy has the same name, topics, options, start hooks and background tasks; only
+        each handler callable is replaced by what ``wrap`` returns for its declaration. This
+        app is left as it is.
+
+        Raises:
+            InvalidArgument: ``wrap`` returned something that is not an async callable.
+        """
+        copy = App(self.name)
+        copy._topics = dict(self._topics)
+        for decl in self._handlers.values():
+            copy._declare_handler(
+                decl.topic,
+                wrap(decl),
+                decl.concurrency,
+                decl.max_in_flight,
+                decl.non_retryable,
+                decl.error_policies,
+            )
+        copy._on_start = list(self._on_start)
+        copy._background = list(self._background)
+        return copy
+
     def on_start(
         self, hook: Callable[[Runtime], Awaitable[object]]
     ) -> Callable[[Runtime], Awaitable[object]]:
