@@ -49,8 +49,11 @@ def _histograms(result: LoadResult) -> dict[str, LatencyHistogram]:
 def to_json(result: LoadResult) -> dict[str, Any]:
     """Return the run as one JSON document."""
     rec, o = result.recorder, result.options
-    options = {k: (str(v) if k in {"db", "out"} and v is not None else v) for k, v in
-               asdict(o).items() if k != "token"}
+    options = {
+        k: (str(v) if k in {"db", "out"} and v is not None else v)
+        for k, v in asdict(o).items()
+        if k != "token"
+    }
     return {
         "bench": "load",
         "python": platform.python_version(),
@@ -107,14 +110,17 @@ def render_table(result: LoadResult) -> str:
         "",
     ]
     head = ("latency (ms)", "count", "p50", "p90", "p99", "p99.9", "p99.99", "max")
-    rows = [head]
+    rows: list[tuple[str, ...]] = [head]
     for name, h in _histograms(result).items():
         s = h.summary()
         values = (s.p50, s.p90, s.p99, s.p99_9, s.p99_99, s.max)
         rows.append((name, f"{s.count:,}", *(_ms(v) for v in values)))
     widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
     for n, row in enumerate(rows):
-        cells = [row[0].ljust(widths[0]), *(c.rjust(w) for c, w in zip(row[1:], widths[1:]))]
+        cells = [
+            row[0].ljust(widths[0]),
+            *(c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True)),
+        ]
         lines.append("  " + "  ".join(cells))
         if n == 0:
             lines.append("  " + "  ".join("-" * w for w in widths))
@@ -156,12 +162,9 @@ def _plot(result: LoadResult, over_time: Path, distribution: Path) -> None:
     fig, ax = plt.subplots(figsize=(9, 4.5))
     ends = [i.end for i in rec.intervals if i.histogram.count]
     kept = [i.histogram for i in rec.intervals if i.histogram.count]
-    for label, pick in (
-        ("p50", lambda h: h.value_ms(50.0)),
-        ("p99", lambda h: h.value_ms(99.0)),
-        ("max", lambda h: h.max_ms),
-    ):
-        ax.plot(ends, [max(pick(h), 1e-3) for h in kept], marker=".", label=label)
+    for label, percentile in (("p50", 50.0), ("p99", 99.0), ("max", 100.0)):
+        ys = [max(h.value_ms(percentile) if percentile < 100 else h.max_ms, 1e-3) for h in kept]
+        ax.plot(ends, ys, marker=".", label=label)
     ax.set_yscale("log")
     ax.set_xlabel("seconds into the run (completion time)")
     ax.set_ylabel("end-to-end latency (ms)")
@@ -173,7 +176,7 @@ def _plot(result: LoadResult, over_time: Path, distribution: Path) -> None:
     plt.close(fig)
 
     fig, ax = plt.subplots(figsize=(9, 4.5))
-    steps = [k / 40 for k in range(0, 201)]  # 1 / (1 - p) from 1 to 10^5
+    steps = [k / 40 for k in range(201)]  # 1 / (1 - p) from 1 to 10^5
     for name, h in _histograms(result).items():
         if not h.count or name == "send_lag":
             continue

@@ -187,7 +187,11 @@ class HttpTarget:
         writer: dict[str, Any] = status.get("writer") or {}
         lag = writer.get("pending_ops", status.get("writer_lag"))
         return Snapshot(
-            broker.get("dead"), lag, broker.get("queued"), broker.get("running"), broker.get("acked")
+            broker.get("dead"),
+            lag,
+            broker.get("queued"),
+            broker.get("running"),
+            broker.get("acked"),
         )
 
 
