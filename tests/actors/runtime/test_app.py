@@ -19,7 +19,8 @@ from actorgrid import (
 )
 
 if TYPE_CHECKING:
-    from actorgrid import DeliveryContext, Runtime
+    from actorgrid import DeliveryContext, Handler, Runtime
+    from actorgrid.actors.runtime import HandlerDecl
 
     from ..conftest import RuntimeFactory
 
@@ -198,3 +199,51 @@ class TestRunning:
         assert len(failed) == 1
         assert failed[0]["task"].endswith("broken")
         assert "boom" in failed[0]["error"]
+
+
+class TestMapHandlers:
+    async def test_a_copy_with_wrapped_handlers_keeps_options_and_hooks(
+        self, runtimes: RuntimeFactory
+    ) -> None:
+        """``map_handlers`` returns a copy whose handlers are the wrapped ones, with the same
+        topics, options and start hooks; the original app keeps its own handler."""
+        app = App("wrapped")
+        app.topic("jobs", payload_type=Job)
+        app.handler("jobs", handle, concurrency=3, non_retryable=(KeyError,))
+        events: list[str] = []
+        handled = anyio.Event()
+
+        @app.on_start
+        async def started(rt: Runtime) -> None:
+            events.append("started")
+
+        def wrap(decl: HandlerDecl) -> Handler:
+            inner: Any = decl.handler
+
+            async def wrapped(job: Job, ctx: DeliveryContext) -> None:
+                await inner(job, ctx)
+                events.append(f"wrapped {job.name}")
+                handled.set()
+
+            return wrapped
+
+        copy = app.map_handlers(wrap)
+        assert copy.name == app.name
+        assert dict(copy.topics) == dict(app.topics)
+        decl = copy.handlers["jobs"]
+        assert (decl.concurrency, decl.non_retryable) == (3, (KeyError,))
+        assert decl.handler is not handle
+        assert app.handlers["jobs"].handler is handle
+        async with copy.run(runtimes.config()) as rt:
+            await rt.publish("jobs", Job("a"))
+            with anyio.fail_after(10):
+                await handled.wait()
+        assert events == ["started", "wrapped a"]
+
+    def test_a_wrap_that_returns_a_sync_callable_is_refused(self) -> None:
+        """The copy checks the wrapped handlers as :meth:`App.handler` does."""
+        app = App("wrapped")
+        app.topic("jobs", payload_type=Job)
+        app.handler("jobs", handle)
+        with pytest.raises(InvalidArgument):
+            app.map_handlers(lambda decl: sync_handle)  # type: ignore[arg-type,return-value]
