@@ -17,6 +17,7 @@ from ._broker import Subscribed as Subscribed
 from ._core import BrokerCore as BrokerCore
 from ._core import BrokerStatistics as BrokerStatistics
 from ._core import SubscriptionState as SubscriptionState
+from ._counters import TopicMetrics as TopicMetrics
 from ._queue import WorkQueue as WorkQueue
 from ._receipt import PublishReceipt as PublishReceipt
 from ._types import DeliveryContext as DeliveryContext
@@ -43,6 +44,7 @@ __all__ = (
     "Subscription",
     "SubscriptionState",
     "SubscriptionWorker",
+    "TopicMetrics",
     "TopicSpec",
     "WorkQueue",
     "in_handler",
