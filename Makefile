@@ -20,7 +20,7 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 $(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,daemon]'
 	@touch $@
 
 install: $(STAMP)
@@ -37,7 +37,7 @@ test: lint
 	$(BIN)/python -m pytest
 
 $(BENCH_STAMP): pyproject.toml | $(STAMP)
-	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,daemon,bench]'
 	@touch $@
 
 bench: $(STAMP) $(BENCH_STAMP)

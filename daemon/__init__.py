@@ -7,4 +7,18 @@ runtime's public API only (``actorgrid``), nothing below it.
 
 from __future__ import annotations
 
-__all__: tuple[str, ...] = ()
+from ._metrics import CONTENT_TYPE as CONTENT_TYPE
+from ._metrics import PHASES as PHASES
+from ._metrics import REASONS as REASONS
+from ._metrics import RuntimeCollector as RuntimeCollector
+from ._metrics import metric_families as metric_families
+from ._metrics import render_metrics as render_metrics
+
+__all__ = (
+    "CONTENT_TYPE",
+    "PHASES",
+    "REASONS",
+    "RuntimeCollector",
+    "metric_families",
+    "render_metrics",
+)

@@ -127,3 +127,17 @@ def test_rooms_talk_through_faces_in_order(room: str) -> None:
             elif "._" in target.removeprefix(f"actorgrid.actors.{other}"):
                 problems.append(f"{module_name(path)} reaches into {target}")
     assert problems == []
+
+
+def test_the_daemon_uses_public_faces_only() -> None:
+    """``daemon/`` imports the runtime's faces (``actorgrid``, ``actorgrid.<pkg>``), never a
+    private module below them; its own modules are its business."""
+    paths = sorted((ROOT / "daemon").rglob("*.py"))
+    assert paths
+    problems = [
+        f"{module_name(path)} imports {target}"
+        for path in paths
+        for target in sorted(runtime_imports(path))
+        if not target.startswith("actorgrid.daemon") and "._" in target
+    ]
+    assert problems == []
