@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     from .actors.broker import RetryEarly as RetryEarly
     from .actors.broker import ScheduledMessage as ScheduledMessage
     from .actors.broker import ScheduledPage as ScheduledPage
+    from .actors.broker import TopicMetrics as TopicMetrics
     from .actors.dead_letters import DeadLetterEntry as DeadLetterEntry
     from .actors.dead_letters import DeadLetterFilter as DeadLetterFilter
     from .actors.dead_letters import DeadLetterPage as DeadLetterPage
@@ -71,30 +72,39 @@ if TYPE_CHECKING:
     from .actors.retry import InMemoryRetryStore as InMemoryRetryStore
     from .actors.retry import Phase as Phase
     from .actors.retry import Reason as Reason
+    from .actors.retry import RetryGateStatistics as RetryGateStatistics
     from .actors.retry import RetryPolicyConfig as RetryPolicyConfig
     from .actors.retry import RetryPolicyManager as RetryPolicyManager
     from .actors.retry import RetryRecord as RetryRecord
     from .actors.retry import RetryStore as RetryStore
     from .actors.retry import SqlRetryStore as SqlRetryStore
+    from .actors.runtime import ActorStatus as ActorStatus
     from .actors.runtime import App as App
     from .actors.runtime import BrokerSettings as BrokerSettings
+    from .actors.runtime import GateDecisions as GateDecisions
     from .actors.runtime import GateSettings as GateSettings
     from .actors.runtime import Runtime as Runtime
     from .actors.runtime import RuntimeConfig as RuntimeConfig
+    from .actors.runtime import RuntimeMetrics as RuntimeMetrics
+    from .actors.runtime import RuntimeStatus as RuntimeStatus
     from .actors.runtime import StorageSettings as StorageSettings
+    from .actors.runtime import TopicStatus as TopicStatus
     from .kernel import ActorDeadError as ActorDeadError
     from .kernel import AskTimeout as AskTimeout
     from .kernel import Clock as Clock
     from .kernel import ConfigError as ConfigError
     from .kernel import FakeClock as FakeClock
+    from .kernel import HistogramSnapshot as HistogramSnapshot
     from .kernel import KernelConfig as KernelConfig
     from .kernel import SystemClock as SystemClock
     from .kernel import load_config as load_config
     from .storage import StorageError as StorageError
+    from .storage import WriterStatistics as WriterStatistics
 
 __all__ = (
     "REVISION_SUBPROCESS",
     "ActorDeadError",
+    "ActorStatus",
     "ActorsError",
     "App",
     "AskTimeout",
@@ -119,9 +129,11 @@ __all__ = (
     "Envelope",
     "FakeClock",
     "FallbackPolicy",
+    "GateDecisions",
     "GateSettings",
     "Handler",
     "HashingEmbedder",
+    "HistogramSnapshot",
     "Hit",
     "InMemoryRetryStore",
     "IndexCorrupt",
@@ -144,6 +156,7 @@ __all__ = (
     "Reference",
     "ReplayResult",
     "RetryEarly",
+    "RetryGateStatistics",
     "RetryPolicyConfig",
     "RetryPolicyManager",
     "RetryRecord",
@@ -152,6 +165,8 @@ __all__ = (
     "Runtime",
     "RuntimeClosed",
     "RuntimeConfig",
+    "RuntimeMetrics",
+    "RuntimeStatus",
     "ScheduledMessage",
     "ScheduledNotFound",
     "ScheduledPage",
@@ -161,8 +176,11 @@ __all__ = (
     "StorageSettings",
     "SystemClock",
     "TopicConflict",
+    "TopicMetrics",
+    "TopicStatus",
     "UnknownTopic",
     "UnsupportedDialect",
+    "WriterStatistics",
     "load_config",
 )
 
@@ -198,6 +216,7 @@ _HOMES: dict[str, str] = {
     "FallbackPolicy": ".actors.broker",
     "Handler": ".actors.broker",
     "RetryEarly": ".actors.broker",
+    "TopicMetrics": ".actors.broker",
     "DeadLetterEntry": ".actors.dead_letters",
     "DeadLetterFilter": ".actors.dead_letters",
     "DeadLetterPage": ".actors.dead_letters",
@@ -219,12 +238,18 @@ _HOMES: dict[str, str] = {
     "Phase": ".actors.retry",
     "Reason": ".actors.retry",
     "RetryPolicyConfig": ".actors.retry",
+    "RetryGateStatistics": ".actors.retry",
     "RetryPolicyManager": ".actors.retry",
     "RetryRecord": ".actors.retry",
     "RetryStore": ".actors.retry",
     "SqlRetryStore": ".actors.retry",
     "App": ".actors.runtime",
+    "ActorStatus": ".actors.runtime",
     "BrokerSettings": ".actors.runtime",
+    "GateDecisions": ".actors.runtime",
+    "RuntimeMetrics": ".actors.runtime",
+    "RuntimeStatus": ".actors.runtime",
+    "TopicStatus": ".actors.runtime",
     "GateSettings": ".actors.runtime",
     "Runtime": ".actors.runtime",
     "RuntimeConfig": ".actors.runtime",
@@ -234,10 +259,12 @@ _HOMES: dict[str, str] = {
     "Clock": ".kernel",
     "ConfigError": ".kernel",
     "FakeClock": ".kernel",
+    "HistogramSnapshot": ".kernel",
     "KernelConfig": ".kernel",
     "SystemClock": ".kernel",
     "load_config": ".kernel",
     "StorageError": ".storage",
+    "WriterStatistics": ".storage",
 }
 """Where each public name is defined: the face of its subpackage."""
 

@@ -16,6 +16,12 @@ from ._errors import ExitCode as ExitCode
 from ._files import DaemonFiles as DaemonFiles
 from ._loader import load_app as load_app
 from ._lock import DaemonLock as DaemonLock
+from ._metrics import CONTENT_TYPE as CONTENT_TYPE
+from ._metrics import PHASES as PHASES
+from ._metrics import REASONS as REASONS
+from ._metrics import RuntimeCollector as RuntimeCollector
+from ._metrics import metric_families as metric_families
+from ._metrics import render_metrics as render_metrics
 from ._process import run_daemon as run_daemon
 from ._process import serve as serve
 from ._settings import DaemonConfig as DaemonConfig
@@ -28,6 +34,9 @@ from ._token import ensure_token as ensure_token
 from ._token import read_token as read_token
 
 __all__ = (
+    "CONTENT_TYPE",
+    "PHASES",
+    "REASONS",
     "AppLoadError",
     "BindRefused",
     "DaemonConfig",
@@ -37,12 +46,15 @@ __all__ = (
     "DaemonLocked",
     "DaemonSettings",
     "ExitCode",
+    "RuntimeCollector",
     "ValueSource",
     "config_sources",
     "ensure_token",
     "load_app",
     "load_daemon_config",
+    "metric_families",
     "read_token",
+    "render_metrics",
     "resolve_config_path",
     "run_daemon",
     "serve",

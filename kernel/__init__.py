@@ -1,4 +1,5 @@
-"""actorgrid's kernel: actors, refs, mailboxes, supervision, messages and codec, clock, config."""
+"""actorgrid's kernel: actors, refs, mailboxes, supervision, messages and codec, clock, config,
+and the fixed-bucket histogram the runtime's metrics count with."""
 
 from __future__ import annotations
 
@@ -29,6 +30,9 @@ from ._exceptions import MessageEncodeError as MessageEncodeError
 from ._exceptions import NameTaken as NameTaken
 from ._exceptions import RestartLimitExceeded as RestartLimitExceeded
 from ._exceptions import StrayCancellation as StrayCancellation
+from ._histogram import Histogram as Histogram
+from ._histogram import HistogramSnapshot as HistogramSnapshot
+from ._histogram import latency_histogram as latency_histogram
 from ._kernel import Kernel as Kernel
 from ._kernel import KernelConfig as KernelConfig
 from ._logging import configure_logging as configure_logging
@@ -61,6 +65,8 @@ __all__ = (
     "DeadLetterLog",
     "DeadLetterStatistics",
     "FakeClock",
+    "Histogram",
+    "HistogramSnapshot",
     "Kernel",
     "KernelConfig",
     "Mailbox",
@@ -85,6 +91,7 @@ __all__ = (
     "configure_logging",
     "decode",
     "encode",
+    "latency_histogram",
     "load_config",
     "reset_logging",
     "roundtrip",

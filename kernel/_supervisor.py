@@ -44,6 +44,8 @@ class ChildInfo:
     supervisor: bool
     """Whether the child is itself a supervisor."""
     running: bool
+    restarts: int = 0
+    """Times this child was restarted (its incarnations after the first)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -300,7 +302,13 @@ class Supervisor:
     def which_children(self) -> list[ChildInfo]:
         """Return the children in start order."""
         return [
-            ChildInfo(c.spec.id, c.spec.restart, c.spec.is_supervisor, c.running)
+            ChildInfo(
+                c.spec.id,
+                c.spec.restart,
+                c.spec.is_supervisor,
+                c.running,
+                max(0, c.incarnation - 1),
+            )
             for c in self._children
         ]
 

@@ -109,8 +109,10 @@ class _Guard:
 
 def _commit_in_thread(
     driver: Any, groups: list[tuple[Plan, list[Sequence[Any]]]], guard: _Guard
-) -> None:
+) -> int:
+    """Run the transaction; return its duration in nanoseconds, lock waits included."""
     # Runs in aiosqlite's worker thread, the only thread that may use its sqlite3 connection.
+    begun = time.perf_counter_ns()
     connection = driver._conn
     started: float | None = None
     while True:
@@ -135,6 +137,7 @@ def _commit_in_thread(
     except BaseException:
         connection.rollback()
         raise
+    return time.perf_counter_ns() - begun
 
 
 def _insert_many(connection: sqlite3.Connection, plan: Plan, rows: list[Sequence[Any]]) -> None:
@@ -192,15 +195,16 @@ class BatchExecutor:
         self._guard = _Guard()
         self._busy_ms: int | None = None  # the writer connection's configured busy_timeout
 
-    def start(self, item_lists: Iterable[list[tuple[Plan, Any]]]) -> asyncio.Future[None] | None:
+    def start(self, item_lists: Iterable[list[tuple[Plan, Any]]]) -> asyncio.Future[int] | None:
         """Queue one transaction in the driver's thread; ``None`` if it must go through ``run``.
 
         That is the case until ``run`` has opened a connection, after a failure, and for
         batches with slow plans or drivers other than aiosqlite.
 
         Returns:
-            A future that completes when the transaction is committed, or fails with its
-            error (it is rolled back), or with :class:`SkippedAfterFailure`.
+            A future that completes with the transaction's duration in nanoseconds when it is
+            committed, or fails with its error (it is rolled back), or with
+            :class:`SkippedAfterFailure`.
         """
         driver = self._driver
         if driver is None or not hasattr(driver, "_tx"):
@@ -208,15 +212,15 @@ class BatchExecutor:
         groups = group_rows(item_lists)
         if not all(plan.fast for plan, _ in groups):
             return None
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         driver._tx.put_nowait((future, partial(self._job, driver, groups)))
         return future
 
-    def _job(self, driver: Any, groups: list[tuple[Plan, list[Sequence[Any]]]]) -> None:
+    def _job(self, driver: Any, groups: list[tuple[Plan, list[Sequence[Any]]]]) -> int:
         if self._failed:
             raise SkippedAfterFailure()
         try:
-            _commit_in_thread(driver, groups, self._guard)
+            return _commit_in_thread(driver, groups, self._guard)
         except BaseException:
             self._failed = True
             raise
@@ -240,17 +244,24 @@ class BatchExecutor:
         self._failed = False
         await self._discard()
 
-    async def run(self, item_lists: Iterable[list[tuple[Plan, Any]]]) -> None:
-        """Execute every item in one transaction and commit it; roll back on any error."""
+    async def run(self, item_lists: Iterable[list[tuple[Plan, Any]]]) -> int:
+        """Execute every item in one transaction and commit it; roll back on any error.
+
+        Returns:
+            The transaction's duration in nanoseconds (connecting not included).
+        """
         guard = self._guard
         if guard.abandoned:
             raise WriterAbandoned()
         groups = group_rows(item_lists)
         conn = await self._connect()
+        begun = time.perf_counter_ns()
         try:
             if self._driver is not None and all(plan.fast for plan, _ in groups):
-                await self._driver._execute(_commit_in_thread, self._driver, groups, guard)
-                return
+                nanoseconds: int = await self._driver._execute(
+                    _commit_in_thread, self._driver, groups, guard
+                )
+                return nanoseconds
             if self._sqlite:
                 await self._begin_immediate(conn)
             else:
@@ -268,6 +279,7 @@ class BatchExecutor:
         except BaseException:
             await self._discard()
             raise
+        return time.perf_counter_ns() - begun
 
     async def _begin_immediate(self, conn: AsyncConnection) -> None:
         started: float | None = None

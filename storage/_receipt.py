@@ -15,12 +15,14 @@ __all__ = ("Receipt",)
 class Receipt:
     """The outcome of one submission: await it to know that it is committed."""
 
-    __slots__ = ("_done", "_error", "_event", "_items", "_n", "_seq")
+    __slots__ = ("_at", "_done", "_error", "_event", "_items", "_n", "_seq")
 
-    def __init__(self, items: list[tuple[Plan, Any]], seq: int) -> None:
+    def __init__(self, items: list[tuple[Plan, Any]], seq: int, at: float = 0.0) -> None:
         self._items = items
         self._n = len(items)
         self._seq = seq
+        self._at = at
+        """When it was submitted (``time.monotonic``): the writer's lag is the oldest's age."""
         self._done = False
         self._error: WriteRejected | None = None
         self._event: list[asyncio.Future[None]] | None = None

@@ -32,10 +32,13 @@ from collections import Counter, deque
 from contextlib import suppress
 from dataclasses import dataclass
 from itertools import islice
+from time import monotonic
 from typing import TYPE_CHECKING, Final
 
 import anyio
 import structlog
+
+from actorgrid.kernel import Histogram, HistogramSnapshot, latency_histogram
 
 from ._exceptions import (
     FlushTimeout,
@@ -86,6 +89,14 @@ class WriterStatistics:
     """Submissions rejected for good."""
     last_error: str | None
     """The last commit failure, as ``"Type: message"``, or ``None``."""
+    lag_seconds: float
+    """How long the oldest submission not yet committed or rejected has waited (0.0 when
+    nothing waits): how far the database is behind what was submitted."""
+    batch_ops: HistogramSnapshot
+    """Operations per committed transaction (bounds 1, 3, 7, ... 16383)."""
+    commit_seconds: HistogramSnapshot
+    """Seconds each committed transaction took, from its ``BEGIN`` (waits for the write
+    lock included) to its ``COMMIT`` (bounds about 1 µs to 69 s, each 4 times the last)."""
 
 
 class Writer:
@@ -170,6 +181,8 @@ class Writer:
         self._retries = 0
         self._rejected = 0
         self._last_error: str | None = None
+        self._batch_ops = Histogram(first_bits=1, last_bits=14)
+        self._commit_seconds = latency_histogram()  # nanoseconds
 
     async def __aenter__(self) -> Writer:
         if self._state != "new":
@@ -218,7 +231,7 @@ class Writer:
         if self._state != "running":
             raise WriterNotStarted() if self._state == "new" else WriterClosed()
         items = self._plans.prepare_ops(ops)
-        receipt = Receipt(items, 0)
+        receipt = Receipt(items, 0, monotonic())
         if not items:
             receipt._resolve(None)
             return receipt
@@ -279,14 +292,18 @@ class Writer:
 
     def statistics(self) -> WriterStatistics:
         """Return a snapshot of the writer's counters."""
+        queue = self._queue
         return WriterStatistics(
             pending_ops=self._pending_ops,
-            pending_submissions=len(self._queue),
+            pending_submissions=len(queue),
             batches_committed=self._batches_committed,
             ops_committed=self._ops_committed,
             retries=self._retries,
             rejected=self._rejected,
             last_error=self._last_error,
+            lag_seconds=max(0.0, monotonic() - queue[0]._at) if queue else 0.0,
+            batch_ops=self._batch_ops.snapshot(),
+            commit_seconds=self._commit_seconds.snapshot(),
         )
 
     async def aclose(self, *, timeout: float | EllipsisType | None = ...) -> None:
@@ -409,7 +426,7 @@ class Writer:
         failure the transactions queued behind it are skipped and the failed batch takes the
         careful path (:meth:`_process`: retries, then one submission at a time).
         """
-        inflight: deque[tuple[list[Receipt], asyncio.Future[None]]] = deque()
+        inflight: deque[tuple[list[Receipt], asyncio.Future[int]]] = deque()
         covered = 0  # receipts at the head of the queue that belong to in-flight batches
         while True:
             while len(inflight) < _PIPELINE_DEPTH:
@@ -431,8 +448,9 @@ class Writer:
             batch, future = inflight.popleft()
             covered -= len(batch)
             with anyio.CancelScope(shield=True):
-                error = await _outcome(future)
-            if error is None:
+                outcome = await _outcome(future)
+            if isinstance(outcome, int):
+                self._commit_seconds.observe(outcome)
                 self._resolve(batch, None)
                 if self._gave_up:
                     raise _GaveUp()
@@ -475,7 +493,8 @@ class Writer:
         """Commit ``batch`` in one transaction, retrying transient failures.
 
         Returns:
-            ``None`` once committed, or the non-transient error it failed with.
+            ``None`` once committed (its duration is counted), or the non-transient error
+            it failed with.
         """
         delay = self._retry_initial
         attempt = 0
@@ -485,7 +504,7 @@ class Writer:
                 raise _GaveUp()
             try:
                 with anyio.CancelScope(shield=True):
-                    await self._executor.run([receipt._items for receipt in batch])
+                    elapsed = await self._executor.run([receipt._items for receipt in batch])
             except Exception as exc:
                 if self._gave_up or isinstance(exc, WriterAbandoned):
                     raise _GaveUp() from exc
@@ -503,6 +522,7 @@ class Writer:
                 await anyio.sleep(delay)
                 delay = min(delay * 2, self._retry_max)
             else:
+                self._commit_seconds.observe(elapsed)
                 return None
 
     def _resolve(self, batch: list[Receipt], error: Exception | None) -> None:
@@ -513,6 +533,7 @@ class Writer:
                 self._finish(receipt, None)
             self._batches_committed += 1
             self._ops_committed += ops
+            self._batch_ops.observe(ops)
         else:
             for receipt in batch:
                 self._reject(receipt, error)
@@ -553,12 +574,12 @@ def _describe(receipts: deque[Receipt]) -> dict[str, int]:
     return dict(counts)
 
 
-async def _outcome(future: asyncio.Future[None]) -> Exception | None:
+async def _outcome(future: asyncio.Future[int]) -> Exception | float:
+    """The transaction's duration in seconds, or the error it failed with."""
     try:
-        await future
+        return await future
     except Exception as exc:
         return exc
-    return None
 
 
 def _check_seconds(name: str, value: object, *, allow_zero: bool) -> None:

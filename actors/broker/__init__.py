@@ -17,6 +17,7 @@ from ._broker import Subscribed as Subscribed
 from ._core import BrokerCore as BrokerCore
 from ._core import BrokerStatistics as BrokerStatistics
 from ._core import SubscriptionState as SubscriptionState
+from ._counters import TopicMetrics as TopicMetrics
 from ._operator import DeleteScheduled as DeleteScheduled
 from ._operator import KillScheduled as KillScheduled
 from ._operator import RetryScheduledNow as RetryScheduledNow
@@ -57,6 +58,7 @@ __all__ = (
     "Subscription",
     "SubscriptionState",
     "SubscriptionWorker",
+    "TopicMetrics",
     "TopicSpec",
     "WorkQueue",
     "in_handler",

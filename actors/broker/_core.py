@@ -50,6 +50,7 @@ from ..retry import (
     retry_record_upsert,
     validate_target,
 )
+from ._counters import TopicCounters, TopicMetrics
 from ._queue import QueueClosed
 from ._receipt import PublishReceipt
 from ._timetable import Timetable
@@ -91,6 +92,9 @@ class SubscriptionState:
     handler: Handler
     decode: Callable[[bytes], Any]
     queue: WorkQueue
+    counters: TopicCounters
+    """The topic's counters (``BrokerCore.counters_for``: the same for each subscription
+    the topic gets)."""
     workers: list[ActorRef[Delivery]] = field(default_factory=list)
     running: int = 0
     """Deliveries in progress now: decoding, waiting for references, in the handler, or
@@ -103,6 +107,7 @@ class BrokerStatistics:
 
     published: int
     acked: int
+    """Handler attempts that returned."""
     failed: int
     """Handler attempts that raised."""
     scheduled: int
@@ -155,11 +160,10 @@ class BrokerCore:
         self._random = random.Random()
         self.publishing = 0
         """Publishes in progress (between their call and their dispatch): drain waits."""
-        self.published = 0
-        self.acked = 0
-        self.failed = 0
+        self.counters: dict[str, TopicCounters] = {}
+        """Per topic: published, handled, failed, retried, dead-lettered, handler latency
+        (the totals of :meth:`statistics` are their sums)."""
         self.scheduled = 0
-        self.dead = 0
 
     # -- topics and publishing ----------------------------------------------------------
 
@@ -179,6 +183,29 @@ class BrokerCore:
         if known is not None and known != spec:
             raise TopicConflict(name, f"already declared as {known}")
         self.topics[name] = spec
+        self.counters_for(name)
+
+    def counters_for(self, topic: str) -> TopicCounters:
+        """Return the topic's counters, created on first use (a scheduled row read back
+        after a restart may belong to a topic this run has not declared yet)."""
+        counters = self.counters.get(topic)
+        if counters is None:
+            counters = self.counters[topic] = TopicCounters()
+        return counters
+
+    def topic_metrics(self) -> list[TopicMetrics]:
+        """Return a snapshot of every topic's counters, by topic name."""
+        return [self.counters[name].snapshot(name) for name in sorted(self.counters)]
+
+    def _count_published(self, deliveries: Sequence[Delivery]) -> None:
+        if not deliveries:
+            return
+        topic = deliveries[0].topic
+        if all(d.topic == topic for d in deliveries):
+            self.counters_for(topic).published += len(deliveries)
+            return
+        for d in deliveries:
+            self.counters_for(d.topic).published += 1
 
     def topic(self, name: str) -> TopicSpec:
         """Return a declared topic.
@@ -265,7 +292,7 @@ class BrokerCore:
                     raise
                 await self._complete(receipt, deliveries)
                 return
-            self.published += len(deliveries)
+            self._count_published(deliveries)
             for d in deliveries:
                 await self.dispatch(d)
         finally:
@@ -291,9 +318,10 @@ class BrokerCore:
             finally:
                 self.publishing -= 1
             return
-        if d.topic not in self.subs:
+        sub = self.subs.get(d.topic)
+        if sub is None:
             raise NoSubscriber(d.topic)
-        self.published += 1
+        sub.counters.published += 1
         self.publishing += 1
         try:
             await self.dispatch(d)
@@ -320,11 +348,11 @@ class BrokerCore:
         except cancelled:
             with anyio.CancelScope(shield=True):
                 await receipt.wait()
-                self.published += len(deliveries)
+                self._count_published(deliveries)
                 for d in deliveries:
                     await self.dispatch(d)
             raise
-        self.published += len(deliveries)
+        self._count_published(deliveries)
         for i, d in enumerate(deliveries):
             try:
                 await self.dispatch(d)
@@ -352,12 +380,12 @@ class BrokerCore:
         if d.durable:
             assert self.writer is not None
             receipt = self.writer.submit(insert_op(d, self.clock.now()))
-        self.published += 1
         if sub is None:
+            self.counters_for(d.topic).published += 1
             # Its row carries it: the subscription's recovery reads after a writer barrier,
             # so it sees this row even if it is not committed yet.
-            pass
         else:
+            sub.counters.published += 1
             self._mark_dispatched(d)
             sub.queue.offer(d)
         return PublishReceipt(d.id, receipt)
@@ -419,8 +447,11 @@ class BrokerCore:
                 self.park(d)
                 return
             self._mark_dispatched(d)
+            queue = sub.queue
+            if not queue.closed and queue.offer(d):
+                return  # what put() does first, without a coroutine
             try:
-                await sub.queue.put(d)
+                await queue.put(d)
             except QueueClosed:
                 continue  # unsubscribed while waiting for room: park it, or the next one's
             return
@@ -476,18 +507,32 @@ class BrokerCore:
         finally:
             handle.cancel()
 
-    async def ack(self, d: Delivery) -> None:
-        """The handler returned: the message is done and its target's cycle ends."""
-        self.acked += 1
-        row: dict[str, Any] | None = None
-        # A first-try success on the default target (topic, message id) cannot end a cycle:
-        # no other message shares that target, so the gate is not asked.
-        if self.gate is not None and (
+    def ack_asks_gate(self, d: Delivery) -> bool:
+        """Whether acking ``d`` must ask the gate (:meth:`ack`); if not, :meth:`acked` is
+        the whole ack, without a coroutine.
+
+        A first-try success on the default target (topic, message id) cannot end a cycle: no
+        other message shares that target, so the gate is not asked.
+        """
+        return self.gate is not None and (
             d.attempts > 0 or d.target_type != d.topic or d.target_id != d.id
-        ):
+        )
+
+    async def ack(self, d: Delivery) -> None:
+        """The handler returned: the message is done and its target's cycle ends.
+
+        The worker counts the attempt (``TopicCounters.handled``) before it calls this.
+        """
+        row: dict[str, Any] | None = None
+        if self.ack_asks_gate(d):
             row = await self.ask_gate(
                 RecordSuccess(d.target_type, d.target_id, caller_writes=self.writer is not None)
             )
+        self.acked(d, row)
+
+    def acked(self, d: Delivery, row: dict[str, Any] | None = None) -> None:
+        """Record the ack of ``d``: its done row and the gate's ``row`` (from
+        ``RecordSuccess``, if the gate was asked) in one submission."""
         if self.writer is not None and (d.durable or row is not None):
             now = self.clock.now()
             ops = [done_op(d, now)] if d.durable else []
@@ -502,8 +547,10 @@ class BrokerCore:
     async def nack(
         self, d: Delivery, exc: BaseException, *, early: bool, sub: Subscription
     ) -> None:
-        """The handler raised: record the failure, then schedule a retry or dead-letter it."""
-        self.failed += 1
+        """The handler raised: record the failure, then schedule a retry or dead-letter it.
+
+        The worker counts the attempt (``TopicCounters.failed``) before it calls this.
+        """
         now = self.clock.now()
         d = replace(
             d,
@@ -609,7 +656,7 @@ class BrokerCore:
         *,
         error: tuple[str | None, str | None, str | None] | None = None,
     ) -> str:
-        self.dead += 1
+        self.counters_for(d.topic).dead(reason)
         if exc is not None:
             error = (
                 type(exc).__name__,
@@ -670,13 +717,14 @@ class BrokerCore:
             _log.warning("pattern_note_dropped", message=type(message).__name__, error=repr(exc))
 
     def statistics(self) -> BrokerStatistics:
-        """Return a snapshot of the counters."""
+        """Return a snapshot of the counters (the per-topic ones summed)."""
+        counters = self.counters.values()
         return BrokerStatistics(
-            published=self.published,
-            acked=self.acked,
-            failed=self.failed,
+            published=sum(c.published for c in counters),
+            acked=sum(c.handled.count for c in counters),
+            failed=sum(c.failed.count for c in counters),
             scheduled=self.scheduled,
-            dead=self.dead,
+            dead=sum(sum(c.dead_lettered.values()) for c in counters),
             queued=self.queued(),
             running=self.running(),
         )

@@ -7,12 +7,18 @@ exceptions never crash the worker: they are the nack path, and so are a stray
 cancelled) and any other ``BaseException`` but ``KeyboardInterrupt`` and ``SystemExit``. A
 payload that cannot be decoded, whatever the decoder or the payload type's
 ``__post_init__`` raised, goes to the dead-letter queue without running the handler.
+
+Around each handler call the worker counts the topic's handled or failed attempt, its
+retries by phase and the call's duration. The duration is real elapsed time
+(``time.perf_counter_ns``), not the runtime's clock: under a fake clock every handler would
+take no time at all.
 """
 
 from __future__ import annotations
 
 import asyncio
 from contextvars import ContextVar
+from time import perf_counter_ns
 from typing import TYPE_CHECKING
 
 import structlog
@@ -52,6 +58,9 @@ class SubscriptionWorker(Actor["Delivery"]):
     def __init__(self, core: BrokerCore, sub: SubscriptionState) -> None:
         self._core = core
         self._sub = sub
+        # Bound once: the counters are the topic's for the subscription's whole life.
+        self._count_handled = sub.counters.handled.observe
+        self._count_failed = sub.counters.failed.observe
 
     async def on_start(self) -> None:
         """Mark this worker's task as a handler's (see :func:`in_handler`), then take work
@@ -72,6 +81,9 @@ class SubscriptionWorker(Actor["Delivery"]):
         The delivery counts as running (what ``drain`` waits for) from here until its ack,
         nack or dead letter is through, the wait for references and for the gate included.
         """
+        # One coroutine for the whole delivery on purpose: a call per step would cost a
+        # coroutine each, a measurable share of a transient delivery.
+        core = self._core
         sub = self._sub
         queue = sub.queue
         mailbox = self.actor_ref._cell.mailbox
@@ -80,7 +92,42 @@ class SubscriptionWorker(Actor["Delivery"]):
         while d is not None:
             sub.running += 1
             try:
-                await self._deliver(d)
+                try:
+                    payload = sub.decode(d.payload)
+                except Exception as exc:
+                    # msgspec raises DecodeError or ValidationError, but the payload type's own
+                    # __post_init__ may raise anything: every one of them means "undecodable".
+                    await core.dead_letter(d, reason="undecodable", exc=exc, row=None)
+                else:
+                    references: tuple[Reference, ...] = ()
+                    revision: Revision | None = None
+                    if d.early or d.phase == "revise":
+                        references, revision = await self._references(d)
+                    ctx = DeliveryContext(d, references, revision)
+                    if d.attempts:
+                        sub.counters.retry("early" if d.early else d.phase)
+                    started = perf_counter_ns()
+                    try:
+                        await sub.handler(payload, ctx)
+                    except asyncio.CancelledError as cancelled:
+                        # A real stop re-raises here: the delivery stays unacked, delivered again.
+                        failure = stray_failure(cancelled)
+                        early = self._failed(ctx, failure, started)
+                        await core.nack(d, failure, early=early, sub=sub.spec)
+                    except (KeyboardInterrupt, SystemExit):
+                        raise  # asks the process to end: not the handler's failure to retry
+                    except BaseException as exc:
+                        # Any other BaseException (GeneratorExit, an application's own) is the
+                        # handler's failure too: let into the supervisor's task group, it would
+                        # end the runtime.
+                        early = self._failed(ctx, exc, started)
+                        await core.nack(d, exc, early=early, sub=sub.spec)
+                    else:
+                        self._count_handled(perf_counter_ns() - started)
+                        if core.ack_asks_gate(d):
+                            await core.ack(d)
+                        else:
+                            core.acked(d)  # most acks: no coroutine
             finally:
                 sub.running -= 1
             # Take the next one here rather than through the mailbox (a tell and a poll
@@ -96,38 +143,10 @@ class SubscriptionWorker(Actor["Delivery"]):
             d = queue.take()
         queue.next_for(self.actor_ref)
 
-    async def _deliver(self, d: Delivery) -> None:
-        core = self._core
-        sub = self._sub
-        try:
-            payload = sub.decode(d.payload)
-        except Exception as exc:
-            # msgspec raises DecodeError or ValidationError, but the payload type's own
-            # __post_init__ may raise anything: every one of them means "undecodable".
-            await core.dead_letter(d, reason="undecodable", exc=exc, row=None)
-            return
-        references: tuple[Reference, ...] = ()
-        revision: Revision | None = None
-        if d.early or d.phase == "revise":
-            references, revision = await self._references(d)
-        ctx = DeliveryContext(d, references, revision)
-        try:
-            await sub.handler(payload, ctx)
-        except Exception as exc:
-            early = ctx.early_retry_requested or isinstance(exc, RetryEarly)
-            await core.nack(d, exc, early=early, sub=sub.spec)
-        except asyncio.CancelledError as cancelled:
-            # A real stop re-raises here: the delivery stays unacked and is delivered again.
-            failure = stray_failure(cancelled)
-            await core.nack(d, failure, early=ctx.early_retry_requested, sub=sub.spec)
-        except (KeyboardInterrupt, SystemExit):
-            raise  # asks the process to end: not the handler's failure to retry
-        except BaseException as exc:
-            # Any other BaseException (GeneratorExit, an application's own) is the handler's
-            # failure too: let into the supervisor's task group, it would end the runtime.
-            await core.nack(d, exc, early=ctx.early_retry_requested, sub=sub.spec)
-        else:
-            await core.ack(d)
+    def _failed(self, ctx: DeliveryContext, failure: BaseException, started: int) -> bool:
+        """Count a failed handler call; return whether it asked for the early retry."""
+        self._count_failed(perf_counter_ns() - started)
+        return ctx.early_retry_requested or isinstance(failure, RetryEarly)
 
     async def _references(self, d: Delivery) -> tuple[tuple[Reference, ...], Revision | None]:
         pattern = self._core.pattern

@@ -170,6 +170,7 @@ class RetryGate(Actor[RetryGateMessage]):
                 exhausted=self._exhausted,
             )
         self._cache = cache
+        self._counts = self._state.decisions
         self._retention, self._prune_interval = retention, float(prune_interval)
         self._pruner: RecordPruner | None = None
         self._wb: WriteBehind | None = None
@@ -314,12 +315,19 @@ class RetryGate(Actor[RetryGateMessage]):
     def _can_retry(self, record: RetryRecord | None, explicit: bool) -> Decision:
         self._decisions += 1
         if record is None:
-            return self._decide(None, self._now(), explicit)
-        version = record.version
-        decision = self._decide(record, self._now(), explicit)
-        if record.version != version:
-            self._mark(record)
+            decision = self._decide(None, self._now(), explicit)
+        else:
+            version = record.version
+            decision = self._decide(record, self._now(), explicit)
+            if record.version != version:
+                self._mark(record)
+        self._count(decision)
         return decision
+
+    def _count(self, decision: Decision) -> None:
+        key = (decision.allowed, decision.reason)
+        counts = self._counts
+        counts[key] = counts.get(key, 0) + 1
 
     def _record_failure(self, msg: RecordFailure, record: RetryRecord | None) -> FailureOutcome:
         if record is None:
@@ -343,6 +351,7 @@ class RetryGate(Actor[RetryGateMessage]):
         early = None
         if msg.explicit and decision.phase != "exhausted":
             early = self._decide(record, now, True)
+            self._count(early)
         self._mark(record, hold=msg.caller_writes)
         return FailureOutcome(decision, record_to_row(record, now), early)
 

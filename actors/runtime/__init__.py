@@ -17,15 +17,25 @@ from ._config import PatternSettings as PatternSettings
 from ._config import RuntimeConfig as RuntimeConfig
 from ._config import StorageSettings as StorageSettings
 from ._runtime import Runtime as Runtime
+from ._snapshots import ActorStatus as ActorStatus
+from ._snapshots import GateDecisions as GateDecisions
+from ._snapshots import RuntimeMetrics as RuntimeMetrics
+from ._snapshots import RuntimeStatus as RuntimeStatus
+from ._snapshots import TopicStatus as TopicStatus
 
 __all__ = (
+    "ActorStatus",
     "App",
     "BrokerSettings",
+    "GateDecisions",
     "GateSettings",
     "HandlerDecl",
     "PatternSettings",
     "Runtime",
     "RuntimeConfig",
+    "RuntimeMetrics",
+    "RuntimeStatus",
     "StorageSettings",
     "TopicDecl",
+    "TopicStatus",
 )

@@ -81,6 +81,7 @@ from ..retry import (
     validate_target,
 )
 from ._config import RuntimeConfig
+from ._observe import ObserveCalls
 from ._patterns import PatternCalls
 from ._scheduled import ScheduledCalls
 
@@ -121,7 +122,7 @@ def _pool_name(topic: str) -> str:
     return f"topic:{topic}"
 
 
-class Runtime(PatternCalls, ScheduledCalls):
+class Runtime(PatternCalls, ScheduledCalls, ObserveCalls):
     """actorgrid embedded in an application: ``async with Runtime(config) as rt: ...``.
 
     Args:
@@ -144,6 +145,7 @@ class Runtime(PatternCalls, ScheduledCalls):
         self._core: BrokerCore | None = None
         self._broker: ActorRef[Any] | None = None
         self._gate: ActorRef[Any] | None = None
+        self._gate_state: GateState | None = None
         self._subs: Supervisor | None = None
         self._changing: set[str] = set()
         """Topics whose subscription is being started or taken down now."""
@@ -262,7 +264,8 @@ class Runtime(PatternCalls, ScheduledCalls):
         )
         if config.gate.enabled:
             policy = RetryPolicy(config.retry)
-            gate_state = GateState()  # the records and pending writes survive a restart
+            # The records, pending writes and decision counts survive a restart.
+            gate_state = self._gate_state = GateState()
             db, writer, gate = self.engine, self.writer, config.gate
             self._gate = core.gate = await kernel.spawn(
                 lambda: RetryGate(
@@ -484,7 +487,9 @@ class Runtime(PatternCalls, ScheduledCalls):
             raise TopicConflict(topic, "already has a subscription")
         kind = payload_type if payload_type is not None else topic_spec.payload_type
         decoder = msgspec.msgpack.Decoder(kind) if kind is not None else msgspec.msgpack.Decoder()
-        state = SubscriptionState(spec, handler, decoder.decode, WorkQueue(max_in_flight))
+        state = SubscriptionState(
+            spec, handler, decoder.decode, WorkQueue(max_in_flight), core.counters_for(topic)
+        )
         assert self._subs is not None
         assert self._broker is not None
         self._changing.add(topic)

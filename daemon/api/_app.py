@@ -48,7 +48,7 @@ def create_api(runtime: Runtime, settings: ApiSettings) -> Litestar:
     app = Litestar(
         route_handlers=[
             health_router(),
-            observe_router(),
+            observe_router(runtime),
             intake_router(),
             retries_router(),
             dead_letters_router(),

@@ -42,10 +42,10 @@ class TestPublishAndStatus:
         status = cli("status", "--json")
         assert status.code == 0
         assert status.json()["broker"]["published"] >= 1
-        assert status.json()["ready"] is True
+        assert status.json()["state"] == "running"
         table = cli("status")
         assert "broker.published" in table.out
-        assert "ready" in table.out
+        assert "running" in table.out
 
     def test_publish_a_batch_from_stdin(
         self, cli: Callable[..., Ran], daemon: Daemon, monkeypatch: pytest.MonkeyPatch
