@@ -67,6 +67,7 @@ if TYPE_CHECKING:
     from .actors.patterns.embedders import (
         SentenceTransformerEmbedder as SentenceTransformerEmbedder,
     )
+    from .actors.patterns.embedders import Thresholds as Thresholds
     from .actors.patterns.index import Hit as Hit
     from .actors.retry import Decision as Decision
     from .actors.retry import InMemoryRetryStore as InMemoryRetryStore
@@ -175,6 +176,7 @@ __all__ = (
     "StorageError",
     "StorageSettings",
     "SystemClock",
+    "Thresholds",
     "TopicConflict",
     "TopicMetrics",
     "TopicStatus",
@@ -232,6 +234,7 @@ _HOMES: dict[str, str] = {
     "Embedder": ".actors.patterns.embedders",
     "HashingEmbedder": ".actors.patterns.embedders",
     "SentenceTransformerEmbedder": ".actors.patterns.embedders",
+    "Thresholds": ".actors.patterns.embedders",
     "Hit": ".actors.patterns.index",
     "Decision": ".actors.retry",
     "InMemoryRetryStore": ".actors.retry",

@@ -37,6 +37,21 @@ Figures, all measured in the same run:
   faster than exact search through the same ``VectorIndex.search`` at every larger size;
   the table of latencies by size is printed. ``DEFAULT_EXACT_THRESHOLD`` is set from it.
 
+Retrieval quality on real text (``bench/_docstrings.py``, ``bench/_quality.py``): the
+standard library's docstrings, read from the running Python's source, the summary line
+the query and the rest of the docstring its one right answer (all 1,436 of Python 3.11's
+in ``--full``, every 4th in ``--quick``). For every embedder (hashing; all-MiniLM-L6-v2
+when the ``embeddings`` extra is installed, else a line says it was left out):
+
+- ``quality_hit_at_1`` / ``_at_3``: share of queries whose answer ranks first / in the top 3.
+- ``glimpse_precision`` / ``glimpse_answer_rate`` at the embedder's glimpse threshold
+  (``@t``), and the same for revise (3 chunks): right / answered, answered / queries.
+- ``embed_paragraphs_rate`` / ``embed_queries_rate``: answers and queries embedded per
+  second in batches of 64, against the hashing embedder in the same run.
+
+The trade-off table (precision, answer rate and the share of right answers kept, at each
+threshold from 0.10 to 0.80) and the thresholds it calibrates are printed for each.
+
 Run: ``python -m bench.pattern_engine --quick`` (15,000 items, under a minute on an idle
 two-core machine) or ``--full`` (100,000 items, several minutes).
 """
@@ -55,17 +70,22 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from actorgrid import HashingEmbedder, PatternSettings
+from actorgrid import EmbeddingError, HashingEmbedder, PatternSettings, SentenceTransformerEmbedder
+from actorgrid.actors.patterns.embedders import MINILM
 from actorgrid.actors.patterns.index import VectorIndex
 from actorgrid.actors.patterns.index._exact_search import similarities
 from bench._common import Figure, Mode, best_of, parse_mode, report
 from bench._corpus import FlatClusterCorpus, ZipfCorpus
+from bench._docstrings import docstring_corpus
 from bench._pattern_runtime import engine_figures
+from bench._quality import evaluate, print_tradeoff, quality_figures
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     import numpy.typing as npt
+
+    from actorgrid import Embedder
 
     Matrix = npt.NDArray[np.float32]
 
@@ -94,6 +114,8 @@ SIZES: dict[Mode, Sizes] = {
     ),
 }
 EF_SWEEP = (16, 32, 48, 64, 80, 96, 128, 192, 256)
+QUALITY_STRIDE: dict[Mode, int] = {"quick": 4, "full": 1}
+"""Every n-th docstring of the corpus the quality section uses."""
 RECALL_TARGET = 0.95
 
 
@@ -217,7 +239,28 @@ def run(mode: Mode) -> list[Figure]:
             float(crossover if crossover is not None else sizes.checkpoints[-1]),
         ),
         *stress.figures,
+        *quality_section(mode),
     ]
+
+
+def quality_section(mode: Mode) -> list[Figure]:
+    """Measure retrieval quality on the standard library's docstrings for every embedder."""
+    items = docstring_corpus()[:: QUALITY_STRIDE[mode]]
+    corpus = "stdlib docstrings"
+    embedders: list[Embedder] = [HashingEmbedder()]
+    try:
+        embedders.append(SentenceTransformerEmbedder(MINILM))
+    except EmbeddingError as exc:
+        print(f"\nretrieval quality: {MINILM} left out ({exc})")
+    figures: list[Figure] = []
+    baseline = None
+    for embedder in embedders:
+        quality = evaluate(embedder, items)
+        _progress(f"quality measured: {embedder.name}")
+        print_tradeoff(quality, corpus)
+        figures += quality_figures(quality, embedder, f"/{len(items)}", baseline)
+        baseline = baseline or quality
+    return figures
 
 
 def _embed(embedder: HashingEmbedder, texts: list[str]) -> Matrix:

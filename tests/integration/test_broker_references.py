@@ -21,6 +21,7 @@ from actorgrid import (
     RuntimeConfig,
     StorageSettings,
 )
+from actorgrid.actors.patterns.embedders import HASHING_THRESHOLDS
 from actorgrid.kernel import FakeClock, KernelConfig
 from actorgrid.kernel.testing import settle, wait_until
 
@@ -96,7 +97,8 @@ Seen = list[tuple[Any, DeliveryContext]]
 class TestGlimpseOnEarlyRetry:
     async def test_early_retry_carries_the_runbook_chunk(self, runtimes: Runtimes) -> None:
         """RetryEarly at 0: the retry at +20 min is early and carries the runbook about the
-        error (similarity >= 0.5), never the failure itself; its success is recorded."""
+        error (at least the glimpse threshold), never the failure itself; its success is
+        recorded."""
         seen: Seen = []
 
         async def handler(payload: Any, ctx: DeliveryContext) -> None:
@@ -123,7 +125,7 @@ class TestGlimpseOnEarlyRetry:
         [ref] = retry.references
         assert (ref.chunk_id, ref.source) == (ids[0], "runbooks/sqlite-locked.md")
         assert ref.text.startswith(LOCKED)
-        assert ref.similarity >= 0.5
+        assert ref.similarity >= HASHING_THRESHOLDS.glimpse
         assert retry.revision is None
         [failure] = failures
         assert failure.text == LOCKED
@@ -218,7 +220,7 @@ class TestReviseAfterBaseRetries:
         assert 1 <= len(revision.references) <= 3
         assert ctx.references == revision.references
         assert revision.references[0].source == "runbooks/upstream-timeout.md"
-        assert all(r.similarity >= 0.4 for r in revision.references)
+        assert all(r.similarity >= HASHING_THRESHOLDS.revise for r in revision.references)
         text = "\n".join(revision.suggestions)
         assert "reference runbooks/upstream-timeout.md" in text
         assert "the same error repeated on all 3 attempts so far" in text

@@ -13,11 +13,16 @@ import numpy as np
 import numpy.typing as npt
 
 from ._protocol import FloatMatrix, validate_texts
+from ._thresholds import Thresholds
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-__all__ = ("HashingEmbedder",)
+__all__ = ("HASHING_THRESHOLDS", "HashingEmbedder")
+
+HASHING_THRESHOLDS: Final = Thresholds(glimpse=0.35, revise=0.25)
+"""The hashing embedder's defaults, measured on real text (see
+``docs/INFERENCING_VS_REFERENCING.md``)."""
 
 
 # Words that carry no meaning for matching failures against reference text.
@@ -161,6 +166,11 @@ class HashingEmbedder:
     def dim(self) -> int:
         """Return the vector dimension."""
         return self._dim
+
+    @property
+    def thresholds(self) -> Thresholds:
+        """Return the default glimpse and revise thresholds (:data:`HASHING_THRESHOLDS`)."""
+        return HASHING_THRESHOLDS
 
     def __repr__(self) -> str:
         return f"HashingEmbedder({self._name!r})"

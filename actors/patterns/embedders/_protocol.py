@@ -16,6 +16,8 @@ from ..._exceptions import EmbeddingError
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from ._thresholds import Thresholds
+
 __all__ = ("Embedder", "FloatMatrix", "validate_texts")
 
 FloatMatrix = npt.NDArray[np.float32]
@@ -36,6 +38,15 @@ class Embedder(Protocol):
     @property
     def dim(self) -> int:
         """Return the dimension of the vectors ``embed`` returns."""
+        ...
+
+    @property
+    def thresholds(self) -> Thresholds:
+        """Return the glimpse and revise thresholds measured for this embedder's scale.
+
+        The pattern engine uses them unless ``[pattern]`` sets ``glimpse_min_similarity``
+        or ``revise_min_similarity``.
+        """
         ...
 
     def embed(self, texts: Sequence[str]) -> FloatMatrix:

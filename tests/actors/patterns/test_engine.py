@@ -270,7 +270,7 @@ class TestSettings:
         config = msgspec.convert({"pattern": {"glimpse_min_similarity": 0.3}}, RuntimeConfig)
         assert config.pattern.glimpse_min_similarity == 0.3
         assert (config.pattern.glimpse_k, config.pattern.revise_k) == (1, 3)
-        assert (config.pattern.revise_min_similarity, config.pattern.enabled) == (0.4, True)
+        assert (config.pattern.revise_min_similarity, config.pattern.enabled) == (None, True)
 
     def test_index_path_beside_the_database(self, tmp_path: Path) -> None:
         """The index goes beside a SQLite file; memory databases keep it in memory."""

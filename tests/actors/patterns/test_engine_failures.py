@@ -10,6 +10,7 @@ from structlog.testing import capture_logs
 
 from actorgrid import REVISION_SUBPROCESS, HashingEmbedder, PatternSettings, Revision
 from actorgrid.actors.patterns import FailureContext, Glimpse, NoteFailure, Revise
+from actorgrid.actors.patterns.embedders import HASHING_THRESHOLDS
 from actorgrid.actors.patterns.index import VectorIndex
 from actorgrid.kernel.testing import settle, wait_until
 
@@ -338,7 +339,8 @@ class TestTwoIndexes:
 
 class TestGlimpse:
     async def test_one_runbook_and_never_a_failure(self, db_path: Path, clock: FakeClock) -> None:
-        """Glimpse returns at most one chunk >= 0.5, from the runbooks, not the failures."""
+        """Glimpse returns at most one chunk >= the glimpse threshold, from the runbooks, not
+        the failures."""
         async with running_engine(db_path, clock, SLOW) as pe:
             await pe.add_runbooks()
             await pe.fail("a", 1, "sqlite3.OperationalError: database is locked")
@@ -347,7 +349,7 @@ class TestGlimpse:
             )
         [ref] = refs
         assert ref.source == "runbooks/sqlite-locked.md"
-        assert ref.similarity >= 0.5
+        assert ref.similarity >= HASHING_THRESHOLDS.glimpse
 
     async def test_does_not_wait_for_buffered_failures(
         self, db_path: Path, clock: FakeClock
@@ -388,8 +390,9 @@ class TestRevise:
     async def test_references_suggestions_pattern_and_marker(
         self, db_path: Path, clock: FakeClock
     ) -> None:
-        """Revise returns up to 3 chunks >= 0.4 and suggestions that name the runbook, this
-        target's repeated error, and alike failures of other targets with their outcomes."""
+        """Revise returns up to 3 chunks >= the revise threshold and suggestions that name the
+        runbook, this target's repeated error, and alike failures of other targets with their
+        outcomes."""
         async with running_engine(db_path, clock, SLOW) as pe:
             await pe.add_runbooks()
             await pe.fail("a", 1, TIMEOUT)
@@ -405,7 +408,10 @@ class TestRevise:
         assert revision.marker == REVISION_SUBPROCESS == "REVISION_SUBPROCESS"
         assert 1 <= len(revision.references) <= 3
         assert revision.references[0].source == "runbooks/upstream-timeout.md"
-        assert all(r.similarity >= 0.4 and r.source != "failure" for r in revision.references)
+        assert all(
+            r.similarity >= HASHING_THRESHOLDS.revise and r.source != "failure"
+            for r in revision.references
+        )
         text = "\n".join(revision.suggestions)
         assert "reference runbooks/upstream-timeout.md: TimeoutError: upstream request" in text
         assert "the same error repeated on all 3 attempts so far" in text
@@ -434,7 +440,7 @@ class TestRevise:
         assert "same error" not in text
         assert revision.pattern is None
         assert revision.references == ()
-        assert "no reference chunk reached similarity 0.40" in text
+        assert "no reference chunk reached similarity 0.25" in text
 
     async def test_failures_that_never_recovered(self, db_path: Path, clock: FakeClock) -> None:
         """When every alike failure went to the dead letters, revise says retrying did not help."""
@@ -457,6 +463,6 @@ class TestRevise:
         assert revision.pattern is None
         assert revision.marker == REVISION_SUBPROCESS
         assert revision.suggestions == (
-            "no reference chunk reached similarity 0.40 for this error: add a runbook chunk "
+            "no reference chunk reached similarity 0.25 for this error: add a runbook chunk "
             "about it (Runtime.add_chunks)",
         )
