@@ -102,11 +102,13 @@ class ReplayRequest(_Selection, frozen=True, kw_only=True, forbid_unknown_fields
 
 
 class PurgeRequest(_Selection, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """Which dead letters to delete for good (a filter and/or ``older_than``, or
-    ``everything``)."""
+    """Which dead letters to delete for good: a filter and/or ``older_than``,
+    ``everything``, or ``ids`` (alone: the CLI purges a large selection page by page)."""
 
     older_than: Annotated[float, msgspec.Meta(ge=0)] | None = None
     """Only those filed more than this many seconds ago."""
+    ids: Annotated[list[Name], msgspec.Meta(min_length=1, max_length=1000)] | None = None
+    """These dead letters (unknown ids are skipped), instead of a filter."""
 
 
 class Purged(msgspec.Struct, frozen=True):
@@ -224,6 +226,11 @@ async def replay_many(ctx: Ctx, data: JSONBody[ReplayRequest]) -> JobView:
 @post("/purge", status_code=200, summary="Purge dead letters")
 async def purge(ctx: Ctx, data: JSONBody[PurgeRequest]) -> Purged:
     """Delete the selected dead letters for good."""
+    if data.ids is not None:
+        others = DeadLetterFilter(**data.filters()).empty and data.older_than is None
+        if data.everything or not others:
+            raise ApiError(400, "bad_selector", "give ids, a filter or everything=true: one")
+        return Purged(await ctx.runtime.dead_letters.purge(data.ids))
     filters = _selected(data)
     deleted = await ctx.runtime.dead_letters.purge(
         **filters, older_than=data.older_than, everything=data.everything

@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import sys
+import time
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import cyclopts
-from rich.console import Console
 
 from ._command import call_daemon
 from ._errors import UsageProblem, report
 from ._filters import DeadLetterFilters, parse_duration
 from ._jobs import follow_job, show_job
 from ._options import ClientOptions  # noqa: TC001 - cyclopts reads annotations
-from ._output import Column, relative, short, target_text
+from ._output import Column, progress_bar, relative, short, target_text
 
 if TYPE_CHECKING:
     from ._client import DaemonClient
@@ -168,6 +167,10 @@ def replay(
     return call_daemon(options, many)
 
 
+_PURGE_PAGE = 500
+"""Dead letters one purge request deletes (the bar advances per page)."""
+
+
 @dlq.command
 def purge(
     *,
@@ -183,14 +186,32 @@ def purge(
         everything: delete every dead letter.
     """
 
-    def run(client: DaemonClient, out: Output) -> None:
-        body: dict[str, Any] = dict((filters or DeadLetterFilters()).values())
+    try:
+        chosen: dict[str, Any] = dict((filters or DeadLetterFilters()).values())
         if older_than is not None:
-            body["older_than"] = parse_duration(older_than, "--older-than")
-        if everything:
-            body["everything"] = True
-        with Console(file=sys.stderr).status("purging dead letters"):
-            answer = client.post("/v1/dead-letters/purge", body)
-        out.result(answer, lambda: out.line(f"purged {answer['deleted']} dead letters"))
+            cutoff = time.time() - parse_duration(older_than, "--older-than")
+            until = chosen.get("until")
+            chosen["until"] = cutoff if until is None else min(cutoff, until)
+    except UsageProblem as exc:
+        return report(exc)
+    given = any(v is not None for v in chosen.values())
+    if not everything and not given:
+        return report(UsageProblem("give filters, --older-than or --everything"))
+    if everything and given:
+        return report(UsageProblem("give filters or --everything, not both"))
+
+    def run(client: DaemonClient, out: Output) -> None:
+        # Page by page: list a page of the selection, purge it by id, with a bar.
+        page = client.get("/v1/dead-letters", **chosen, limit=_PURGE_PAGE)
+        deleted = 0
+        with progress_bar() as bar:
+            task = bar.add_task("purge dead letters", total=page["total"])
+            while page["items"]:
+                ids = [item["id"] for item in page["items"]]
+                deleted += client.post("/v1/dead-letters/purge", {"ids": ids})["deleted"]
+                bar.advance(task, len(ids))
+                page = client.get("/v1/dead-letters", **chosen, limit=_PURGE_PAGE)
+        answer = {"deleted": deleted}
+        out.result(answer, lambda: out.line(f"purged {deleted} dead letters"))
 
     return call_daemon(options, run)

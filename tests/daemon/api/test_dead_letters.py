@@ -147,6 +147,23 @@ async def test_purge_by_filter(served: Served) -> None:
     assert served.query("SELECT count(*) FROM messages WHERE state='dead'") == [(1,)]
 
 
+async def test_purge_by_ids(served: Served) -> None:
+    """A page of ids (how the CLI purges a large selection), unknown ones skipped."""
+    ids = await _dead(served, ["g1", "x2"])
+    r = await served.client.post(
+        "/v1/dead-letters/purge", json={"ids": [ids[1], "no-such-id"]}, headers=AUTH
+    )
+    assert r.status_code == 200, r.text
+    assert r.json() == {"deleted": 1}
+    assert served.query("SELECT id FROM dead_letters") == [(ids[0],)]
+    before = served.fingerprint()
+    for body in ({"ids": [ids[0]], "topic": "jobs"}, {"ids": [ids[0]], "everything": True}):
+        refused = await served.client.post("/v1/dead-letters/purge", json=body, headers=AUTH)
+        assert refused.status_code == 400, refused.text
+        assert refused.json()["error"] == "bad_selector"
+    assert served.fingerprint() == before
+
+
 async def test_bad_selections_and_filters_change_nothing(served: Served) -> None:
     await _dead(served, ["g1", "x2"])
     before = served.fingerprint()

@@ -177,6 +177,7 @@ class TestDeadLetters:
         purged = cli("dlq", "purge", "--target-id", "d-1", "--json")
         assert purged.code == 0
         assert purged.json() == {"deleted": 2}
+        assert "purge dead letters" in purged.err  # the progress bar, page by page
         assert rows(daemon.db, "SELECT id FROM dead_letters WHERE target_id = 'd-1'") == []
         assert "no dead letters" in cli("dlq", "list", "--target-id", "d-1").out
 

@@ -95,14 +95,15 @@ def test_unknown_ids_exit_5(cli: Callable[..., Ran], args: tuple[str, ...], kind
 def test_rejected_requests_exit_6_and_change_nothing(
     cli: Callable[..., Ran], daemon: Daemon
 ) -> None:
-    """A payload of the wrong shape and a purge without a selection are 4xx answers."""
+    """A payload of the wrong shape is a 4xx answer (6); a purge without a selection is
+    refused before any request (2)."""
     before = messages(daemon)
     wrong = cli("publish", "jobs", '{"title": "no name"}')
     assert wrong.code == 6
     assert "invalid_payload" in wrong.err
     assert "name" in wrong.err
     unselected = cli("dlq", "purge")
-    assert unselected.code == 6
+    assert unselected.code == 2
     assert "--everything" in unselected.err
     assert messages(daemon) == before
 
