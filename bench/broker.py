@@ -15,6 +15,11 @@ best of each kept):
   awaiting ``publish`` (its row committed by the group-commit writer) until every message
   is handled and its ``done`` state committed. Baseline: one SQLAlchemy ``AsyncSession``
   commit per inserted ``messages`` row, on its own file. Target: 20x.
+* ``durable_sequential_throughput``: one producer awaiting each durable ``publish`` in turn
+  (so no two of its rows can share a transaction) until every message is handled and its
+  ``done`` state committed. Baseline: stdlib ``sqlite3`` committing one ``messages`` insert
+  per transaction with the runtime's PRAGMAs (WAL, ``synchronous=NORMAL``), on its own
+  file: the per-commit rate of the machine. Target: 0.8x.
 * ``durable_batch_throughput``: the same with ``publish_batch`` (a few concurrent
   publishers, 500 messages per call), against the same baseline.
 * ``failure_path`` / ``failure_path_durable``: handlers that always raise, the default retry
@@ -95,6 +100,7 @@ class Sizes:
     batch: int
     batch_publishers: int
     per_message: int
+    sequential: int
     failures: int
     failures_durable: int
     failures_pattern: int
@@ -110,6 +116,7 @@ QUICK = Sizes(
     batch=500,
     batch_publishers=4,
     per_message=400,
+    sequential=2_000,
     failures=1_000,
     failures_durable=500,
     failures_pattern=200,
@@ -124,6 +131,7 @@ FULL = Sizes(
     batch=500,
     batch_publishers=4,
     per_message=2_000,
+    sequential=10_000,
     failures=10_000,
     failures_durable=5_000,
     failures_pattern=2_000,
@@ -283,6 +291,41 @@ async def durable_batch(url: str, n: int, batch: int, publishers: int) -> float:
                 tg.create_task(producer())
 
     return await _durable_run(url, calls * batch * publishers, feed)
+
+
+async def durable_sequential(url: str, n: int) -> float:
+    """One producer awaiting each ``publish`` (committed) in turn; msgs/s until done committed."""
+    return await durable_publish(url, n, 1)
+
+
+_RAW_INSERT = (
+    "INSERT INTO messages (id, topic, target_type, target_id, payload, headers, state,"
+    " attempts, available_at, created_at, updated_at, last_error, early_requested)"
+    " VALUES (?, ?, ?, ?, ?, NULL, 'ready', 0, ?, ?, ?, NULL, 0)"
+)
+
+
+def raw_per_commit(url: str, n: int) -> float:
+    """Baseline: stdlib sqlite3, one ``messages`` insert per transaction (WAL,
+    ``synchronous=NORMAL``, as the runtime's engine sets them); rows/s."""
+    conn = sqlite3.connect(url.removeprefix("sqlite+aiosqlite:///"), isolation_level=None)
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        payload = encode(0)
+        start = time.perf_counter()
+        for _ in range(n):
+            now = time.time()
+            message_id = uuid.uuid4().hex
+            conn.execute("BEGIN")
+            conn.execute(
+                _RAW_INSERT, (message_id, TOPIC, TOPIC, message_id, payload, now, now, now)
+            )
+            conn.execute("COMMIT")
+        elapsed = time.perf_counter() - start
+    finally:
+        conn.close()
+    return n / elapsed
 
 
 async def per_message_commit(url: str, n: int) -> float:
@@ -562,7 +605,7 @@ def run(mode: Mode) -> list[Figure]:
         )
 
         dbs = Databases(Path(tmp))
-        note(f"durable: {sizes.publishers} publishers, batches, per-message commit")
+        note(f"durable: {sizes.publishers} publishers, one, batches, per-message commit")
         value, base = pair(
             sizes.runs,
             on_loop(lambda: durable_publish(dbs.fresh("d"), sizes.durable, sizes.publishers)),
@@ -576,6 +619,21 @@ def run(mode: Mode) -> list[Figure]:
                 "per-message commit",
                 base,
                 target_ratio=20.0,
+            )
+        )
+        value, raw = pair(
+            sizes.runs,
+            on_loop(lambda: durable_sequential(dbs.fresh("s"), sizes.sequential)),
+            lambda: raw_per_commit(dbs.fresh("r"), sizes.sequential),
+        )
+        figures.append(
+            Figure(
+                "durable_sequential_throughput",
+                "msgs/s",
+                value,
+                "raw sqlite3, one insert per commit",
+                raw,
+                target_ratio=0.8,
             )
         )
         value = best_of(

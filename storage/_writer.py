@@ -2,8 +2,11 @@
 
 SQLite has one writer at a time, so all writes go through one :class:`Writer`. Callers
 ``submit`` operations (never blocking); a background task commits whatever is pending in one
-transaction per batch, every ``max_delay`` seconds or ``max_batch_ops`` operations. A caller
-that needs durability awaits its :class:`Receipt` (or uses ``write``).
+transaction per batch of at most ``max_batch_ops`` operations. Group commit is adaptive: what
+arrives while a commit is in flight joins the next batch; an idle writer woken by a
+submission commits at once unless its last ``max_delay`` wait for company gathered some (it
+probes with one such wait now and then). A caller that needs durability awaits its
+:class:`Receipt` (or uses ``write``).
 
 Invariants:
 
@@ -65,6 +68,9 @@ __all__ = ("Writer", "WriterStatistics")
 _log = structlog.get_logger("actorgrid.storage.writer")
 
 _PIPELINE_DEPTH: Final = 2
+_PROBE_EVERY: Final = 64
+"""After a group-commit wait that no submission joined, wakes that commit at once before
+the writer tries waiting again."""
 
 
 class _GaveUp(Exception):
@@ -108,8 +114,9 @@ class Writer:
         engine: The engine to write through.
         max_batch_ops: Most operations per transaction (a larger single submission still
             commits whole, alone).
-        max_delay: How long to wait, after a submission wakes an idle writer, for more
-            submissions to join the same transaction.
+        max_delay: How long an idle writer woken by a submission may wait for more to join
+            the same transaction; it waits only while such waits gather company (a lone
+            sequential writer commits at once), and ``0`` never waits.
         retry_initial: First backoff after a transient failure, in seconds; doubles per retry.
         retry_max: Longest backoff, in seconds.
         close_timeout: How long closing may take to flush; ``None`` waits for as long as it
@@ -169,6 +176,8 @@ class Writer:
         self._urgent_upto = 0  # flush() asked for everything up to here without delay
         self._wake: anyio.Event | None = None
         self._wake_on_any = False
+        self._wait_paid = False  # the last group-commit wait gathered another submission
+        self._wakes_since_wait = 0
         self._progress: anyio.Event | None = None
         self._task_group: TaskGroup | None = None
         self._run_scope: anyio.CancelScope | None = None
@@ -404,18 +413,28 @@ class Writer:
                 self._wake = None
                 self._wake_on_any = False
             woke_from_idle = True
+        if not woke_from_idle or self._max_delay <= 0:
+            return
+        # Adaptive group commit: the tasks already runnable submit first (one pass of the
+        # event loop). The writer then waits for company only while waiting pays: after a
+        # wait that nothing joined, it commits at once, probing with one wait every
+        # _PROBE_EVERY wakes (a lone sequential writer pays max_delay once per probe).
+        await anyio.lowlevel.checkpoint()
+        self._wakes_since_wait += 1
         if (
-            woke_from_idle
-            and self._max_delay > 0
+            (self._wait_paid or self._wakes_since_wait >= _PROBE_EVERY)
             and self._pending_ops < self._max_batch_ops
             and self._urgent_upto <= self._resolved
         ):
+            self._wakes_since_wait = 0
+            before = self._submitted
             self._wake = anyio.Event()
             try:
                 with anyio.move_on_after(self._max_delay):
                     await self._wake.wait()
             finally:
                 self._wake = None
+            self._wait_paid = self._submitted > before
 
     async def _pump(self) -> None:
         """Commit batches until the queue is empty.

@@ -35,7 +35,8 @@ class StorageSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     """Upgrade the schema to the newest revision at start."""
     max_batch_ops: int = 2000
     max_delay: float = 0.002
-    """Seconds a lone write may wait for company before its batch commits."""
+    """Seconds a write that wakes the idle writer may wait for company; the writer waits
+    only while such waits gather some, so a lone sequential writer commits at once."""
     max_pending_ops: int = 100_000
     """Writes queued and not yet committed above which publishers wait (``publish_nowait``
     raises ``BrokerFull``): a stalled database holds publishers back instead of memory

@@ -124,6 +124,24 @@ class TestBatching:
         assert (stats.pending_ops, stats.pending_submissions) == (0, 0)
         assert len(await records(engine)) == 50
 
+    async def test_a_lone_submission_commits_without_waiting_for_max_delay(
+        self, engine: AsyncEngine
+    ) -> None:
+        """With a 30 s group-commit window, a lone write still commits at once, and twenty
+        submissions made together still share one transaction."""
+        async with Writer(engine, max_delay=30.0) as writer:
+            with anyio.fail_after(5):  # a hang guard: the old writer waited out the 30 s
+                await writer.write(Op(INSERT_RECORD, record("lone")))
+            assert writer.statistics().batches_committed == 1
+            receipts = [writer.submit(Op(INSERT_RECORD, record(f"k{i}"))) for i in range(20)]
+            with anyio.fail_after(5):
+                for receipt in receipts:
+                    await receipt.wait()
+            stats = writer.statistics()
+        assert (stats.batches_committed, stats.ops_committed) == (2, 21)
+        assert stats.batch_ops.count == 2
+        assert len(await records(engine)) == 21
+
     async def test_max_batch_ops_caps_a_transaction(self, engine: AsyncEngine) -> None:
         """With max_batch_ops=10, 25 single-op submissions take three transactions."""
         async with Writer(engine, max_batch_ops=10) as writer:
