@@ -24,6 +24,17 @@ def _paged(runtimes: RuntimeFactory) -> Runtime:
     return runtimes(broker=BrokerSettings(drain_timeout=5.0, scheduled_page=PAGE))
 
 
+def _fails_once(attempts: Counter[Any]) -> Any:
+    """A handler that counts each payload's attempts and fails the first one."""
+
+    async def handler(payload: Any, ctx: DeliveryContext) -> None:
+        attempts[payload] += 1
+        if ctx.attempt == 1:
+            raise RuntimeError("first attempt fails")
+
+    return handler
+
+
 def _held(rt: Runtime) -> int:
     core = rt._core
     assert core is not None
@@ -34,10 +45,7 @@ async def test_failures_beyond_two_pages_stay_in_the_table(runtimes: RuntimeFact
     """130 failures scheduled, 40 held at most; after the window every retry runs once."""
     attempts: Counter[int] = Counter()
 
-    async def handler(n: int, ctx: DeliveryContext) -> None:
-        attempts[n] += 1
-        if ctx.attempt == 1:
-            raise RuntimeError("first attempt fails")
+    handler = _fails_once(attempts)
 
     async with _paged(runtimes) as rt:
         rt.declare_topic("jobs")
@@ -63,10 +71,7 @@ async def test_a_restart_reads_one_page_and_resumes_every_retry(
 ) -> None:
     attempts: Counter[int] = Counter()
 
-    async def handler(n: int, ctx: DeliveryContext) -> None:
-        attempts[n] += 1
-        if ctx.attempt == 1:
-            raise RuntimeError("first attempt fails")
+    handler = _fails_once(attempts)
 
     async with _paged(runtimes) as rt:
         rt.declare_topic("jobs")
@@ -128,10 +133,7 @@ async def test_a_restarted_broker_keeps_its_schedule(runtimes: RuntimeFactory) -
     durable ones are re-armed once, nothing is attempted twice."""
     attempts: Counter[Any] = Counter()
 
-    async def handler(payload: Any, ctx: DeliveryContext) -> None:
-        attempts[payload] += 1
-        if ctx.attempt == 1:
-            raise RuntimeError("first attempt fails")
+    handler = _fails_once(attempts)
 
     async with runtimes() as rt:
         rt.declare_topic("durable")
