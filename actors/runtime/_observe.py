@@ -70,7 +70,7 @@ class ObserveCalls:
             running=core.running(),
             gate_decisions=self._gate_decisions(),
             writer=self.writer.statistics() if self.writer is not None else None,
-            actors=_tree(self.kernel) if self._tree_up() else [],
+            actors=self._actors(),
         )
 
     async def status(self) -> RuntimeStatus:
@@ -97,9 +97,11 @@ class ObserveCalls:
             patterns=await self._pattern_statistics(),
         )
 
-    def _tree_up(self) -> bool:
-        """Whether the supervision tree may be walked (it runs, or drains)."""
-        return self.kernel is not None and self._state in ("running", "stopping")
+    def _actors(self) -> list[ActorStatus]:
+        """The supervision tree while it runs (or drains); nothing once it stopped."""
+        if self.kernel is None or self._state not in ("running", "stopping"):
+            return []
+        return _tree(self.kernel)
 
     def _gate_decisions(self) -> list[GateDecisions]:
         state = self._gate_state

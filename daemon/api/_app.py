@@ -10,6 +10,7 @@ from litestar.openapi import OpenAPIConfig
 
 import actorgrid
 
+from ._alerts import alerts_router
 from ._auth import token_guard
 from ._chunks import chunks_router, patterns_router
 from ._context import ApiContext
@@ -26,20 +27,24 @@ from ._retries import retries_router
 if TYPE_CHECKING:
     from actorgrid import Runtime
 
+    from ..alerts import AlertMonitor
     from ._settings import ApiSettings
 
 __all__ = ("create_api",)
 
 
-def create_api(runtime: Runtime, settings: ApiSettings) -> Litestar:
+def create_api(
+    runtime: Runtime, settings: ApiSettings, *, alerts: AlertMonitor | None = None
+) -> Litestar:
     """Return the API app over a running ``runtime``.
 
     The app's OpenAPI document is at ``/schema/openapi.json``. Its background jobs run on
     the serving event loop and are cancelled at the app's shutdown; ``app.state.jobs`` is
-    the :class:`JobManager`.
+    the :class:`JobManager`. ``alerts`` is the monitor ``GET /v1/alerts`` answers from
+    (None: an empty list); the caller runs it.
     """
     jobs = JobManager(runtime, keep=settings.max_jobs_kept)
-    ctx = ApiContext(runtime=runtime, settings=settings, jobs=jobs)
+    ctx = ApiContext(runtime=runtime, settings=settings, jobs=jobs, alerts=alerts)
 
     def provide_ctx() -> ApiContext:
         return ctx
@@ -56,6 +61,7 @@ def create_api(runtime: Runtime, settings: ApiSettings) -> Litestar:
             records_router(),
             chunks_router(),
             patterns_router(),
+            alerts_router(),
         ],
         dependencies={"ctx": Provide(provide_ctx, sync_to_thread=False)},
         guards=[token_guard(settings.token)],
