@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from litestar import Router, get
-from litestar.params import Parameter
+from litestar.params import QueryParameter
 
 from ..alerts import Alert
 from ._context import Ctx
@@ -23,7 +23,7 @@ async def list_alerts(
     ctx: Ctx,
     all_: Annotated[
         bool,
-        Parameter(query="all", description="include the alerts that are not firing (ok)"),
+        QueryParameter(name="all", description="include the alerts that are not firing (ok)"),
     ] = False,
 ) -> Items[Alert]:
     """The alerts firing at the monitor's last evaluation (in the order of
