@@ -136,14 +136,14 @@ class AlertMonitor:
 
     def _threshold(self, name: str) -> float:
         s = self.settings
-        return float(
-            {
-                "retry_rate": s.retry_rate,
-                "dead_letters": s.dead_letters,
-                "writer_lag": s.writer_lag,
-                "not_ready": s.not_ready_grace,
-            }.get(name, s.restarts)
-        )
+        thresholds: dict[str, float] = {
+            "retry_rate": s.retry_rate,
+            "dead_letters": s.dead_letters,
+            "writer_lag": s.writer_lag,
+            **dict.fromkeys(WATCHED_ACTORS, s.restarts),
+            "not_ready": s.not_ready_grace,
+        }
+        return float(thresholds[name])
 
     def _verdicts(self, now: float, now_signals: Signals) -> dict[str, _Verdict]:
         s = self.settings

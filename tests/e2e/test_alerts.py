@@ -61,3 +61,16 @@ def test_a_retry_fires_retry_rate(tmp_path: Path) -> None:
         assert d.stop() == 0, d.stderr
     finally:
         d.close()
+
+
+def test_alerts_off(tmp_path: Path) -> None:
+    """``[alerts] enabled = false``: no monitor starts and ``/v1/alerts`` lists nothing."""
+    d = Daemon(tmp_path / "daemon.db", env={"ACTORGRID_ALERTS__ENABLED": "false"})
+    try:
+        d.started()
+        with d.client() as http:
+            assert http.get("/v1/alerts", params={"all": "true"}).json() == {"items": []}
+        assert d.stop() == 0, d.stderr
+        assert "alerts_started" not in {e["event"] for e in d.events}
+    finally:
+        d.close()
