@@ -10,6 +10,7 @@ from litestar.openapi import OpenAPIConfig
 
 import actorgrid
 
+from ._analytics import analytics_router
 from ._auth import token_guard
 from ._chunks import chunks_router, patterns_router
 from ._context import ApiContext
@@ -49,6 +50,7 @@ def create_api(runtime: Runtime, settings: ApiSettings) -> Litestar:
         route_handlers=[
             health_router(),
             observe_router(runtime),
+            analytics_router(),
             intake_router(),
             retries_router(),
             dead_letters_router(),
