@@ -11,6 +11,7 @@ from litestar.openapi import OpenAPIConfig
 import actorgrid
 
 from ._alerts import alerts_router
+from ._analytics import analytics_router
 from ._auth import token_guard
 from ._chunks import chunks_router, patterns_router
 from ._context import ApiContext
@@ -54,6 +55,7 @@ def create_api(
         route_handlers=[
             health_router(),
             observe_router(runtime),
+            analytics_router(),
             intake_router(),
             retries_router(),
             dead_letters_router(),

@@ -50,6 +50,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "chunks": ("actorgrid.daemon.cli._chunks:chunks", "Reference chunks: add, search, delete."),
     "patterns": ("actorgrid.daemon.cli._patterns:patterns", "Recurring failure patterns."),
     "alerts": ("actorgrid.daemon.cli._alerts:alerts", "The daemon's alerts that are firing."),
+    "analytics": (
+        "actorgrid.daemon.cli._analytics:analytics",
+        "Retry analytics over a recent range.",
+    ),
     "db": ("actorgrid.daemon.cli._db:db", "The database schema: upgrade."),
     "config": ("actorgrid.daemon.cli._config:config", "The effective configuration: show."),
     "version": ("actorgrid.daemon.cli._version:version", "Print the version."),
