@@ -32,6 +32,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import sqlite3
 import sys
 import threading
@@ -51,7 +52,7 @@ ASYNC_PRODUCERS: Final = 100
 THREAD_PRODUCERS: Final = 4
 FAIL_EVERY: Final = 5
 """Every fifth task (20 %) fails once."""
-TIMEOUT: Final = 600.0
+TIMEOUT: Final = float(os.environ.get("BENCH_PEERS_TIMEOUT", "600"))
 """Seconds a run may take before the child gives up (a hung peer must not hang the bench)."""
 _IDLE: Final = 0.001
 """Seconds a polling consumer sleeps on an empty queue."""
