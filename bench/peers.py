@@ -170,7 +170,7 @@ PEER_INFO: Final = {
         "Dramatiq RedisBroker",
         "dramatiq",
         "redis",
-        "Redis (see the server's persistence below)",
+        "Redis: see the server's persistence in this table's title",
         "at-least-once: messages are acked after the actor returns",
         "Worker with 4 threads, worker_timeout=10 ms, retry after 1 ms",
     ),
@@ -178,7 +178,7 @@ PEER_INFO: Final = {
         "arq",
         "arq",
         "redis",
-        "Redis (see the server's persistence below)",
+        "Redis: see the server's persistence in this table's title",
         "at-least-once for jobs whose worker dies (in-progress keys expire), else once",
         "max_jobs=4, poll_delay=1 ms, Retry(defer=0)",
     ),
@@ -253,14 +253,15 @@ def redis_answers() -> bool:
 
 
 def redis_persistence() -> str:
-    """The server's persistence, as its CONFIG reports it."""
+    """The server's persistence, as its CONFIG reports it (an empty ``save``: no snapshots)."""
     parts: list[str] = []
     for key in ("appendonly", "appendfsync", "save"):
-        reply = redis_command("CONFIG", "GET", key) or ""
-        values = [line for line in reply.split("\r\n") if line and line[0] not in "*$"]
-        if len(values) >= 2:
+        lines = (redis_command("CONFIG", "GET", key) or "").split("\r\n")
+        # A reply is *2, then $len and the name, then $len and the value.
+        values = [lines[i + 1] for i, line in enumerate(lines[:-1]) if line.startswith("$")]
+        if len(values) == 2:
             parts.append(f"{key}={values[1]!r}")
-    return ", ".join(parts) or "unknown"
+    return ", ".join(parts) or "persistence unknown"
 
 
 @contextlib.contextmanager
@@ -286,7 +287,7 @@ def redis_server() -> Iterator[str | None]:
                 yield None
                 return
             time.sleep(0.05)
-        yield f"redis-server started by the bench (pid {server.pid})"
+        yield "redis-server started by the bench"
     finally:
         server.terminate()
         try:
@@ -383,7 +384,8 @@ def _fmt(value: float | None) -> str:
 
 
 def tables_of(runs: Sequence[Run], redis: str | None) -> list[Table]:
-    """The table of every run and the table of what each peer promises."""
+    """The table of every run and the table of what each peer promises (``redis``: the
+    server this run used and its persistence, or None)."""
     rows: list[list[str]] = []
     for r in runs:
         label = PEER_INFO[r.peer].label if r.peer in PEER_INFO else r.peer
@@ -399,7 +401,7 @@ def tables_of(runs: Sequence[Run], redis: str | None) -> list[Table]:
             if ours is not None and ours.tasks_per_s:
                 ratio = f"{ours.tasks_per_s / r.tasks_per_s:.2f}"
         rows.append([r.workload, label, f"{r.tasks:,}", rate, ratio, f"{r.peak_rss_mb:.1f}"])
-    persistence = "no Redis in this run" if redis is None else f"{redis}: {redis_persistence()}"
+    persistence = "no Redis in this run" if redis is None else redis
     promises = [
         [info.label, info.storage, info.delivery, info.settings]
         for name, info in PEER_INFO.items()
@@ -426,13 +428,19 @@ def tables_of(runs: Sequence[Run], redis: str | None) -> list[Table]:
 def run(
     tasks: int, peers: Sequence[str] | None = None, workloads: Sequence[str] | None = None
 ) -> tuple[list[Run], str | None]:
-    """Run every workload on every installed peer (Redis ones when a server answers)."""
+    """Run every workload on every installed peer (Redis ones when a server answers).
+
+    Returns:
+        The runs, and which Redis server they used with its persistence (None: no Redis).
+    """
     chosen = [p for p in PEERS if peers is None or p in peers]
     wanted = [w for w in WORKLOADS if workloads is None or w in workloads]
     runs: list[Run] = []
     with tempfile.TemporaryDirectory(prefix="bench-peers-") as tmp, redis_server() as redis:
         if redis is None and any(p in PEER_INFO and PEER_INFO[p].kind == "redis" for p in chosen):
             note("no Redis server answers and none could be started: the Redis peers are skipped")
+        if redis is not None:
+            redis = f"{redis}, {redis_persistence()}"
         folder = Path(tmp)
         for peer in chosen:
             if peer in REFERENCES:

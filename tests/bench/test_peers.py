@@ -65,6 +65,13 @@ def test_single_workload(peer: str, redis: str | None, tmp_path: Path) -> None:
     assert (run.error, run.tasks_per_s is not None and run.tasks_per_s > 0) == (None, True)
 
 
+def test_the_redis_servers_persistence_is_read(redis: str | None) -> None:
+    """What the Redis peers' durability rests on is read from the server itself."""
+    if redis is None:
+        pytest.skip("no Redis server answers and redis-server cannot be started")
+    assert "appendonly=" in peers.redis_persistence()
+
+
 def test_a_peer_without_a_batch_api_says_so(tmp_path: Path) -> None:
     """huey has no batch enqueue: its child answers None, not a made-up rate."""
     if not installed("huey-memory"):
