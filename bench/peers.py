@@ -391,6 +391,8 @@ def tables_of(runs: Sequence[Run], redis: str | None) -> list[Table]:
         label = PEER_INFO[r.peer].label if r.peer in PEER_INFO else r.peer
         if r.error is not None:
             rate = f"failed: {r.error}"
+        elif r.peer == "interpreter":
+            rate = "— (a bare child: its RSS only)"
         elif r.tasks_per_s is None:
             rate = "n/a (no batch enqueue)"
         else:
@@ -445,7 +447,7 @@ def run(
         for peer in chosen:
             if peer in REFERENCES:
                 note(f"{peer}")
-                runs.append(measure(peer, "single", tasks, folder / f"{peer}"))
+                runs.append(measure(peer, "single", tasks if peer == "floor" else 0, folder / peer))
                 continue
             if not installed(peer):
                 note(f"{peer}: not installed, skipped")
