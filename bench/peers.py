@@ -25,9 +25,10 @@ Figures: ``<workload>_vs_<peer>`` (tasks/s), ``<workload>_durable_vs_floor``,
 ``floor_raw_sqlite3`` and ``peak_rss_interpreter``. The JSON also carries a table of every
 run and one of the durability each peer offers.
 
-Run: ``python -m bench.peers --quick`` (1,000 tasks, well under a minute), ``--full``
-(100,000 tasks), ``--tasks N`` for another size (the issue's figures are at 20,000), and
-``--peers NAME ...`` for a subset.
+Run: ``python -m bench.peers --quick`` (1,000 tasks, under a minute), ``--full`` (100,000
+tasks: long, the slowest peers run a few hundred tasks/s), ``--tasks N`` for another size
+(the issue's figures are at 20,000: about ten minutes on two cores), and ``--peers NAME ...``
+or ``--workloads NAME ...`` for a subset.
 """
 
 from __future__ import annotations
