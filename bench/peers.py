@@ -37,7 +37,6 @@ import argparse
 import contextlib
 import importlib.util
 import json
-import logging
 import os
 import shutil
 import socket
@@ -480,7 +479,6 @@ def main(argv: list[str] | None = None) -> None:
     tasks = args.tasks or (FULL_TASKS if args.full else QUICK_TASKS)
     if tasks < 1:
         parser.error("--tasks must be at least 1")
-    logging.disable(logging.CRITICAL)
     note(f"{tasks:,} tasks per workload, {len(WORKLOADS)} workloads, 4 consumers")
     runs, redis = run(tasks, args.peers, args.workloads)
     note("done")
