@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-dev
 BENCH_STAMP := $(VENV)/.installed-bench
 
-.PHONY: help install run demo test lint bench bench-load clean
+.PHONY: help install run demo test lint bench bench-full bench-load clean
 
 help:
 	@echo "make run    install and start the daemon (actorgrid run) with the example app"
@@ -13,6 +13,7 @@ help:
 	@echo "make test   install, lint (ruff + mypy --strict) and run the tests"
 	@echo "make lint   ruff + mypy --strict only"
 	@echo "make bench  run every benchmark in quick mode and render bench/REPORT.md"
+	@echo "make bench-full  the same at the issues' sizes (long: many minutes)"
 	@echo "make bench-load  5 s of open-loop load on the load app (bench/results/load/)"
 
 $(BIN)/python:
@@ -67,6 +68,9 @@ $(BENCH_STAMP): pyproject.toml | $(STAMP)
 
 bench: $(STAMP) $(BENCH_STAMP)
 	$(BIN)/python -m bench.run_all --quick
+
+bench-full: $(STAMP) $(BENCH_STAMP)
+	$(BIN)/python -m bench.run_all --full
 
 bench-load: $(STAMP) $(BENCH_STAMP)
 	$(BIN)/python -m bench.load --app bench.load.app:app --rate 1000 --duration 5 \

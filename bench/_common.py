@@ -23,11 +23,12 @@ import anyio
 import structlog
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
 
 __all__ = (
     "Figure",
     "Mode",
+    "Table",
     "Tally",
     "best_of",
     "main_for",
@@ -99,6 +100,27 @@ class Figure:
         return out
 
 
+@dataclass(frozen=True, slots=True)
+class Table:
+    """A table a benchmark adds beside its figures (e.g. every run of every peer), carried
+    in the JSON as ``{"title", "columns", "rows"}`` and rendered under the figures."""
+
+    title: str
+    columns: tuple[str, ...]
+    rows: list[list[str]]
+
+    def to_json(self) -> dict[str, object]:
+        return {"title": self.title, "columns": list(self.columns), "rows": self.rows}
+
+
+def _print_rows(rows: Sequence[Sequence[str]]) -> None:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for i, r in enumerate(rows):
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
+        if i == 0:
+            print("  ".join("-" * w for w in widths))
+
+
 def parse_mode(description: str, argv: list[str] | None = None) -> Mode:
     """Parse ``--quick`` (default) or ``--full`` from the command line."""
     parser = argparse.ArgumentParser(description=description)
@@ -133,10 +155,13 @@ def _fmt(value: float | None) -> str:
     return f"{value:.3g}"
 
 
-def report(bench: str, mode: Mode, figures: list[Figure]) -> Path:
+def report(
+    bench: str, mode: Mode, figures: list[Figure], *, tables: list[Table] | None = None
+) -> Path:
     """Print the figures as a table and write ``bench/results/<bench>.json``.
 
     A ``full`` run writes ``<bench>.full.json`` instead, so both modes' figures are kept.
+    ``tables`` are printed after the figures and kept in the JSON under ``"tables"``.
 
     Returns:
         The path of the JSON file written.
@@ -161,19 +186,20 @@ def report(bench: str, mode: Mode, figures: list[Figure]) -> Path:
                 ok,
             )
         )
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     print(f"\n{bench} ({mode}, {time.strftime('%Y-%m-%d %H:%M:%S')})")
-    for i, r in enumerate(rows):
-        print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
-        if i == 0:
-            print("  ".join("-" * w for w in widths))
-    doc = {
+    _print_rows(rows)
+    for table in tables or ():
+        print(f"\n{table.title}")
+        _print_rows([table.columns, *table.rows])
+    doc: dict[str, object] = {
         "bench": bench,
         "mode": mode,
         "python": platform.python_version(),
         "machine": f"{os.cpu_count()} cores",
         "figures": [f.to_json() for f in figures],
     }
+    if tables:
+        doc["tables"] = [t.to_json() for t in tables]
     # A full run is kept beside the quick one instead of replacing it.
     path = results_dir() / (f"{bench}.json" if mode == "quick" else f"{bench}.full.json")
     path.write_text(json.dumps(doc, indent=2) + "\n")

@@ -5,7 +5,9 @@ Usage: ``python -m bench.run_all [--quick|--full] [--only NAME ...] [--report-on
 Each ``bench/<name>.py`` (not ``_*.py``, not this file) runs in its own interpreter with the
 mode flag. A failing script does not stop the others; the exit status is 1 if any failed.
 The report is rendered from whatever JSON is in ``bench/results`` afterwards, and says which
-scripts failed in this run (their JSON, if any, is from an earlier run).
+scripts failed in this run (their JSON, if any, is from an earlier run). Each section is the
+script's figures with the target beside each and whether it holds, then any ``tables`` the
+script added (``bench/peers.py``: every run, and what each peer promises).
 """
 
 from __future__ import annotations
@@ -211,7 +213,34 @@ def _section(
             verdict,
         )
         out.append("| " + " | ".join(cells) + " |")
-    return [*out, ""]
+    return [*out, "", *_tables(doc)]
+
+
+def _tables(doc: Mapping[str, object]) -> list[str]:
+    """Render the optional ``tables`` of a results file (title, columns, rows of cells).
+
+    A malformed table is skipped, not fatal; a short row is padded and a long one cut to
+    the columns.
+    """
+    tables = doc.get("tables")
+    out: list[str] = []
+    for table in tables if isinstance(tables, list) else ():
+        if not isinstance(table, dict):
+            continue
+        columns, rows = table.get("columns"), table.get("rows")
+        if not isinstance(columns, list) or not columns or not isinstance(rows, list):
+            continue
+        width = len(columns)
+        out += [f"**{_cell(table.get('title', ''))}**", ""] if table.get("title") else []
+        out.append("| " + " | ".join(_cell(c) for c in columns) + " |")
+        out.append("|" + "---|" * width)
+        for row in rows:
+            if not isinstance(row, list):
+                continue
+            cells = [_cell(c) for c in row[:width]] + [""] * (width - len(row))
+            out.append("| " + " | ".join(cells) + " |")
+        out.append("")
+    return out
 
 
 def _figures(doc: Mapping[str, object] | None) -> list[dict[str, object]]:

@@ -3,6 +3,8 @@
 The async functions share one async connection with alembic (its "connection sharing with
 asyncio" recipe: ``AsyncConnection.run_sync``), so they work inside a running event loop.
 The sync functions run the async ones in a fresh event loop and refuse to run inside one.
+alembic (some 10 MB of memory) is imported by the functions that use it, not with this
+module, so that a runtime without a database, or one that does not migrate, never loads it.
 """
 
 from __future__ import annotations
@@ -10,11 +12,6 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 
 import actorgrid.migrations
 
@@ -25,6 +22,7 @@ from ._reading import read_connection
 if TYPE_CHECKING:
     from collections.abc import Callable, Coroutine
 
+    from alembic.config import Config
     from sqlalchemy.engine import Connection
     from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -48,6 +46,9 @@ def script_location() -> Path:
 
 def head_revision() -> str | None:
     """Return the newest revision of the packaged migrations (what ``migrate`` upgrades to)."""
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
     cfg = Config()
     cfg.set_main_option("script_location", str(script_location()).replace("%", "%%"))
     cfg.set_main_option("path_separator", "os")
@@ -64,6 +65,8 @@ async def engine_revision(engine: AsyncEngine) -> str | None:
     """
 
     def read(conn: Connection) -> str | None:
+        from alembic.runtime.migration import MigrationContext
+
         return MigrationContext.configure(conn).get_current_revision()
 
     async with read_connection(engine) as conn:
@@ -72,12 +75,20 @@ async def engine_revision(engine: AsyncEngine) -> str | None:
 
 
 def _config(connection: Connection) -> Config:
+    from alembic.config import Config
+
     cfg = Config()
     # ConfigParser interpolates '%': escape it for paths that contain one.
     cfg.set_main_option("script_location", str(script_location()).replace("%", "%%"))
     cfg.set_main_option("path_separator", "os")
     cfg.attributes["connection"] = connection
     return cfg
+
+
+def _command() -> Any:
+    from alembic import command
+
+    return command
 
 
 def _check_revision(action: str, revision: object) -> str:
@@ -127,7 +138,7 @@ async def migrate_async(url: str = DEFAULT_URL, revision: str = "head") -> None:
     """
     target = _check_revision("upgrade", revision)
     await _with_connection(
-        "upgrade", url, target, lambda conn: command.upgrade(_config(conn), target)
+        "upgrade", url, target, lambda conn: _command().upgrade(_config(conn), target)
     )
 
 
@@ -140,7 +151,7 @@ async def downgrade_async(url: str = DEFAULT_URL, revision: str = "base") -> Non
     """
     target = _check_revision("downgrade", revision)
     await _with_connection(
-        "downgrade", url, target, lambda conn: command.downgrade(_config(conn), target)
+        "downgrade", url, target, lambda conn: _command().downgrade(_config(conn), target)
     )
 
 
@@ -153,6 +164,8 @@ async def current_revision_async(url: str = DEFAULT_URL) -> str | None:
     """
 
     def read(conn: Connection) -> str | None:
+        from alembic.runtime.migration import MigrationContext
+
         return MigrationContext.configure(conn).get_current_revision()
 
     result: str | None = await _with_connection("current", url, None, read)

@@ -56,6 +56,48 @@ KERNEL: dict[str, object] = {
     ],
 }
 GENERATED = datetime(2030, 1, 2, 3, 4, tzinfo=UTC)
+PEERS: dict[str, object] = {
+    "bench": "peers",
+    "mode": "quick",
+    "python": "3.11.7",
+    "machine": "2 cores",
+    "figures": [
+        {
+            "metric": "sequential_vs_huey-sqlite",
+            "unit": "tasks/s",
+            "value": 1106.0,
+            "baseline": "huey SqliteHuey",
+            "baseline_value": 945.0,
+            "ratio": 1.1704,
+            "target_ratio": 1.0,
+        },
+        {
+            "metric": "sequential_vs_litequeue",
+            "unit": "tasks/s",
+            "value": 1106.0,
+            "baseline": "litequeue",
+            "baseline_value": 3975.0,
+            "ratio": 0.2782,
+            "target_ratio": 1.0,
+        },
+        {
+            "metric": "failing_vs_huey-sqlite",
+            "unit": "tasks/s",
+            "value": 11107.0,
+            "baseline": "huey SqliteHuey",
+            "baseline_value": 536.0,
+            "ratio": 20.72,
+        },
+        {
+            "metric": "single_peak_rss_vs_huey-sqlite",
+            "unit": "MB",
+            "value": 66.1,
+            "baseline": "huey SqliteHuey peak RSS",
+            "baseline_value": 32.5,
+            "ratio": 0.4917,
+        },
+    ],
+}
 
 
 def write_results(directory: Path, *docs: Mapping[str, object]) -> Path:
@@ -178,6 +220,39 @@ class TestRenderReport:
         }
         report = render_report(write_results(tmp_path, doc))
         assert "| m | 2 | u | a \\| b | 1 | 2 | — | — |" in report
+
+    def test_tables_render_under_the_figures(self, tmp_path: Path) -> None:
+        """A results file's ``tables`` follow its figures, titled, escaped, padded and cut."""
+        doc = {
+            **PEERS,
+            "tables": [
+                {
+                    "title": "Runs",
+                    "columns": ["workload", "peer", "tasks/s"],
+                    "rows": [["single", "huey | sqlite", "866"], ["batch", "pykka"]],
+                },
+                {"title": "no columns", "rows": [["x"]]},
+                "not a table",
+                {"columns": ["a"], "rows": [["1", "2"], "not a row"]},
+            ],
+        }
+        report = render_report(write_results(tmp_path, doc))
+        section = report.split("## peers\n", 1)[1]
+        assert section.index("| sequential_vs_huey-sqlite |") < section.index("**Runs**")
+        assert "| workload | peer | tasks/s |\n|---|---|---|\n" in section
+        assert "| single | huey \\| sqlite | 866 |" in section
+        assert "| batch | pykka |  |" in section
+        assert "no columns" not in section
+        assert "| a |\n|---|\n| 1 |\n" in section
+
+    def test_peers_fixture_verdicts(self, tmp_path: Path) -> None:
+        """The peers' figures: the sequential bar against huey, RSS oriented lower-is-better."""
+        rows = table_rows(render_report(write_results(tmp_path, PEERS)), "peers")
+        assert rows["sequential_vs_huey-sqlite"][5:] == ["1.17", "ratio ≥ 1", "yes"]
+        assert rows["sequential_vs_litequeue"][5:] == ["0.278", "ratio ≥ 1", "**no**"]
+        assert rows["failing_vs_huey-sqlite"][6:] == ["—", "—"]
+        assert rows["single_peak_rss_vs_huey-sqlite"][1:3] == ["66.1", "MB"]
+        assert "| peers | quick | 4 | 1 | 1 | ok |" in render_report(tmp_path)
 
     def test_empty_results_directory(self, tmp_path: Path) -> None:
         """With no results the report is still valid markdown with an empty summary."""

@@ -7,11 +7,17 @@ It owns the ``reference_chunks`` table and the two vector indexes beside the dat
 ``NoteOutcome``). The vector index (``patterns.index``) and the embedders
 (``patterns.embedders``) are rooms of their own inside it. Embedding and index work run in
 a worker thread. It uses the kernel and storage, and no other room.
+
+What only a running engine needs (the engine actor, the index, the embedders: numpy, hnswlib,
+sentence-transformers) loads on first use of ``PatternEngine``, so a runtime with
+``pattern.enabled = false`` never imports them; the messages and settings are light.
 """
 
 from __future__ import annotations
 
-from ._engine import PatternEngine as PatternEngine
+import importlib
+import typing
+
 from ._engine_state import PatternState as PatternState
 from ._messages import MAX_CHUNK_CHARS as MAX_CHUNK_CHARS
 from ._messages import AddChunks as AddChunks
@@ -38,6 +44,10 @@ from ._protocol import Revision as Revision
 from ._settings import FAILURE_SOURCE as FAILURE_SOURCE
 from ._settings import PatternSettings as PatternSettings
 from ._settings import resolve_index_path as resolve_index_path
+
+# ``typing.TYPE_CHECKING``, not a bare name: a face binds only what it exports.
+if typing.TYPE_CHECKING:
+    from ._engine import PatternEngine as PatternEngine
 
 __all__ = (
     "FAILURE_SOURCE",
@@ -68,3 +78,19 @@ __all__ = (
     "check_search",
     "resolve_index_path",
 )
+
+_LAZY: dict[str, str] = {"PatternEngine": "._engine"}
+"""Names whose modules import numpy or hnswlib: loaded on first use, not with the face."""
+
+
+def __getattr__(name: str) -> typing.Any:
+    home = _LAZY.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(home, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

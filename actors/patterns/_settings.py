@@ -12,7 +12,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from .._exceptions import InvalidArgument
-from .embedders import HashingEmbedder, SentenceTransformerEmbedder, Thresholds
+from .embedders import Thresholds
 from .index import DEFAULT_EXACT_THRESHOLD
 
 if TYPE_CHECKING:
@@ -181,6 +181,9 @@ def build_embedder(settings: PatternSettings) -> Embedder:
     Raises:
         EmbeddingError: the sentence-transformers extra or the model is not installed.
     """
+    # Imported here, not with the settings: the embedders need numpy (see the face).
+    from .embedders import HashingEmbedder, SentenceTransformerEmbedder
+
     if settings.embedder.startswith(SENTENCE_TRANSFORMERS):
         return SentenceTransformerEmbedder(settings.embedder[len(SENTENCE_TRANSFORMERS) :])
     return HashingEmbedder(dim=settings.embedder_dim)

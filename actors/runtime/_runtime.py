@@ -72,7 +72,7 @@ from ..broker import (
     in_handler,
 )
 from ..dead_letters import DeadLetterQueue, DeadLetters, MemoryDeadLetterStore
-from ..patterns import FlushPattern, PatternEngine, PatternState, resolve_index_path
+from ..patterns import FlushPattern, PatternState, resolve_index_path
 from ..retry import (
     FlushGate,
     GateState,
@@ -318,6 +318,9 @@ class Runtime(PatternCalls, ScheduledCalls, ObserveCalls, AnalyticsCalls):
         core.dead_letters = dlq
         self._dead_letters = DeadLetters(dlq)
         if config.pattern.enabled:
+            # Loaded only here: the engine brings numpy, hnswlib and the embedders with it.
+            from ..patterns import PatternEngine
+
             pattern = config.pattern
             index_path = resolve_index_path(pattern, url)
             # Without a database the chunks cannot be read back: a restart resumes with them.

@@ -5,21 +5,30 @@ synchronous object, called from a worker thread. The default ``HashingEmbedder``
 deterministic and offline; ``SentenceTransformerEmbedder`` runs a model installed on this
 machine, never fetched (all-MiniLM-L6-v2 from the package the ``embeddings`` extra
 installs). Each embedder declares its default glimpse and revise ``Thresholds``.
-Nothing here knows of indexes or actors.
+Nothing here knows of indexes or actors. The embedders need numpy, so they load on first use,
+not with this face: a runtime without the pattern engine never imports them.
 """
 
 from __future__ import annotations
 
+import importlib
+import typing
+
 from ._bundled import BUNDLED_MODELS as BUNDLED_MODELS
 from ._bundled import MINILM as MINILM
 from ._bundled import bundled_model_path as bundled_model_path
-from ._hashing import HASHING_THRESHOLDS as HASHING_THRESHOLDS
-from ._hashing import HashingEmbedder as HashingEmbedder
-from ._protocol import Embedder as Embedder
-from ._protocol import validate_texts as validate_texts
-from ._sentence_transformers import SENTENCE_THRESHOLDS as SENTENCE_THRESHOLDS
-from ._sentence_transformers import SentenceTransformerEmbedder as SentenceTransformerEmbedder
 from ._thresholds import Thresholds as Thresholds
+
+# ``typing.TYPE_CHECKING``, not a bare name: a face binds only what it exports.
+if typing.TYPE_CHECKING:
+    from ._hashing import HASHING_THRESHOLDS as HASHING_THRESHOLDS
+    from ._hashing import HashingEmbedder as HashingEmbedder
+    from ._protocol import Embedder as Embedder
+    from ._protocol import validate_texts as validate_texts
+    from ._sentence_transformers import SENTENCE_THRESHOLDS as SENTENCE_THRESHOLDS
+    from ._sentence_transformers import (
+        SentenceTransformerEmbedder as SentenceTransformerEmbedder,
+    )
 
 __all__ = (
     "BUNDLED_MODELS",
@@ -33,3 +42,26 @@ __all__ = (
     "bundled_model_path",
     "validate_texts",
 )
+
+_LAZY: dict[str, str] = {
+    "HASHING_THRESHOLDS": "._hashing",
+    "HashingEmbedder": "._hashing",
+    "Embedder": "._protocol",
+    "validate_texts": "._protocol",
+    "SENTENCE_THRESHOLDS": "._sentence_transformers",
+    "SentenceTransformerEmbedder": "._sentence_transformers",
+}
+"""Names whose modules import numpy: loaded on first use, not with the face."""
+
+
+def __getattr__(name: str) -> typing.Any:
+    home = _LAZY.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(home, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

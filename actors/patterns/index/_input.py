@@ -17,7 +17,7 @@ from ..._exceptions import InvalidQuery, InvalidVectors
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-__all__ = ("as_ids", "as_query", "as_unit_rows", "check_k", "check_threshold")
+__all__ = ("as_ids", "as_query", "as_unit_rows")
 
 _MAX_ID: Final = 2**63 - 1
 
@@ -90,29 +90,3 @@ def as_query(vector: object, dim: int) -> npt.NDArray[np.float32]:
     if square == 0.0:
         raise InvalidQuery("vector is all zeros and has no direction")
     return (wide / math.sqrt(square)).astype(np.float32)
-
-
-def check_k(k: object) -> int:
-    """Return ``k`` if it is an integer >= 1.
-
-    Raises:
-        InvalidQuery: It is not.
-    """
-    if isinstance(k, bool) or not isinstance(k, numbers.Integral) or int(k) < 1:
-        raise InvalidQuery(f"k must be an integer >= 1, got {k!r}")
-    return int(k)
-
-
-def check_threshold(value: object, name: str = "min_similarity") -> float:
-    """Return ``value`` as a float if it is a real number in [-1, 1].
-
-    Raises:
-        InvalidQuery: It is not.
-    """
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, numbers.Real)
-        or not -1.0 <= float(value) <= 1.0
-    ):
-        raise InvalidQuery(f"{name} must be a number in [-1, 1], got {value!r}")
-    return float(value)

@@ -13,24 +13,16 @@ import numpy.typing as npt
 
 from ._duplicates import DuplicateGroups
 from ._exact_search import Hit, exact_search
-from ._input import as_ids, as_query, as_unit_rows, check_k, check_threshold
+from ._input import as_ids, as_query, as_unit_rows
+from ._params import DEFAULT_EXACT_THRESHOLD, check_k, check_threshold
 from ._store import read_index, write_index
 
 if TYPE_CHECKING:
     import os
     from collections.abc import Callable, Iterable, Sequence
 
-__all__ = ("DEFAULT_EXACT_THRESHOLD", "IndexStats", "VectorIndex")
+__all__ = ("IndexStats", "VectorIndex")
 
-DEFAULT_EXACT_THRESHOLD: Final = 10_000
-"""Below this many live items ``search`` uses exact numpy search.
-
-Measured with ``bench/pattern_engine.py --full`` (dim 384, hashing-embedder vectors of the
-Zipf corpus, k=3, the default M=32 and ef=128, two cores), ms per query exact against
-hnswlib: 0.22 against 0.27 at 5,000 items, 0.31 against 0.32 at 7,500, 0.48 against 0.40
-at 10,000, 1.8 against 0.68 at 20,000. Where they tie, exact wins: its recall is perfect.
-The graph is kept up to date at every size, so crossing the threshold costs nothing.
-"""
 
 _GROWTH: Final = 1.5
 
