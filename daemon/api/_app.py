@@ -26,18 +26,27 @@ from ._retries import retries_router
 if TYPE_CHECKING:
     from actorgrid import Runtime
 
+    from ..dashboard import DashboardAuth
     from ._settings import ApiSettings
 
 __all__ = ("create_api",)
 
 
-def create_api(runtime: Runtime, settings: ApiSettings) -> Litestar:
-    """Return the API app over a running ``runtime``.
+def create_api(
+    runtime: Runtime, settings: ApiSettings, *, dashboard: DashboardAuth | None = None
+) -> Litestar:
+    """Return the API app over a running ``runtime``, with the dashboard at ``/`` and
+    ``/ui/...``.
 
     The app's OpenAPI document is at ``/schema/openapi.json``. Its background jobs run on
     the serving event loop and are cancelled at the app's shutdown; ``app.state.jobs`` is
-    the :class:`JobManager`.
+    the :class:`JobManager`, ``app.state.dashboard`` the dashboard's logins (``dashboard``,
+    or new ones with the default settings: mint a login URL with its ``mint()``).
     """
+    # Imported here: the dashboard's modules use the API's helpers (no import cycle).
+    from ..dashboard import dashboard_routers, default_auth, template_config
+
+    auth = dashboard if dashboard is not None else default_auth(settings.token)
     jobs = JobManager(runtime, keep=settings.max_jobs_kept)
     ctx = ApiContext(runtime=runtime, settings=settings, jobs=jobs)
 
@@ -56,6 +65,7 @@ def create_api(runtime: Runtime, settings: ApiSettings) -> Litestar:
             records_router(),
             chunks_router(),
             patterns_router(),
+            *dashboard_routers(auth),
         ],
         dependencies={"ctx": Provide(provide_ctx, sync_to_thread=False)},
         guards=[token_guard(settings.token)],
@@ -67,10 +77,12 @@ def create_api(runtime: Runtime, settings: ApiSettings) -> Litestar:
         openapi_config=OpenAPIConfig(
             title="actorgrid admin and intake API", version=version, path="/schema"
         ),
+        template_config=template_config(),
         on_shutdown=[jobs.aclose],
         debug=False,
     )
     app.state.jobs = jobs
+    app.state.dashboard = auth
     return app
 
 
