@@ -17,6 +17,8 @@ import msgspec
 
 from actorgrid import ConfigError, RuntimeConfig, load_config
 
+from .dashboard import DashboardSettings
+
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
@@ -78,9 +80,10 @@ class DaemonSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
 
 
 class DaemonConfig(RuntimeConfig, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """The runtime's configuration with the daemon's own section (an ``actorgrid.toml``)."""
+    """The runtime's configuration with the daemon's own sections (an ``actorgrid.toml``)."""
 
     daemon: DaemonSettings = msgspec.field(default_factory=DaemonSettings)
+    dashboard: DashboardSettings = msgspec.field(default_factory=DashboardSettings)
 
 
 def resolve_config_path(path: str | os.PathLike[str] | None) -> Path | None:

@@ -49,6 +49,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "chunks": ("actorgrid.daemon.cli._chunks:chunks", "Reference chunks: add, search, delete."),
     "patterns": ("actorgrid.daemon.cli._patterns:patterns", "Recurring failure patterns."),
+    "dashboard": (
+        "actorgrid.daemon.cli._dashboard:dashboard",
+        "A one-time login URL of the dashboard.",
+    ),
     "db": ("actorgrid.daemon.cli._db:db", "The database schema: upgrade."),
     "config": ("actorgrid.daemon.cli._config:config", "The effective configuration: show."),
     "version": ("actorgrid.daemon.cli._version:version", "Print the version."),
