@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING
 
 from ._command import call_daemon
@@ -21,9 +22,11 @@ def dashboard(*, options: ClientOptions | None = None) -> int:
     def show(client: DaemonClient, out: Output) -> None:
         answer = client.post("/v1/dashboard/login-url")
         hours = answer["expires_in"] / 3600
-        out.result(
-            answer,
-            lambda: out.line(f"{answer['url']}\n(one use, valid {hours:g} h unused)"),
-        )
+
+        def people() -> None:
+            # Printed whole, never wrapped: it is copied or clicked.
+            sys.stdout.write(f"{answer['url']}\n(one use, valid {hours:g} h unused)\n")
+
+        out.result(answer, people)
 
     return call_daemon(options, show)
