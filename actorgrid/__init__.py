@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .actors import ActorsError as ActorsError
+    from .actors import AnalyticsQueryError as AnalyticsQueryError
     from .actors import BrokerError as BrokerError
     from .actors import BrokerFull as BrokerFull
     from .actors import DatabaseBusy as DatabaseBusy
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
     from .actors import TopicConflict as TopicConflict
     from .actors import UnknownTopic as UnknownTopic
     from .actors import UnsupportedDialect as UnsupportedDialect
+    from .actors.analytics import AnalyticsReport as AnalyticsReport
     from .actors.broker import BrokerStatistics as BrokerStatistics
     from .actors.broker import DeliveryContext as DeliveryContext
     from .actors.broker import EarlyRetryResult as EarlyRetryResult
@@ -80,6 +82,7 @@ if TYPE_CHECKING:
     from .actors.retry import RetryStore as RetryStore
     from .actors.retry import SqlRetryStore as SqlRetryStore
     from .actors.runtime import ActorStatus as ActorStatus
+    from .actors.runtime import AnalyticsSettings as AnalyticsSettings
     from .actors.runtime import App as App
     from .actors.runtime import BrokerSettings as BrokerSettings
     from .actors.runtime import GateDecisions as GateDecisions
@@ -107,6 +110,9 @@ __all__ = (
     "ActorDeadError",
     "ActorStatus",
     "ActorsError",
+    "AnalyticsQueryError",
+    "AnalyticsReport",
+    "AnalyticsSettings",
     "App",
     "AskTimeout",
     "BrokerError",
@@ -188,6 +194,8 @@ __all__ = (
 
 _HOMES: dict[str, str] = {
     "ActorsError": ".actors",
+    "AnalyticsQueryError": ".actors",
+    "AnalyticsReport": ".actors.analytics",
     "BrokerError": ".actors",
     "BrokerFull": ".actors",
     "DatabaseBusy": ".actors",
@@ -248,6 +256,7 @@ _HOMES: dict[str, str] = {
     "SqlRetryStore": ".actors.retry",
     "App": ".actors.runtime",
     "ActorStatus": ".actors.runtime",
+    "AnalyticsSettings": ".actors.runtime",
     "BrokerSettings": ".actors.runtime",
     "GateDecisions": ".actors.runtime",
     "RuntimeMetrics": ".actors.runtime",

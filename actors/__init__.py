@@ -4,10 +4,12 @@
 - ``retry``: the retry policy, its manager and stores, and the retry gate actor;
 - ``dead_letters``: the dead-letter queue actor, its stores and the ``DeadLetters`` API;
 - ``patterns``: the pattern engine, its chunk store, vector index and embedders;
+- ``analytics``: the per-topic time buckets written behind, and the report read from them;
 - ``runtime``: the ``Runtime`` facade and ``RuntimeConfig`` that start the standard tree.
 
 The rooms form a one-way graph: ``retry`` and ``patterns`` use only the kernel and storage;
-``dead_letters`` uses ``retry``; ``broker`` uses all three; ``runtime`` wires them all. Each
+``dead_letters`` uses ``retry``; ``broker`` uses all three; ``analytics`` reads the broker's
+counters; ``runtime`` wires them all. Each
 room imports another only through that room's face, and its protocol messages are importable
 from there, not from the application-facing ``actorgrid``. This package's own face holds what
 every room shares: the error tree and the message envelope.
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 from ._delivery import Envelope as Envelope
 from ._exceptions import ActorsError as ActorsError
+from ._exceptions import AnalyticsQueryError as AnalyticsQueryError
 from ._exceptions import BrokerError as BrokerError
 from ._exceptions import BrokerFull as BrokerFull
 from ._exceptions import DatabaseBusy as DatabaseBusy
@@ -40,6 +43,7 @@ from ._exceptions import UnsupportedDialect as UnsupportedDialect
 
 __all__ = (
     "ActorsError",
+    "AnalyticsQueryError",
     "BrokerError",
     "BrokerFull",
     "DatabaseBusy",

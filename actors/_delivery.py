@@ -65,6 +65,7 @@ _SCHEDULE = (
         updated_at=bindparam("b_now"),
         last_error=bindparam("b_error"),
         early_requested=bindparam("b_early"),
+        first_failed_at=bindparam("b_first_failed"),
     )
 )
 
@@ -207,6 +208,9 @@ class Delivery(Message, frozen=True, kw_only=True):
     granted: bool = False
     """The gate already allowed this attempt (it is not asked again if the attempt has to
     wait once more, e.g. for a subscription)."""
+    first_failed_at: float | None = None
+    """When the first attempt failed (the runtime's clock; ``None`` before any did): the
+    start of the time to success, stored in the row so a restart keeps it."""
 
     def envelope(self) -> Envelope:
         """Return the replayable envelope."""
@@ -236,6 +240,7 @@ def delivery_from_row(row: Any) -> Delivery:
         attempts=row.attempts,
         last_error=row.last_error,
         early_requested=bool(row.early_requested),
+        first_failed_at=row.first_failed_at,
     )
 
 
@@ -283,5 +288,6 @@ def scheduled_op(d: Delivery, at: float, now: float, state: str = "scheduled") -
             "b_now": now,
             "b_error": d.last_error,
             "b_early": d.early_requested,
+            "b_first_failed": d.first_failed_at,
         },
     )

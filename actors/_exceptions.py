@@ -4,6 +4,7 @@ from __future__ import annotations
 
 __all__ = (
     "ActorsError",
+    "AnalyticsQueryError",
     "BrokerError",
     "BrokerFull",
     "DatabaseBusy",
@@ -110,6 +111,15 @@ class InvalidQuery(ActorsError, ValueError):
     def __init__(self, problem: str) -> None:
         self.problem = problem
         super().__init__(f"invalid query: {problem}")
+
+
+class AnalyticsQueryError(ActorsError, ValueError):
+    """Raised by ``Runtime.analytics`` for a range or bucket it cannot answer (``since`` not
+    before ``until``, a bucket size other than 60 or 3600, too many buckets)."""
+
+    def __init__(self, problem: str) -> None:
+        self.problem = problem
+        super().__init__(f"bad analytics query: {problem}")
 
 
 class IndexMismatch(ActorsError):

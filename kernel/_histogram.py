@@ -104,6 +104,11 @@ class Histogram:
         self._slots[value.bit_length()] += 1
         self._sum += value
 
+    def slots(self) -> tuple[int, ...]:
+        """Return the raw counts by bit length (65 slots: slot ``b`` holds the values with
+        ``2**(b-1) <= v <= 2**b - 1``), finer than the exported buckets; a copy."""
+        return tuple(self._slots)
+
     def snapshot(self) -> HistogramSnapshot:
         """Return the counts merged into the exported buckets, in the exported unit."""
         slots = self._slots

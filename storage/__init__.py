@@ -23,6 +23,7 @@ from ._migrate import migrate as migrate
 from ._migrate import migrate_async as migrate_async
 from ._models import KEY_MAX_LENGTH as KEY_MAX_LENGTH
 from ._models import MESSAGE_STATES as MESSAGE_STATES
+from ._models import AnalyticsBucket as AnalyticsBucket
 from ._models import Base as Base
 from ._models import DeadLetter as DeadLetter
 from ._models import MessageRow as MessageRow
@@ -38,6 +39,7 @@ __all__ = (
     "DEFAULT_URL",
     "KEY_MAX_LENGTH",
     "MESSAGE_STATES",
+    "AnalyticsBucket",
     "Base",
     "DeadLetter",
     "FlushTimeout",

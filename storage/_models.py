@@ -1,4 +1,4 @@
-"""Declarative models of the four tables; alembic's migrations must match them exactly.
+"""Declarative models of the five tables; alembic's migrations must match them exactly.
 
 Times are stored as UTC epoch seconds in double-precision columns: they round-trip without
 time-zone surprises on every dialect and cost nothing to convert on the write-behind path.
@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Float,
     ForeignKey,
@@ -17,6 +18,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     MetaData,
+    PrimaryKeyConstraint,
     String,
     Text,
     UniqueConstraint,
@@ -27,6 +29,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 __all__ = (
     "KEY_MAX_LENGTH",
     "MESSAGE_STATES",
+    "AnalyticsBucket",
     "Base",
     "DeadLetter",
     "MessageRow",
@@ -139,6 +142,9 @@ class MessageRow(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     early_requested: Mapped[bool] = mapped_column(Boolean, default=False)
     """The handler asked for the explicit early retry; the scheduled attempt asks for it."""
+    first_failed_at: Mapped[float | None] = mapped_column(Float)
+    """When the message's first attempt failed (``None`` until one did): the start of its
+    time to success, kept across a restart and a scheduled or recovered read."""
 
 
 class DeadLetter(Base):
@@ -187,3 +193,31 @@ class ReferenceChunk(Base):
     embedder: Mapped[str] = mapped_column(String(KEY_MAX_LENGTH))
     dim: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[float] = mapped_column(Float)
+
+
+class AnalyticsBucket(Base):
+    """One counter of one topic in one time bucket (a minute or an hour): its count.
+
+    Rows are only ever added to (``value = value + excluded.value``) and pruned after their
+    size's retention. The primary key leads with the bucket size and start, so a range read
+    or a prune batch is one range of it; without a rowid on SQLite the table *is* that
+    index, so a range read never looks anything up elsewhere (the value is in the key's
+    leaf), and on PostgreSQL the key includes the value for an index-only scan.
+    """
+
+    __tablename__ = "analytics_buckets"
+    __table_args__ = (
+        PrimaryKeyConstraint(
+            "bucket_size", "bucket_start", "topic", "metric", postgresql_include=["value"]
+        ),
+        {"sqlite_with_rowid": False},
+    )
+
+    bucket_size: Mapped[int] = mapped_column(Integer)
+    """Seconds: 60 (a minute) or 3600 (an hour)."""
+    bucket_start: Mapped[float] = mapped_column(Float)
+    """Epoch seconds, a multiple of ``bucket_size``."""
+    topic: Mapped[str] = mapped_column(String(KEY_MAX_LENGTH))
+    metric: Mapped[str] = mapped_column(String(KEY_MAX_LENGTH))
+    """What is counted (``handled``, ``retry_ok:base``, ``dead:exhausted``, ``latency:17``...)."""
+    value: Mapped[int] = mapped_column(BigInteger)

@@ -97,13 +97,14 @@ def test_runtime_imports_form_a_dag(folder: str) -> None:
     tuple(TopologicalSorter(edges).static_order())
 
 
-ROOMS = ("retry", "patterns", "dead_letters", "broker", "runtime")
+ROOMS = ("retry", "patterns", "dead_letters", "broker", "analytics", "runtime")
 ALLOWED = {
     "retry": set(),
     "patterns": set(),
     "dead_letters": {"retry"},
     "broker": {"dead_letters", "retry", "patterns"},
-    "runtime": {"broker", "dead_letters", "retry", "patterns"},
+    "analytics": {"broker"},
+    "runtime": {"broker", "dead_letters", "retry", "patterns", "analytics"},
 }
 
 

@@ -181,6 +181,7 @@ class TestActorgridSurface:
         rooms = {
             f"actorgrid.actors.{room}"
             for room in (
+                "analytics",
                 "broker",
                 "retry",
                 "dead_letters",

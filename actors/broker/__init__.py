@@ -17,6 +17,8 @@ from ._broker import Subscribed as Subscribed
 from ._core import BrokerCore as BrokerCore
 from ._core import BrokerStatistics as BrokerStatistics
 from ._core import SubscriptionState as SubscriptionState
+from ._counters import OTHER_ERRORS as OTHER_ERRORS
+from ._counters import TopicCounters as TopicCounters
 from ._counters import TopicMetrics as TopicMetrics
 from ._operator import DeleteScheduled as DeleteScheduled
 from ._operator import KillScheduled as KillScheduled
@@ -38,6 +40,7 @@ from ._worker import in_handler as in_handler
 
 __all__ = (
     "MAX_SCHEDULED_PAGE",
+    "OTHER_ERRORS",
     "Broker",
     "BrokerCore",
     "BrokerStatistics",
@@ -58,6 +61,7 @@ __all__ = (
     "Subscription",
     "SubscriptionState",
     "SubscriptionWorker",
+    "TopicCounters",
     "TopicMetrics",
     "TopicSpec",
     "WorkQueue",

@@ -133,6 +133,7 @@ class BrokerCore:
         scheduled_page: int = 500,
         max_parked: int = 10_000,
         park_retry_delay: float = 60.0,
+        max_error_types: int = 50,
     ) -> None:
         self.clock = clock
         self.stall_warning = stall_warning
@@ -160,6 +161,7 @@ class BrokerCore:
         self._random = random.Random()
         self.publishing = 0
         """Publishes in progress (between their call and their dispatch): drain waits."""
+        self.max_error_types = max_error_types
         self.counters: dict[str, TopicCounters] = {}
         """Per topic: published, handled, failed, retried, dead-lettered, handler latency
         (the totals of :meth:`statistics` are their sums)."""
@@ -190,7 +192,7 @@ class BrokerCore:
         after a restart may belong to a topic this run has not declared yet)."""
         counters = self.counters.get(topic)
         if counters is None:
-            counters = self.counters[topic] = TopicCounters()
+            counters = self.counters[topic] = TopicCounters(self.max_error_types)
         return counters
 
     def topic_metrics(self) -> list[TopicMetrics]:
@@ -552,10 +554,13 @@ class BrokerCore:
         The worker counts the attempt (``TopicCounters.failed``) before it calls this.
         """
         now = self.clock.now()
+        error_type = type(exc).__name__
+        self.counters_for(d.topic).error(error_type)
         d = replace(
             d,
             attempts=d.attempts + 1,
-            last_error_type=type(exc).__name__,
+            first_failed_at=now if d.first_failed_at is None else d.first_failed_at,
+            last_error_type=error_type,
             last_error=f"{type(exc).__name__}: {error_text(exc)}"[:2000],
             early_requested=early,
             early=False,

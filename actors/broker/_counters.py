@@ -1,9 +1,10 @@
 """What the broker counts per topic, and the snapshot of it that the runtime hands out.
 
-The counters are plain ints (and one histogram) bumped on the event loop's thread by the
-paths that do the work: a publish, the worker around its handler call, the dead-letter
-path. Nothing here formats, labels or locks; exporters read a :class:`TopicMetrics`
-snapshot when they are asked (the daemon's ``/metrics``).
+The counters are plain ints (and a few histograms) bumped on the event loop's thread by
+the paths that do the work: a publish, the worker around its handler call, the nack path,
+the dead-letter path. Nothing here formats, labels or locks; exporters read a
+:class:`TopicMetrics` snapshot when they are asked (the daemon's ``/metrics``), and the
+analytics recorder diffs the raw counters every few seconds.
 """
 
 from __future__ import annotations
@@ -12,9 +13,18 @@ from typing import final
 
 import msgspec
 
-from actorgrid.kernel import HistogramSnapshot, latency_histogram
+from actorgrid.kernel import Histogram, HistogramSnapshot, latency_histogram
 
-__all__ = ("TopicCounters", "TopicMetrics")
+__all__ = ("OTHER_ERRORS", "TopicCounters", "TopicMetrics", "success_histogram")
+
+OTHER_ERRORS = "other"
+"""The error type under which failures beyond ``max_error_types`` distinct ones count."""
+
+
+def success_histogram() -> Histogram:
+    """A histogram of times from a first failure to the success, in milliseconds (exported
+    in seconds): bounds from about 1 ms to about 12 days, each twice the one before."""
+    return Histogram(first_bits=0, last_bits=40, step=2, unit=1e-3)
 
 
 class TopicMetrics(msgspec.Struct, frozen=True, kw_only=True):
@@ -41,18 +51,45 @@ class TopicMetrics(msgspec.Struct, frozen=True, kw_only=True):
 
 @final
 class TopicCounters:
-    """One topic's live counters (see :class:`TopicMetrics` for what each counts)."""
+    """One topic's live counters (see :class:`TopicMetrics` for what most of them count).
 
-    __slots__ = ("dead_lettered", "failed", "handled", "published", "retried")
+    Args:
+        max_error_types: distinct error types counted by name; failures of further types
+            count as :data:`OTHER_ERRORS`.
+    """
 
-    def __init__(self) -> None:
+    __slots__ = (
+        "dead_lettered",
+        "errors",
+        "failed",
+        "handled",
+        "max_error_types",
+        "published",
+        "retried",
+        "retry_failed",
+        "retry_ok",
+        "to_success",
+    )
+
+    def __init__(self, max_error_types: int = 50) -> None:
         self.published = 0
         self.handled = latency_histogram()
         """Nanoseconds per handler call that returned; its count is the topic's acks."""
         self.failed = latency_histogram()
         """Nanoseconds per handler call that raised; its count is the topic's nacks."""
         self.retried: dict[str, int] = {}
+        """Retry attempts begun, by phase."""
+        self.retry_ok: dict[str, int] = {}
+        """Retry attempts whose handler returned, by phase (``base``, ``early``, ``revise``);
+        first attempts are the acks not counted here."""
+        self.retry_failed: dict[str, int] = {}
+        """Retry attempts whose handler raised, by phase."""
         self.dead_lettered: dict[str, int] = {}
+        self.errors: dict[str, int] = {}
+        """Failed handler calls by exception type name (bounded, see ``max_error_types``)."""
+        self.max_error_types = max_error_types
+        self.to_success = success_histogram()
+        """Milliseconds from a message's first failed attempt to its success."""
 
     def retry(self, phase: str) -> None:
         """Count a retry attempt run in ``phase``."""
@@ -61,6 +98,17 @@ class TopicCounters:
     def dead(self, reason: str) -> None:
         """Count a dead letter filed for ``reason``."""
         self.dead_lettered[reason] = self.dead_lettered.get(reason, 0) + 1
+
+    def error(self, error_type: str) -> None:
+        """Count a failed handler call raising ``error_type`` (or ``other``, past the bound)."""
+        errors = self.errors
+        n = errors.get(error_type)
+        if n is not None:
+            errors[error_type] = n + 1
+        elif len(errors) < self.max_error_types:
+            errors[error_type] = 1
+        else:
+            errors[OTHER_ERRORS] = errors.get(OTHER_ERRORS, 0) + 1
 
     def snapshot(self, topic: str) -> TopicMetrics:
         """Return a copy of the counters."""

@@ -9,7 +9,8 @@ payload that cannot be decoded, whatever the decoder or the payload type's
 ``__post_init__`` raised, goes to the dead-letter queue without running the handler.
 
 Around each handler call the worker counts the topic's handled or failed attempt, its
-retries by phase and the call's duration. The duration is real elapsed time
+retries by phase and outcome, the call's duration and, for a retry that succeeded, the time
+since the message first failed (on the runtime's clock). The duration is real elapsed time
 (``time.perf_counter_ns``), not the runtime's clock: under a fake clock every handler would
 take no time at all.
 """
@@ -104,15 +105,17 @@ class SubscriptionWorker(Actor["Delivery"]):
                     if d.early or d.phase == "revise":
                         references, revision = await self._references(d)
                     ctx = DeliveryContext(d, references, revision)
+                    phase = ""
                     if d.attempts:
-                        sub.counters.retry("early" if d.early else d.phase)
+                        phase = "early" if d.early else d.phase
+                        sub.counters.retry(phase)
                     started = perf_counter_ns()
                     try:
                         await sub.handler(payload, ctx)
                     except asyncio.CancelledError as cancelled:
                         # A real stop re-raises here: the delivery stays unacked, delivered again.
                         failure = stray_failure(cancelled)
-                        early = self._failed(ctx, failure, started)
+                        early = self._failed(ctx, failure, started, phase)
                         await core.nack(d, failure, early=early, sub=sub.spec)
                     except (KeyboardInterrupt, SystemExit):
                         raise  # asks the process to end: not the handler's failure to retry
@@ -120,10 +123,12 @@ class SubscriptionWorker(Actor["Delivery"]):
                         # Any other BaseException (GeneratorExit, an application's own) is the
                         # handler's failure too: let into the supervisor's task group, it would
                         # end the runtime.
-                        early = self._failed(ctx, exc, started)
+                        early = self._failed(ctx, exc, started, phase)
                         await core.nack(d, exc, early=early, sub=sub.spec)
                     else:
                         self._count_handled(perf_counter_ns() - started)
+                        if phase:
+                            self._succeeded(d, phase)
                         if core.ack_asks_gate(d):
                             await core.ack(d)
                         else:
@@ -143,10 +148,27 @@ class SubscriptionWorker(Actor["Delivery"]):
             d = queue.take()
         queue.next_for(self.actor_ref)
 
-    def _failed(self, ctx: DeliveryContext, failure: BaseException, started: int) -> bool:
-        """Count a failed handler call; return whether it asked for the early retry."""
+    def _failed(
+        self, ctx: DeliveryContext, failure: BaseException, started: int, phase: str
+    ) -> bool:
+        """Count a failed handler call (a retry's by its phase); return whether it asked for
+        the early retry."""
         self._count_failed(perf_counter_ns() - started)
+        if phase:
+            failed = self._sub.counters.retry_failed
+            failed[phase] = failed.get(phase, 0) + 1
         return ctx.early_retry_requested or isinstance(failure, RetryEarly)
+
+    def _succeeded(self, d: Delivery, phase: str) -> None:
+        """Count a retry whose handler returned, by its phase, and the time since the
+        message first failed."""
+        counters = self._sub.counters
+        ok = counters.retry_ok
+        ok[phase] = ok.get(phase, 0) + 1
+        first = d.first_failed_at
+        if first is not None:
+            waited = self._core.clock.now() - first
+            counters.to_success.observe(int(waited * 1000) if waited > 0 else 0)
 
     async def _references(self, d: Delivery) -> tuple[tuple[Reference, ...], Revision | None]:
         pattern = self._core.pattern

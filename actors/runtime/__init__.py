@@ -11,6 +11,7 @@ from __future__ import annotations
 from ._app import App as App
 from ._app import HandlerDecl as HandlerDecl
 from ._app import TopicDecl as TopicDecl
+from ._config import AnalyticsSettings as AnalyticsSettings
 from ._config import BrokerSettings as BrokerSettings
 from ._config import GateSettings as GateSettings
 from ._config import PatternSettings as PatternSettings
@@ -25,6 +26,7 @@ from ._snapshots import TopicStatus as TopicStatus
 
 __all__ = (
     "ActorStatus",
+    "AnalyticsSettings",
     "App",
     "BrokerSettings",
     "GateDecisions",

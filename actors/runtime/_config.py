@@ -8,11 +8,13 @@ from actorgrid.kernel import KernelConfig
 from actorgrid.storage import DEFAULT_URL
 
 from .._exceptions import InvalidArgument
+from ..analytics import AnalyticsSettings
 from ..broker import FallbackPolicy
 from ..patterns import PatternSettings
 from ..retry import RetryPolicyConfig
 
 __all__ = (
+    "AnalyticsSettings",
     "BrokerSettings",
     "GateSettings",
     "PatternSettings",
@@ -135,3 +137,4 @@ class RuntimeConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     broker: BrokerSettings = msgspec.field(default_factory=BrokerSettings)
     fallback: FallbackPolicy = msgspec.field(default_factory=FallbackPolicy)
     pattern: PatternSettings = msgspec.field(default_factory=PatternSettings)
+    analytics: AnalyticsSettings = msgspec.field(default_factory=AnalyticsSettings)

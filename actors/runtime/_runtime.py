@@ -2,6 +2,8 @@
 
 The supervision tree (root, ``one_for_one``), in start order::
 
+    analytics        the analytics recorder (first, so it stops last: its final sample
+                     sees every handler's counts; absent when disabled)
     retry-gate       the retry gate (absent when disabled: the broker falls back)
     dead-letters     the dead-letter queue
     pattern-engine   reference chunks, glimpse/revise, failure memory (absent when disabled)
@@ -52,6 +54,7 @@ from actorgrid.storage import (
 )
 
 from .._exceptions import InvalidArgument, NoSubscriber, RuntimeClosed, TopicConflict
+from ..analytics import AnalyticsRecorder, AnalyticsState
 from ..broker import (
     Broker,
     BrokerCore,
@@ -80,6 +83,7 @@ from ..retry import (
     RetryRecord,
     validate_target,
 )
+from ._analytics import AnalyticsCalls
 from ._config import RuntimeConfig
 from ._observe import ObserveCalls
 from ._patterns import PatternCalls
@@ -122,7 +126,7 @@ def _pool_name(topic: str) -> str:
     return f"topic:{topic}"
 
 
-class Runtime(PatternCalls, ScheduledCalls, ObserveCalls):
+class Runtime(PatternCalls, ScheduledCalls, ObserveCalls, AnalyticsCalls):
     """actorgrid embedded in an application: ``async with Runtime(config) as rt: ...``.
 
     Args:
@@ -152,6 +156,7 @@ class Runtime(PatternCalls, ScheduledCalls, ObserveCalls):
         self._dead_letters: DeadLetters | None = None
         self._pattern: ActorRef[Any] | None = None
         self._scheduled: ScheduledReader | None = None
+        self._analytics_state: AnalyticsState | None = None
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -261,7 +266,19 @@ class Runtime(PatternCalls, ScheduledCalls, ObserveCalls):
             stall_warning=config.gate.stall_warning,
             scheduled_page=config.broker.scheduled_page,
             max_parked=config.broker.max_parked,
+            max_error_types=config.analytics.max_error_types,
         )
+        if config.analytics.enabled:
+            # The readings and unwritten deltas survive a restart of the recorder.
+            state = self._analytics_state = AnalyticsState(
+                core.counters, memory=self.engine is None
+            )
+            stores, analytics = (self.engine, self.writer), config.analytics
+            await kernel.spawn(
+                lambda: AnalyticsRecorder(state, analytics, engine=stores[0], writer=stores[1]),
+                name="analytics",
+                capacity=8,  # a tick that finds it full is skipped: the next one samples all
+            )
         if config.gate.enabled:
             policy = RetryPolicy(config.retry)
             # The records, pending writes and decision counts survive a restart.

@@ -10,6 +10,7 @@ from litestar.openapi import OpenAPIConfig
 
 import actorgrid
 
+from ._analytics import analytics_router
 from ._auth import token_guard
 from ._chunks import chunks_router, patterns_router
 from ._context import ApiContext
@@ -58,6 +59,7 @@ def create_api(
         route_handlers=[
             health_router(),
             observe_router(runtime),
+            analytics_router(),
             intake_router(),
             retries_router(),
             dead_letters_router(),

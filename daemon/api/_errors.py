@@ -16,6 +16,7 @@ from litestar import Response
 from litestar.exceptions import HTTPException, ValidationException
 
 from actorgrid import (
+    AnalyticsQueryError,
     AskTimeout,
     BrokerFull,
     DatabaseBusy,
@@ -79,6 +80,7 @@ RUNTIME_ERRORS: tuple[tuple[type[BaseException], int, str], ...] = (
     (InvalidTarget, 422, "invalid_target"),
     (EmbeddingError, 422, "invalid_chunk"),
     (InvalidQuery, 400, "invalid_query"),
+    (AnalyticsQueryError, 400, "bad_query"),
     (InvalidArgument, 400, "invalid_argument"),
     (MessageInFlight, 409, "in_flight"),
     (TopicConflict, 409, "topic_conflict"),

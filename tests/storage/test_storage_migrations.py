@@ -34,7 +34,13 @@ if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-MODEL_TABLES = {"retry_records", "messages", "dead_letters", "reference_chunks"}
+MODEL_TABLES = {
+    "retry_records",
+    "messages",
+    "dead_letters",
+    "reference_chunks",
+    "analytics_buckets",
+}
 
 
 def head_revision() -> str:
@@ -126,6 +132,7 @@ class TestSchemaMatchesModels:
         def names(conn: Connection) -> dict[str, Any]:
             inspector = sa.inspect(conn)
             return {
+                "pk": inspector.get_pk_constraint("analytics_buckets"),
                 "unique": inspector.get_unique_constraints("retry_records"),
                 "fks": inspector.get_foreign_keys("dead_letters"),
                 "indexes": {
@@ -146,7 +153,16 @@ class TestSchemaMatchesModels:
         assert fk["name"] == "fk_dead_letters_message_id_messages"
         assert fk["referred_table"] == "messages"
         assert fk["options"] == {"ondelete": "SET NULL"}
+        # The buckets' key is their only index: range reads and prune batches walk it.
+        assert found["pk"]["name"] == "pk_analytics_buckets"
+        assert found["pk"]["constrained_columns"] == [
+            "bucket_size",
+            "bucket_start",
+            "topic",
+            "metric",
+        ]
         assert found["indexes"] == {
+            "analytics_buckets": [],
             "dead_letters": [
                 "ix_dead_letters_error_type",
                 "ix_dead_letters_message_id",

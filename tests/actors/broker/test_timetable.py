@@ -34,6 +34,7 @@ class _Row:
         self.attempts = 1
         self.last_error: Any = None
         self.early_requested = False
+        self.first_failed_at: float | None = None
 
 
 def test_a_short_first_page_holds_everything() -> None:

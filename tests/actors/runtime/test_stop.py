@@ -182,7 +182,8 @@ async def test_a_database_locked_by_another_process_at_close_is_given_up_on(
     assert took < 0.3 + 0.5 + 1.0, f"the stop took {took:.2f}s (drain 0.3 s, close 0.5 s)"
     [error] = [e for e in logs if e["event"] == "writer_flush_timeout"]
     assert error["log_level"] == "error"
-    assert error["unwritten"] == "insert messages: 1"
+    # The row, and the analytics sample of its publish (a minute and an hour bucket).
+    assert error["unwritten"] == "insert messages: 1, insert analytics_buckets: 2"
     assert runtimes.query("SELECT count(*) FROM messages") == [(0,)]
 
 

@@ -273,6 +273,7 @@ class TestStatus:
         assert status["state"] == "running"
         assert {n: a["parent"] for n, a in actors.items()} == {
             "root": None,
+            "analytics": "root",
             "retry-gate": "root",
             "dead-letters": "root",
             "pattern-engine": "root",
