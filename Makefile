@@ -44,6 +44,7 @@ run: $(STAMP)
 	@echo "    $(BIN)/actorgrid retries list --config $(RUN_CONFIG)"
 	@echo "    $(BIN)/actorgrid dlq list --config $(RUN_CONFIG)"
 	@echo "    $(BIN)/actorgrid patterns --config $(RUN_CONFIG)"
+	@echo "    $(BIN)/actorgrid alerts --all --config $(RUN_CONFIG)"
 	@echo "    $(BIN)/actorgrid config show --config $(RUN_CONFIG)"
 	@echo "    $(BIN)/actorgrid db upgrade --config $(RUN_CONFIG)"
 	@echo "    $(BIN)/actorgrid version"

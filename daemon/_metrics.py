@@ -32,7 +32,16 @@ name                                            type      labels
 ``actorgrid_writer_pending_operations``         gauge
 ``actorgrid_writer_lag_seconds``                gauge     (age of the oldest uncommitted
                                                           submission)
+``actorgrid_actor_restarts_total``              counter   ``actor`` (each actor and
+                                                          supervisor below the root)
+``actorgrid_actor_mailbox_depth``               gauge     ``actor`` (messages waiting)
+``actorgrid_ready``                             gauge     (1 when ``/ready`` would answer
+                                                          200, else 0; ``/metrics`` only)
 =============================================== ========= ==================================
+
+The actors' series exist while the supervision tree runs (the final scrape after a stop has
+none). ``actorgrid_ready`` is only in the route's exposition: the readiness check reads the
+database, which a synchronous collector must not wait for.
 
 The known phases and dead-letter reasons are always exported (zero until they happen), so
 ``rate()`` over them has a series from the first scrape on.
@@ -91,8 +100,9 @@ class RuntimeCollector:
             started) a scrape yields nothing.
     """
 
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: Runtime, *, ready: bool | None = None) -> None:
         self._runtime = runtime
+        self._ready = ready
 
     def collect(self) -> Iterator[Metric]:
         """Read the runtime's snapshot and yield its metric families."""
@@ -100,21 +110,32 @@ class RuntimeCollector:
             snapshot = self._runtime.metrics()
         except RuntimeClosed:
             return
-        yield from metric_families(snapshot)
+        yield from metric_families(snapshot, ready=self._ready)
 
 
-def render_metrics(runtime: Runtime) -> bytes:
+def render_metrics(runtime: Runtime, *, ready: bool | None = None) -> bytes:
     """Return the Prometheus text exposition of ``runtime``'s counters now.
+
+    Args:
+        runtime: the runtime to report on.
+        ready: the outcome of ``await runtime.readiness()`` (``True``: ready), exported as
+            ``actorgrid_ready``; None leaves the gauge out.
 
     The media type of the text is :data:`CONTENT_TYPE`.
     """
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(RuntimeCollector(runtime))
+    registry.register(RuntimeCollector(runtime, ready=ready))
     return generate_latest(registry)
 
 
-def metric_families(snapshot: RuntimeMetrics) -> Iterator[Metric]:
-    """Turn a metrics snapshot into prometheus-client metric families."""
+def metric_families(snapshot: RuntimeMetrics, *, ready: bool | None = None) -> Iterator[Metric]:
+    """Turn a metrics snapshot (and the readiness, when known) into metric families."""
+    if ready is not None:
+        yield GaugeMetricFamily(
+            "actorgrid_ready",
+            "1 when the runtime can take work (GET /ready answers 200), else 0.",
+            value=1.0 if ready else 0.0,
+        )
     yield from _topics(snapshot)
     yield CounterMetricFamily(
         "actorgrid_messages_scheduled_total",
@@ -138,6 +159,26 @@ def metric_families(snapshot: RuntimeMetrics) -> Iterator[Metric]:
         decisions.add_metric(["allowed" if d.allowed else "denied", d.reason], d.count)
     yield decisions
     yield from _writer(snapshot)
+    yield from _actors(snapshot)
+
+
+def _actors(snapshot: RuntimeMetrics) -> Iterator[Metric]:
+    restarts = CounterMetricFamily(
+        "actorgrid_actor_restarts_total",
+        "Times an actor or supervisor of the tree was restarted by its supervisor.",
+        labels=["actor"],
+    )
+    depth = GaugeMetricFamily(
+        "actorgrid_actor_mailbox_depth", "Messages waiting in an actor's mailbox.", labels=["actor"]
+    )
+    for a in snapshot.actors:
+        if a.parent is None:
+            continue  # the root counts its children's restarts again
+        restarts.add_metric([a.name], a.restarts)
+        if a.mailbox_depth is not None:
+            depth.add_metric([a.name], a.mailbox_depth)
+    yield restarts
+    yield depth
 
 
 def _topics(snapshot: RuntimeMetrics) -> Iterator[Metric]:

@@ -2,9 +2,11 @@
 
 Start, each step one log event: ``daemon_starting``, ``app_loaded``, ``lock_acquired``,
 ``token_ready``/``token_created``, ``database_migrated``, ``runtime_started``,
-``app_started``, ``api_listening``, ``dashboard_url`` (the one-time login URL of the
-dashboard, carrying its token: the Jupyter convention). Then it serves until SIGTERM or SIGINT:
-``signal_received``, ``intake_stopped`` (publishes answer 503 from here on), the runtime's
+``app_started``, ``alerts_started`` (unless ``[alerts]`` is off), ``api_listening``,
+``dashboard_url`` (the one-time login URL of the dashboard, carrying its token: the Jupyter
+convention). Then it serves, evaluating its alerts (``alert_firing`` / ``alert_resolved``),
+until SIGTERM or SIGINT: ``signal_received``, ``intake_stopped`` (publishes answer 503 from
+here on), the runtime's
 drain, flush and close (``runtime_stopped``), ``api_stopped``, ``lock_released``,
 ``daemon_stopped``; exit 0. A second signal exits at once (see ``_signals``).
 """
@@ -30,6 +32,7 @@ from ._lock import DaemonLock
 from ._server import ApiServer, bind_socket
 from ._signals import SignalWatch
 from ._token import ensure_token
+from .alerts import AlertMonitor
 from .api import ApiSettings, create_api
 from .dashboard import DashboardAuth
 
@@ -141,9 +144,10 @@ async def _run(
                     await app.install(rt)
                 except Exception as exc:
                     raise _install_failed(settings.app, exc) from exc
+                monitor = _monitor(config, rt)
                 logins = DashboardAuth(token, config.dashboard, SystemClock())
                 server = ApiServer(
-                    create_api(rt, api_settings, dashboard=logins),
+                    create_api(rt, api_settings, alerts=monitor, dashboard=logins),
                     graceful_timeout=config.broker.drain_timeout,
                 )
                 await _start_server(tg, server, sock)
@@ -155,8 +159,12 @@ async def _run(
                     url=logins.mint().url(_browser_base(host, port)),
                     note="open it once to log in; `actorgrid dashboard` mints another",
                 )
-                async with app.tasks(rt):
-                    await stop.wait()
+                async with anyio.create_task_group() as watch:
+                    if monitor is not None:
+                        watch.start_soon(monitor.run)
+                    async with app.tasks(rt):
+                        await stop.wait()
+                    watch.cancel_scope.cancel()  # the stop is not an alert
                 _log.info(
                     "intake_stopped",
                     note="publishes answer 503; handlers in flight finish",
@@ -166,6 +174,16 @@ async def _run(
             if server is not None:
                 server.should_exit = True
     _log.info("api_stopped")
+
+
+def _monitor(config: DaemonConfig, rt: Runtime) -> AlertMonitor | None:
+    """The alert monitor on the runtime's clock, unless ``[alerts]`` is off."""
+    if not config.alerts.enabled:
+        return None
+    assert rt.kernel is not None  # the runtime has started
+    monitor = AlertMonitor(rt, config.alerts, rt.kernel.clock)
+    _log.info("alerts_started", interval=config.alerts.interval, window=config.alerts.window)
+    return monitor
 
 
 def _install_failed(spec: str | None, exc: Exception) -> DaemonError:

@@ -50,7 +50,8 @@ class ObserveCalls:
     def metrics(self) -> RuntimeMetrics:
         """Return a snapshot of every counter: per topic (published, handled, failed,
         retried by phase, dead-lettered by reason, handler latency), the retry gate's
-        decisions and the writer's statistics (batch sizes, commit latency, lag).
+        decisions, the writer's statistics (batch sizes, commit latency, lag) and the
+        supervision tree's restarts and mailbox depths.
 
         Cheap and synchronous: nothing is asked of any actor. Once the runtime has
         started, it answers while it runs, while it stops and after it stopped (the final
@@ -69,6 +70,7 @@ class ObserveCalls:
             running=core.running(),
             gate_decisions=self._gate_decisions(),
             writer=self.writer.statistics() if self.writer is not None else None,
+            actors=self._actors(),
         )
 
     async def status(self) -> RuntimeStatus:
@@ -94,6 +96,12 @@ class ObserveCalls:
             gate_decisions=self._gate_decisions(),
             patterns=await self._pattern_statistics(),
         )
+
+    def _actors(self) -> list[ActorStatus]:
+        """The supervision tree while it runs (or drains); nothing once it stopped."""
+        if self.kernel is None or self._state not in ("running", "stopping"):
+            return []
+        return _tree(self.kernel)
 
     def _gate_decisions(self) -> list[GateDecisions]:
         state = self._gate_state

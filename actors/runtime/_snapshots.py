@@ -53,6 +53,9 @@ class RuntimeMetrics(msgspec.Struct, frozen=True, kw_only=True):
     writer: WriterStatistics | None
     """The storage writer's counters, batch sizes and commit latency (``None`` without a
     database)."""
+    actors: list[ActorStatus] = msgspec.field(default_factory=list)
+    """The supervision tree as ``status()`` walks it (restarts and mailbox depths), read
+    from the supervisors' own counters: no actor is asked. Empty once the tree stopped."""
 
 
 class ActorStatus(msgspec.Struct, frozen=True, kw_only=True):

@@ -10,6 +10,7 @@ from litestar.openapi import OpenAPIConfig
 
 import actorgrid
 
+from ._alerts import alerts_router
 from ._analytics import analytics_router
 from ._auth import token_guard
 from ._chunks import chunks_router, patterns_router
@@ -27,6 +28,7 @@ from ._retries import retries_router
 if TYPE_CHECKING:
     from actorgrid import Runtime
 
+    from ..alerts import AlertMonitor
     from ..dashboard import DashboardAuth
     from ._settings import ApiSettings
 
@@ -34,22 +36,28 @@ __all__ = ("create_api",)
 
 
 def create_api(
-    runtime: Runtime, settings: ApiSettings, *, dashboard: DashboardAuth | None = None
+    runtime: Runtime,
+    settings: ApiSettings,
+    *,
+    alerts: AlertMonitor | None = None,
+    dashboard: DashboardAuth | None = None,
 ) -> Litestar:
     """Return the API app over a running ``runtime``, with the dashboard at ``/`` and
     ``/ui/...``.
 
     The app's OpenAPI document is at ``/schema/openapi.json``. Its background jobs run on
     the serving event loop and are cancelled at the app's shutdown; ``app.state.jobs`` is
-    the :class:`JobManager`, ``app.state.dashboard`` the dashboard's logins (``dashboard``,
-    or new ones with the default settings: mint a login URL with its ``mint()``).
+    the :class:`JobManager`. ``alerts`` is the monitor ``GET /v1/alerts`` answers from
+    (None: an empty list); the caller runs it. ``app.state.dashboard`` is the dashboard's
+    logins (``dashboard``, or new ones with the default settings: mint a login URL with
+    its ``mint()``).
     """
     # Imported here: the dashboard's modules use the API's helpers (no import cycle).
     from ..dashboard import dashboard_routers, default_auth, template_config
 
     auth = dashboard if dashboard is not None else default_auth(settings.token)
     jobs = JobManager(runtime, keep=settings.max_jobs_kept)
-    ctx = ApiContext(runtime=runtime, settings=settings, jobs=jobs)
+    ctx = ApiContext(runtime=runtime, settings=settings, jobs=jobs, alerts=alerts)
 
     def provide_ctx() -> ApiContext:
         return ctx
@@ -67,6 +75,7 @@ def create_api(
             records_router(),
             chunks_router(),
             patterns_router(),
+            alerts_router(),
             *dashboard_routers(auth),
         ],
         dependencies={"ctx": Provide(provide_ctx, sync_to_thread=False)},

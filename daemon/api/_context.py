@@ -1,4 +1,5 @@
-"""What every route handler is given: the runtime, the settings and the background jobs."""
+"""What every route handler is given: the runtime, the settings, the background jobs and the
+alert monitor."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from litestar.di import NamedDependency
 
 from actorgrid import Runtime  # noqa: TC001 (Litestar reads the fields at run time)
 
+from ..alerts import AlertMonitor  # noqa: TC001
 from ._job_manager import JobManager  # noqa: TC001
 from ._settings import ApiSettings  # noqa: TC001
 
@@ -21,6 +23,8 @@ class ApiContext:
     runtime: Runtime
     settings: ApiSettings
     jobs: JobManager
+    alerts: AlertMonitor | None = None
+    """The daemon's alert monitor (None: alerts are off)."""
 
 
 Ctx = NamedDependency[ApiContext]

@@ -47,12 +47,18 @@ def observe_router(runtime: Runtime) -> Router:
     @get(
         "/metrics",
         summary="Prometheus metrics",
-        description="The runtime's counters in the Prometheus text format (prometheus-client).",
+        description=(
+            "The runtime's counters in the Prometheus text format (prometheus-client), "
+            "with actorgrid_ready (1: GET /ready would answer 200)."
+        ),
         media_type="text/plain",
     )
     async def metrics() -> Response[bytes]:
+        ready = await runtime.readiness() is None
         # The header as prometheus-client names its format (Litestar would add a charset).
-        return Response(render_metrics(runtime), headers={"content-type": CONTENT_TYPE})
+        return Response(
+            render_metrics(runtime, ready=ready), headers={"content-type": CONTENT_TYPE}
+        )
 
     @get(
         "/v1/status",

@@ -2,7 +2,8 @@
 
 Its command groups are listed in one place, ``_root.COMMANDS``, each in a module of its own.
 The operator commands (``publish``, ``status``, ``retries``, ``dlq``, ``jobs``, ``retry``,
-``chunks``, ``patterns``) call the daemon's HTTP API through one client (``_client``).
+``chunks``, ``patterns``, ``alerts``) call the daemon's HTTP API through one client
+(``_client``).
 Exit codes are documented in ``actorgrid --help``, ``ExitCode`` and ``docs/operations.md``.
 """
 

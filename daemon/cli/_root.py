@@ -53,6 +53,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "actorgrid.daemon.cli._dashboard:dashboard",
         "A one-time login URL of the dashboard.",
     ),
+    "alerts": ("actorgrid.daemon.cli._alerts:alerts", "The daemon's alerts that are firing."),
     "db": ("actorgrid.daemon.cli._db:db", "The database schema: upgrade."),
     "config": ("actorgrid.daemon.cli._config:config", "The effective configuration: show."),
     "version": ("actorgrid.daemon.cli._version:version", "Print the version."),

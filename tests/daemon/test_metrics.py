@@ -67,3 +67,26 @@ class TestCollector:
         counts = [n for _, n in buckets]
         assert counts == sorted(counts)  # cumulative
         assert [float(le) for le, _ in buckets] == sorted(float(le) for le, _ in buckets)
+
+    async def test_the_tree_and_the_readiness(self) -> None:
+        """Restarts and mailbox depths by actor below the root while the tree runs (none
+        after the stop); ``actorgrid_ready`` only when the readiness is given."""
+        rt = memory_runtime()
+        async with rt:
+            found = families(render_metrics(rt))
+            assert "actorgrid_ready" not in found
+            restarts = {labels["actor"]: n for _, labels, n in found["actorgrid_actor_restarts"][1]}
+            assert {"retry-gate", "dead-letters", "broker", "subscriptions"} <= set(restarts)
+            assert "root" not in restarts
+            assert set(restarts.values()) == {0.0}
+            assert found["actorgrid_actor_restarts"][0] == "counter"
+            depths = {
+                labels["actor"] for _, labels, _n in found["actorgrid_actor_mailbox_depth"][1]
+            }
+            assert "broker" in depths
+            assert "subscriptions" not in depths  # a supervisor has no mailbox
+            ready = families(render_metrics(rt, ready=True))["actorgrid_ready"]
+            assert ready == ("gauge", [("actorgrid_ready", {}, 1.0)])
+        after = families(render_metrics(rt, ready=False))
+        assert after["actorgrid_ready"][1] == [("actorgrid_ready", {}, 0.0)]
+        assert after["actorgrid_actor_restarts"][1] == []

@@ -222,3 +222,38 @@ class TestChunksAndPatterns:
         table = cli("patterns")
         assert table.code == 0
         assert "pattern:p-" in table.out
+
+
+class TestAlerts:
+    def test_alerts_all_and_firing(self, cli: Callable[..., Ran], daemon: Daemon) -> None:
+        """``--all`` lists the six alerts of the daemon's monitor, each evaluated; without it
+        only the firing ones; the table names each alert with its state."""
+
+        def every() -> list[dict[str, object]]:
+            ran = cli("alerts", "--all", "--json")
+            assert ran.code == 0, ran.err
+            items: list[dict[str, object]] = ran.json()["items"]
+            return items
+
+        wait_until(
+            lambda: all(not str(a["summary"]).startswith("not evaluated") for a in every()),
+            "the monitor's first evaluation",
+        )
+        found = every()
+        assert [a["name"] for a in found] == [
+            "retry_rate",
+            "dead_letters",
+            "writer_lag",
+            "gate_restarts",
+            "broker_restarts",
+            "not_ready",
+        ]
+        firing = cli("alerts", "--json")
+        assert firing.code == 0
+        assert firing.json()["items"] == [a for a in every() if a["state"] == "firing"]
+        table = cli("alerts", "--all")
+        assert table.code == 0
+        rows = {line.split()[1]: line for line in table.out.splitlines() if "_" in line}
+        for item in found:
+            assert str(item["name"]) in rows
+            assert f" {item['state']} " in rows[str(item["name"])]
