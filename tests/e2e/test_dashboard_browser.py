@@ -132,7 +132,6 @@ def test_an_operator_session_in_the_browser(
     assert page.locator("#analytics canvas").count() >= 4
     assert int(page.get_attribute("#analytics", "data-published") or 0) > 0
     assert page.locator('[data-figure="retry_rate"]').inner_text().endswith("%")
-    shots(page, "overview")
 
     # 6. Kill a scheduled retry: a rate-limited order waiting for its early retry.
     message_id = None
@@ -182,6 +181,12 @@ def test_an_operator_session_in_the_browser(
     page.goto(f"{d.url}/ui/records?target_type=order&target_id={target_id}")
     assert "Last success" in page.locator("#record").inner_text()
     shots(page, "record")
+
+    # The overview again, with the run's retries, dead letters and replays in its charts.
+    page.goto(d.url + "/")
+    page.wait_for_selector('#analytics[data-state="ready"]')
+    page.wait_for_selector('#alerts:not([data-state="loading"])')
+    shots(page, "overview")
 
     # 7. An action without the session is refused and changes nothing.
     waiting = _until_row(page, d.url + "/ui/retries?error_type=PaymentTimeout", "#retries tbody tr")
