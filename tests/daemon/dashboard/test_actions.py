@@ -325,3 +325,12 @@ async def test_a_session_cookie_is_no_bearer_token_for_the_api(dash: Dash) -> No
     browser, csrf = await dash.browser()
     r = await browser.post(f"/v1/retries/{message_id}/kill", headers={"x-csrftoken": csrf})
     assert r.status_code == 401
+
+
+async def test_what_a_message_carries_is_escaped_in_the_pages(dash: Dash) -> None:
+    (dead,) = await _dead(dash, "d<script>alert(1)</script>")
+    browser, _ = await dash.browser()
+    for path in ("/ui/dead-letters", f"/ui/dead-letters/{dead}"):
+        page = await browser.get(path)
+        assert "<script>alert(1)</script>" not in page.text
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page.text
