@@ -27,6 +27,15 @@ best of each kept):
   as every failure of a round is scheduled, until every message is dead-lettered; msgs/s
   (each message runs six attempts). Memory-only with a transient topic, then durable on
   SQLite (state rows, retry records and dead letters committed).
+* ``failure_path_analytics``: ``failure_path`` with the analytics recorder on, made to
+  sample every 50 ms of real time (two hundred times as often as its default
+  ``flush_interval`` of 10 s: the fake clock would otherwise let it sample only when the
+  bench moves it), against the same run with ``analytics.enabled = false``; twice the
+  repetitions, interleaved, best of each. Memory-only, so that the ratio is the CPU the
+  counting and the recorder cost rather than the disk's moods. Target: at least 0.9x.
+* ``failure_path_durable_analytics``: the same on SQLite (the deltas written through the
+  writer beside the failures' rows); no target (run-to-run I/O noise is larger than the
+  recorder's share, which is well under 1 % of the CPU).
 * ``head_of_line_p99``: four workers, one handler stuck for 200 ms, quick messages published
   one every 0.5 ms meanwhile; the p99 wait (ms) from a quick message's publish to the start
   of its handler. Baseline: the dispatch actorgrid had before, per-worker queues fed round
@@ -63,7 +72,15 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from actorgrid import BrokerSettings, PatternSettings, Runtime, RuntimeConfig, StorageSettings
+from actorgrid import (
+    AnalyticsSettings,
+    BrokerSettings,
+    PatternSettings,
+    Runtime,
+    RuntimeConfig,
+    StorageSettings,
+)
+from actorgrid.actors.analytics import SampleNow
 from actorgrid.kernel import FakeClock, encode
 from actorgrid.storage import MessageRow, create_engine, migrate
 from bench._common import (
@@ -172,17 +189,20 @@ class Databases:
         return f"sqlite+aiosqlite:///{path}"
 
 
-def _memory_config(*, pattern: bool = True) -> RuntimeConfig:
+def _memory_config(*, pattern: bool = True, analytics: bool = True) -> RuntimeConfig:
     return RuntimeConfig(
-        storage=StorageSettings(url=None), pattern=PatternSettings(enabled=pattern)
+        storage=StorageSettings(url=None),
+        pattern=PatternSettings(enabled=pattern),
+        analytics=AnalyticsSettings(enabled=analytics),
     )
 
 
-def _durable_config(url: str, *, pattern: bool = True) -> RuntimeConfig:
+def _durable_config(url: str, *, pattern: bool = True, analytics: bool = True) -> RuntimeConfig:
     return RuntimeConfig(
         storage=StorageSettings(url=url, migrate=False),
         broker=BrokerSettings(drain_timeout=60.0),
         pattern=PatternSettings(enabled=pattern),
+        analytics=AnalyticsSettings(enabled=analytics),
     )
 
 
@@ -366,21 +386,47 @@ async def per_message_commit(url: str, n: int) -> float:
 # -- failure path and memory ----------------------------------------------------------------
 
 
-async def failure_path(n: int, url: str | None, *, pattern: bool = True) -> float:
+_SAMPLE_EVERY = 0.05
+"""Real seconds between the analytics samples ``failure_path(sample=True)`` forces."""
+
+
+async def _sample_often(rt: Runtime) -> None:
+    assert rt.kernel is not None
+    recorder = rt.kernel.lookup("analytics")
+    while True:
+        await asyncio.sleep(_SAMPLE_EVERY)
+        with contextlib.suppress(Exception):  # full: the one before is still writing
+            recorder.tell_nowait(SampleNow())
+
+
+async def failure_path(
+    n: int,
+    url: str | None,
+    *,
+    pattern: bool = True,
+    analytics: bool = True,
+    sample: bool = False,
+) -> float:
     """``n`` always-failing messages through six attempts each to the DLQ; msgs/s.
 
     With ``pattern`` the pattern engine indexes every failure and answers a revise before
-    each of the three revise-phase attempts (a worker-thread hop each).
+    each of the three revise-phase attempts (a worker-thread hop each). ``analytics``
+    turns the recorder on or off; with ``sample`` it samples every 50 ms of real time.
     """
     clock = FakeClock()
     config = (
-        _memory_config(pattern=pattern) if url is None else _durable_config(url, pattern=pattern)
+        _memory_config(pattern=pattern, analytics=analytics)
+        if url is None
+        else _durable_config(url, pattern=pattern, analytics=analytics)
     )
     wait = config.retry.base_wait_minutes * 60.0
     rounds = config.retry.max_retries
-    async with Runtime(config, clock=clock) as rt:
+    async with Runtime(config, clock=clock) as rt, contextlib.AsyncExitStack() as stack:
         rt.declare_topic(TOPIC, durable=url is not None)
         await rt.subscribe(TOPIC, _always_fail, concurrency=1, max_in_flight=IN_FLIGHT)
+        if sample:
+            pump = asyncio.get_running_loop().create_task(_sample_often(rt))
+            stack.callback(pump.cancel)
         stats = rt.statistics
         start = time.perf_counter()
         for i in range(0, n, IN_FLIGHT):
@@ -670,6 +716,44 @@ def run(mode: Mode) -> list[Figure]:
             on_loop(lambda: failure_path(sizes.failures_pattern, None, pattern=True)),
         )
         figures.append(Figure("failure_path_with_pattern_engine", "msgs/s", value))
+        # Twice the repetitions: the figures are ratios of runs that vary run to run.
+        value, base = pair(
+            2 * sizes.runs,
+            on_loop(lambda: failure_path(sizes.failures, None, pattern=False, sample=True)),
+            on_loop(lambda: failure_path(sizes.failures, None, pattern=False, analytics=False)),
+        )
+        figures.append(
+            Figure(
+                "failure_path_analytics",
+                "msgs/s",
+                value,
+                "the same, analytics off",
+                base,
+                target_ratio=0.9,
+            )
+        )
+        value, base = pair(
+            2 * sizes.runs,
+            on_loop(
+                lambda: failure_path(
+                    sizes.failures_durable, dbs.fresh("fa"), pattern=False, sample=True
+                )
+            ),
+            on_loop(
+                lambda: failure_path(
+                    sizes.failures_durable, dbs.fresh("fo"), pattern=False, analytics=False
+                )
+            ),
+        )
+        figures.append(
+            Figure(
+                "failure_path_durable_analytics",
+                "msgs/s",
+                value,
+                "the same, analytics off",
+                base,
+            )
+        )
 
         note("head-of-line: quick messages beside one stuck handler")
         value, base = pair(

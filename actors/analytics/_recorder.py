@@ -5,7 +5,8 @@ reads the broker's per-topic counters, adds what they gained since the last read
 minute and hour buckets of the interval's start, and hands those deltas to the one
 :class:`~actorgrid.storage.Writer` as additive upserts (without a database: to the buckets
 in memory). Every ``prune_interval`` it deletes the buckets past their retention, in
-batches. Stopping takes a last sample and waits for its commit (the runtime stops the
+batches, in a task beside its mailbox (a prune waits for the database; a sample never
+waits for a prune). Stopping takes a last sample and waits for its commit (the runtime stops the
 recorder after the workers and before the writer closes); a crash leaves everything in the
 shared :class:`AnalyticsState` for the next incarnation.
 """
@@ -87,6 +88,8 @@ class AnalyticsRecorder(Actor[Any]):
         self._engine = engine
         self._writer = writer
         self._dialect = engine.dialect.name if engine is not None else None
+        self._pruning = False
+        self._prune_again = False
         self.pruned = 0
 
     async def on_start(self) -> None:
@@ -118,7 +121,14 @@ class AnalyticsRecorder(Actor[Any]):
             await self._sample()
             return None
         if type(message) is PruneBuckets:
-            await self._prune()
+            if self._state.memory is not None:
+                self._prune_memory()
+            elif self._pruning:
+                self._prune_again = True  # with the newer cutoffs, once this one is done
+            else:
+                # Beside the mailbox: a prune waits for the database, a sample must not.
+                self._pruning = True
+                self.actor_start_task(self._prune, name=f"{self.actor_name}:pruning")
             return None
         raise UnhandledMessage(self.actor_name, message)
 
@@ -133,21 +143,32 @@ class AnalyticsRecorder(Actor[Any]):
             state.sample(self.actor_clock.now())
             state.flush(self._writer, self._dialect)
 
-    async def _prune(self) -> None:
+    def _cutoffs(self) -> tuple[tuple[int, float], ...]:
         now = self.actor_clock.now()
         s = self._settings
-        cutoffs = (
+        return (
             (MINUTE, now - s.minute_retention_seconds),
             (HOUR, now - s.hour_retention_seconds),
         )
+
+    def _prune_memory(self) -> None:
         memory = self._state.memory
-        for size, cutoff in cutoffs:
-            if memory is not None:
-                self.pruned += memory.prune(size, cutoff)
-                continue
-            assert self._engine is not None
-            assert self._writer is not None
-            try:
-                self.pruned += await prune_buckets(self._engine, self._writer, size, cutoff)
-            except Exception as exc:  # the next pass tries again
-                _log.warning("analytics_prune_failed", error=repr(exc))
+        assert memory is not None
+        for size, cutoff in self._cutoffs():
+            self.pruned += memory.prune(size, cutoff)
+
+    async def _prune(self) -> None:
+        """Delete the stored buckets past their retention, in batches (a task of its own)."""
+        assert self._engine is not None
+        assert self._writer is not None
+        try:
+            again = True
+            while again:
+                self._prune_again = False
+                for size, cutoff in self._cutoffs():
+                    self.pruned += await prune_buckets(self._engine, self._writer, size, cutoff)
+                again = self._prune_again
+        except Exception as exc:  # the next pass tries again
+            _log.warning("analytics_prune_failed", error=repr(exc))
+        finally:
+            self._pruning = False

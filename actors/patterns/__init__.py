@@ -26,6 +26,7 @@ from ._messages import check_chunks as check_chunks
 from ._messages import check_ids as check_ids
 from ._messages import check_search as check_search
 from ._protocol import REVISION_SUBPROCESS as REVISION_SUBPROCESS
+from ._protocol import ChunkUse as ChunkUse
 from ._protocol import FailureContext as FailureContext
 from ._protocol import Glimpse as Glimpse
 from ._protocol import NoteFailure as NoteFailure
@@ -44,6 +45,7 @@ __all__ = (
     "REVISION_SUBPROCESS",
     "AddChunks",
     "ChunkInput",
+    "ChunkUse",
     "DeleteChunks",
     "FailureContext",
     "FlushPattern",

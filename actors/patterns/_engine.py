@@ -146,6 +146,8 @@ class PatternEngine(Actor[Any]):
         self._state = state
         self._store: ChunkStore | None = None
         self._buffer: list[tuple[FailureContext, float]] = []
+        self._attached: list[tuple[str, tuple[Reference, ...]]] = []
+        """Glimpses' references not yet counted on their failures (see :meth:`_flush`)."""
         self._timer = OneShotTimer(FLUSH_FAILURES)
         self._scopes: list[anyio.CancelScope] = []
         self._rebuild_reason: str | None = None
@@ -248,12 +250,20 @@ class PatternEngine(Actor[Any]):
                 return None
             case Glimpse(context):
                 # References only: buffered failures cannot change the answer, so the
-                # early retry does not wait for them to be indexed.
-                return await glimpse(store, self._settings, _failure_text(context))
+                # early retry does not wait for them to be indexed (the attachment is
+                # counted on the failure once it is, at the next flush).
+                found = await glimpse(store, self._settings, _failure_text(context))
+                if found:
+                    target = _target(context.target_type, context.target_id)
+                    self._attached.append((target, found))
+                    self._timer.arm()  # the next flush counts it
+                return found
             case Revise(context):
                 await self._flush()
                 target = _target(context.target_type, context.target_id)
-                return await revise(store, self._settings, target, _failure_text(context))
+                revision = await revise(store, self._settings, target, _failure_text(context))
+                store.memory.attach(target, revision.references)
+                return revision
             case SearchChunks():
                 return await self._search(message, store)
             case AddChunks(chunks):
@@ -315,13 +325,15 @@ class PatternEngine(Actor[Any]):
         store = self._store
         assert store is not None
         await store.reap()
-        if not self._buffer:
-            return
-        batch, self._buffer = self._buffer, []
-        try:
-            await self._index_batch(store, batch)
-        except Exception as exc:
-            _log.error("pattern_failures_dropped", failures=len(batch), error=repr(exc))
+        if self._buffer:
+            batch, self._buffer = self._buffer, []
+            try:
+                await self._index_batch(store, batch)
+            except Exception as exc:
+                _log.error("pattern_failures_dropped", failures=len(batch), error=repr(exc))
+        attached, self._attached = self._attached, []
+        for target, references in attached:
+            store.memory.attach(target, references)
 
     async def _index_batch(
         self, store: ChunkStore, batch: list[tuple[FailureContext, float]]

@@ -18,17 +18,26 @@ from dataclasses import dataclass
 from itertools import islice
 from typing import TYPE_CHECKING, Any, Final
 
-from ._protocol import RecurringPattern
+from ._protocol import ChunkUse, RecurringPattern
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
 
     from ._chunk_table import Chunk
+    from ._protocol import Reference
 
-__all__ = ("MAX_PATTERN_TARGETS", "OUTCOMES", "FailureMemory", "FailureNote")
+__all__ = (
+    "MAX_PATTERN_CHUNKS",
+    "MAX_PATTERN_TARGETS",
+    "OUTCOMES",
+    "FailureMemory",
+    "FailureNote",
+)
 
 MAX_PATTERN_TARGETS: Final = 10
 """Targets a :class:`RecurringPattern` lists (``target_count`` has them all)."""
+MAX_PATTERN_CHUNKS: Final = 10
+"""Attached reference chunks a :class:`RecurringPattern` lists (most attached first)."""
 
 OUTCOMES: Final = ("pending", "success", "dead")
 """How a failure can stand: its target is still retried, recovered, or was dead-lettered."""
@@ -51,6 +60,9 @@ class FailureNote:
     seen_at: float
     outcome: str = "pending"
     pattern: int | None = None
+    attached: dict[int, int] | None = None
+    """Reference chunks the lookups for this failure's retry attached, and how often (kept
+    in memory only, since the engine started)."""
 
     def metadata(self) -> dict[str, Any]:
         """Return the chunk metadata that records this failure."""
@@ -110,6 +122,8 @@ class _Summary:
     outcomes: Counter[str] | None = None
     example_id: int | None = None
     example: str = ""
+    chunks: Counter[int] | None = None
+    """Attachments of the members' reference chunks, summed."""
     stale: bool = False
     """A member that bounded first/last seen or the example left: recompute on read."""
 
@@ -123,6 +137,16 @@ class _Summary:
         self.outcomes[note.outcome] += 1
         if self.example_id is None or note.id < self.example_id:
             self.example_id, self.example = note.id, note.text
+        if note.attached:
+            self.attach(note.attached)
+
+    def attach(self, counts: dict[int, int], sign: int = 1) -> None:
+        if self.chunks is None:
+            self.chunks = Counter()
+        for chunk_id, n in counts.items():
+            self.chunks[chunk_id] += sign * n
+            if self.chunks[chunk_id] <= 0:
+                del self.chunks[chunk_id]
 
     def leave(self, note: FailureNote) -> None:
         assert self.targets is not None
@@ -134,6 +158,8 @@ class _Summary:
         else:
             del self.targets[note.target]
         self.outcomes[note.outcome] -= 1
+        if note.attached:
+            self.attach(note.attached, -1)
         if note.seen_at in (self.first_seen, self.last_seen) or note.id == self.example_id:
             self.stale = True
 
@@ -148,6 +174,8 @@ class FailureMemory:
         self._by_message: dict[str, dict[int, None]] = {}
         self._patterns: dict[int, dict[int, None]] = {}
         self._summaries: dict[int, _Summary] = {}
+        self._sources: dict[int, str] = {}
+        """The source of every reference chunk ever attached (for the patterns' lists)."""
 
     def __len__(self) -> int:
         return len(self.notes)
@@ -219,6 +247,26 @@ class FailureMemory:
             note.outcome = outcome
         return changed
 
+    def attach(self, target: str, references: Iterable[Reference]) -> None:
+        """Count the reference chunks a lookup attached to a retry of ``target``: on its
+        latest pending failure, and on that failure's pattern (now or when it joins one)."""
+        pending = [i for i in self._by_target.get(target, ()) if self.notes[i].outcome == "pending"]
+        if not pending:
+            return
+        note = self.notes[pending[-1]]
+        counts: dict[int, int] = {}
+        for ref in references:
+            self._sources[ref.chunk_id] = ref.source
+            counts[ref.chunk_id] = counts.get(ref.chunk_id, 0) + 1
+        if not counts:
+            return
+        if note.attached is None:
+            note.attached = {}
+        for chunk_id, n in counts.items():
+            note.attached[chunk_id] = note.attached.get(chunk_id, 0) + n
+        if note.pattern is not None and (summary := self._summaries.get(note.pattern)):
+            summary.attach(counts)
+
     def remove(self, ids: Iterable[int]) -> None:
         """Forget failures (deleted chunks); unknown ids are ignored."""
         for chunk_id in ids:
@@ -274,6 +322,16 @@ class FailureMemory:
             id=pattern_id,
             target_count=len(targets),
             example=summary.example,
+            chunks=self._chunk_uses(summary),
+        )
+
+    def _chunk_uses(self, summary: _Summary) -> tuple[ChunkUse, ...]:
+        if not summary.chunks:
+            return ()
+        ranked = sorted(summary.chunks.items(), key=lambda kv: (-kv[1], kv[0]))
+        return tuple(
+            ChunkUse(chunk_id=chunk_id, source=self._sources.get(chunk_id, ""), count=n)
+            for chunk_id, n in ranked[:MAX_PATTERN_CHUNKS]
         )
 
     def pattern_of(self, chunk_id: int) -> RecurringPattern | None:

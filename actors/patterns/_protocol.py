@@ -16,6 +16,7 @@ from actorgrid.kernel import Message
 
 __all__ = (
     "REVISION_SUBPROCESS",
+    "ChunkUse",
     "FailureContext",
     "Glimpse",
     "NoteFailure",
@@ -55,6 +56,15 @@ class Reference(msgspec.Struct, frozen=True, kw_only=True):
     metadata: dict[str, Any] = msgspec.field(default_factory=dict)
 
 
+class ChunkUse(msgspec.Struct, frozen=True, kw_only=True):
+    """A reference chunk attached to retries of a pattern's targets, and how often."""
+
+    chunk_id: int
+    source: str
+    count: int
+    """Retries (glimpses and revisions) it was attached to."""
+
+
 class RecurringPattern(msgspec.Struct, frozen=True, kw_only=True):
     """Earlier failures that resemble this one."""
 
@@ -71,6 +81,9 @@ class RecurringPattern(msgspec.Struct, frozen=True, kw_only=True):
     """How many distinct targets failed this way (``targets`` shows the first ones)."""
     example: str = ""
     """The error text of the pattern's earliest failure still kept."""
+    chunks: tuple[ChunkUse, ...] = ()
+    """The reference chunks the glimpse and revise lookups attached to retries of this
+    pattern's failures, most attached first (at most ten), since the engine started."""
 
 
 class Revision(msgspec.Struct, frozen=True, kw_only=True):

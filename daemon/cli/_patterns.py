@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ._command import call_daemon
 from ._options import ClientOptions  # noqa: TC001 - cyclopts reads annotations
@@ -14,6 +14,15 @@ if TYPE_CHECKING:
 
 __all__ = ("patterns",)
 
+
+def _chunks(value: object) -> str:
+    """``source#id x count`` of each attached reference chunk."""
+    if not isinstance(value, list):
+        return ""
+    uses: list[Any] = value
+    return ", ".join(f"{u['source']}#{u['chunk_id']} x{u['count']}" for u in uses)
+
+
 _COLUMNS = (
     Column("id", "id", no_wrap=True),
     Column("failures", "count"),
@@ -21,6 +30,7 @@ _COLUMNS = (
     Column("last seen", "last_seen", relative),
     Column("outcomes", "outcomes"),
     Column("targets", "targets"),
+    Column("runbook chunks", "chunks", _chunks),
 )
 
 

@@ -54,6 +54,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "A one-time login URL of the dashboard.",
     ),
     "alerts": ("actorgrid.daemon.cli._alerts:alerts", "The daemon's alerts that are firing."),
+    "analytics": (
+        "actorgrid.daemon.cli._analytics:analytics",
+        "Retry analytics over a recent range.",
+    ),
     "db": ("actorgrid.daemon.cli._db:db", "The database schema: upgrade."),
     "config": ("actorgrid.daemon.cli._config:config", "The effective configuration: show."),
     "version": ("actorgrid.daemon.cli._version:version", "Print the version."),

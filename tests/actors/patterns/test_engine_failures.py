@@ -6,10 +6,11 @@ import json
 import sqlite3
 from typing import TYPE_CHECKING
 
+import msgspec
 from structlog.testing import capture_logs
 
 from actorgrid import REVISION_SUBPROCESS, HashingEmbedder, PatternSettings, Revision
-from actorgrid.actors.patterns import FailureContext, Glimpse, NoteFailure, Revise
+from actorgrid.actors.patterns import ChunkUse, FailureContext, Glimpse, NoteFailure, Revise
 from actorgrid.actors.patterns.embedders import HASHING_THRESHOLDS
 from actorgrid.actors.patterns.index import VectorIndex
 from actorgrid.kernel.testing import settle, wait_until
@@ -424,7 +425,16 @@ class TestRevise:
         assert revision.pattern.targets == ("entity:a", "entity:b", "entity:c")
         assert revision.pattern.outcomes == {"pending": 3, "success": 1, "dead": 2}
         assert (revision.pattern.first_seen, revision.pattern.last_seen) == (T0, T0 + 90 * MINUTE)
-        assert again == revision  # deterministic
+        # Deterministic, but for what the first revision attached to the pattern's failure.
+        assert revision.pattern.chunks == ()
+        assert again.pattern is not None
+        assert again.pattern.chunks == tuple(
+            ChunkUse(chunk_id=r.chunk_id, source=r.source, count=1)
+            for r in sorted(revision.references, key=lambda r: r.chunk_id)
+        )
+        assert again == msgspec.structs.replace(
+            revision, pattern=msgspec.structs.replace(revision.pattern, chunks=again.pattern.chunks)
+        )
 
     async def test_a_changing_error_is_reported_as_such(
         self, db_path: Path, clock: FakeClock
@@ -466,3 +476,29 @@ class TestRevise:
             "no reference chunk reached similarity 0.25 for this error: add a runbook chunk "
             "about it (Runtime.add_chunks)",
         )
+
+
+class TestAttachedChunks:
+    async def test_glimpse_and_revise_chunks_are_counted_on_the_pattern(
+        self, db_path: Path, clock: FakeClock
+    ) -> None:
+        """A recurring pattern lists the reference chunks the lookups attached to retries
+        of its failures: a glimpse's once it is flushed, a revise's at once."""
+        async with running_engine(db_path, clock, SLOW) as pe:
+            await pe.add_runbooks()
+            await pe.fail("a", 1, TIMEOUT)
+            await pe.fail("b", 1, TIMEOUT)
+            [before] = await pe.patterns()
+            assert before.chunks == ()
+            refs = await pe.ask(Glimpse(context("a", 2, TIMEOUT)))
+            assert refs
+            revision = await revise(pe, "b", 2, TIMEOUT)
+            [after] = await pe.patterns()
+        expected: dict[int, int] = {}
+        for r in (*refs, *revision.references):
+            expected[r.chunk_id] = expected.get(r.chunk_id, 0) + 1
+        assert {u.chunk_id: u.count for u in after.chunks} == expected
+        sources = {r.chunk_id: r.source for r in (*refs, *revision.references)}
+        assert all(u.source == sources[u.chunk_id] for u in after.chunks)
+        counts = [u.count for u in after.chunks]
+        assert counts == sorted(counts, reverse=True)

@@ -29,6 +29,10 @@ flush_interval = 0.1
 
 [pattern]
 revise_k = 2
+
+[analytics]
+flush_interval = 5.0
+minute_retention_seconds = 3600
 """
 
 
@@ -37,7 +41,11 @@ class TestRuntimeConfigFile:
         """Every section decodes; an environment variable overrides the file."""
         path = tmp_path / "actorgrid.toml"
         path.write_text(TOML)
-        config = load_config(RuntimeConfig, path, environ={"ACTORGRID_RETRY__BASE_RETRIES": "1"})
+        environ = {
+            "ACTORGRID_RETRY__BASE_RETRIES": "1",
+            "ACTORGRID_ANALYTICS__MAX_ERROR_TYPES": "7",
+        }
+        config = load_config(RuntimeConfig, path, environ=environ)
         assert config.kernel.strict_messages
         assert config.storage.url == "sqlite+aiosqlite:///./data/app.db"
         assert config.retry == RetryPolicyConfig(
@@ -46,6 +54,10 @@ class TestRuntimeConfigFile:
         assert config.gate.flush_interval == 0.1
         assert config.pattern.revise_k == 2
         assert config.broker == RuntimeConfig().broker
+        analytics = config.analytics
+        assert (analytics.flush_interval, analytics.minute_retention_seconds) == (5.0, 3600)
+        assert analytics.max_error_types == 7
+        assert analytics.hour_retention_seconds == 90 * 24 * 3600
 
     @pytest.mark.parametrize(
         ("text", "field"),
@@ -55,6 +67,9 @@ class TestRuntimeConfigFile:
             ("[storage]\nmax_batch_ops = 'many'\n", "storage.max_batch_ops"),
             ("[broker]\nunknown = 1\n", "broker.unknown"),
             ("[broker]\nscheduled_page = 0\n", "broker"),
+            ("[analytics]\nflush_interval = 0\n", "analytics"),
+            ("[analytics]\nmax_points = 1.5\n", "analytics.max_points"),
+            ("[analytics]\nnope = 1\n", "analytics.nope"),
             ("[broker]\nmax_parked = -1\n", "broker"),
             ("[broker]\ncontrol_timeout = 0\n", "broker"),
             ("[storage]\nmax_pending_ops = 0\n", "storage"),

@@ -257,3 +257,35 @@ class TestAlerts:
         for item in found:
             assert str(item["name"]) in rows
             assert f" {item['state']} " in rows[str(item["name"])]
+
+
+class TestAnalytics:
+    def test_analytics_table_and_json(self, cli: Callable[..., Ran], daemon: Daemon) -> None:
+        """A handled and a failing message show in the last hour's analytics."""
+        ran = cli("publish", "jobs", '{"name": "counted"}', "--json")
+        wait_state(daemon, ran.json()["id"], "done")
+        scheduled(cli, daemon, "analytics", "analytics:a-1")
+        answer = cli("analytics", "--since", "1h", "--topic", "jobs", "--json")
+        assert answer.code == 0, answer.err
+        body = answer.json()
+        assert set(body["topics"]) == {"jobs"}
+        assert body["bucket"] == 60
+        assert sum(body["topics"]["jobs"]["published"]) >= 2
+        assert sum(body["topics"]["jobs"]["failed"]) >= 1
+        assert body["figures"]["attempts"] >= 2
+        assert any(e["count"] >= 1 for e in body["figures"]["top_errors"])
+        table = cli("analytics", "--since", "30m")
+        assert table.code == 0, table.err
+        assert "jobs" in table.out
+        assert "retry rate" in table.out
+        assert "time to success" in table.out
+        hours = cli("analytics", "--since", "3d", "--json").json()
+        assert hours["bucket"] == 3600
+
+    def test_a_bad_duration_is_a_usage_error(self, cli: Callable[..., Ran]) -> None:
+        ran = cli("analytics", "--since", "soon")
+        assert ran.code == 2
+        assert "--since" in ran.err
+        refused = cli("analytics", "--since", "1h", "--bucket", "300")
+        assert refused.code == 6
+        assert "bad_query" in refused.err or "60 or 3600" in refused.err

@@ -334,3 +334,34 @@ async def test_what_a_message_carries_is_escaped_in_the_pages(dash: Dash) -> Non
         page = await browser.get(path)
         assert "<script>alert(1)</script>" not in page.text
         assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page.text
+
+
+async def test_a_pattern_shows_its_targets_outcomes_and_runbook_chunks(
+    dash: Dash, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from actorgrid import RecurringPattern
+    from actorgrid.actors.patterns import ChunkUse
+
+    pattern = RecurringPattern(
+        count=7,
+        first_seen=1.0,
+        last_seen=2.0,
+        targets=("order:o-2", "order:o-22"),
+        outcomes={"success": 5, "dead": 2},
+        id=3,
+        target_count=2,
+        example="PaymentTimeout: the gateway did not answer",
+        chunks=(ChunkUse(chunk_id=11, source="runbook", count=4),),
+    )
+
+    async def patterns() -> list[RecurringPattern]:
+        return [pattern]
+
+    monkeypatch.setattr(dash.rt, "recurring_patterns", patterns)
+    browser, _ = await dash.browser()
+    page = (await browser.get("/ui/patterns")).text
+    assert "PaymentTimeout: the gateway did not answer" in page
+    assert "target_type=order&amp;target_id=o-22" in page
+    assert "success 5" in page
+    assert "dead 2" in page
+    assert "#11 runbook \u00d74" in page
