@@ -6,7 +6,7 @@ import math
 from typing import TYPE_CHECKING
 
 from .._exceptions import AnalyticsQueryError
-from ._buckets import HOUR, MINUTE, SIZES, Buckets, bucket_start
+from ._buckets import HOUR, MINUTE, SIZES, bucket_start
 from ._report import build_report
 from ._table import read_buckets
 
@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 
     from sqlalchemy.ext.asyncio import AsyncEngine
 
+    from ._buckets import BucketKey
     from ._report import AnalyticsReport
     from ._settings import AnalyticsSettings
     from ._state import AnalyticsState
@@ -79,21 +80,21 @@ async def query_report(
     size, first, points = plan_query(since, until, bucket, settings, now)
     wanted = None if topics is None else set(topics)
     end = first + points * size
-    found = Buckets()
+    rows: list[tuple[BucketKey, int]] = []
     if state is None:  # analytics off: only what earlier runs stored
         if engine is not None:
-            found = await read_buckets(engine, size, first, end, wanted)
+            rows = await read_buckets(engine, size, first, end, wanted)
     else:
         async with state.lock:
             if state.memory is None:
                 await state.settle()  # committed before the read: never in both
                 assert engine is not None
-                found = await read_buckets(engine, size, first, end, wanted)
+                rows = await read_buckets(engine, size, first, end, wanted)
             else:
-                found.merge(_subset(state.memory, size, first, end, wanted))
-            found.merge(_subset(state.unwritten(now), size, first, end, wanted))
+                rows = list(state.memory.select(size, first, end, wanted))
+            rows.extend(state.unwritten(now).select(size, first, end, wanted))
     return build_report(
-        found.items(),
+        rows,
         since=float(since),
         until=float(until),
         size=size,
@@ -101,12 +102,3 @@ async def query_report(
         points=points,
         topics=None if topics is None else sorted(wanted or ()),
     )
-
-
-def _subset(
-    buckets: Buckets, size: int, first: float, end: float, topics: set[str] | None
-) -> Buckets:
-    out = Buckets()
-    for key, n in buckets.select(size, first, end, topics):
-        out.add_key(key, n)
-    return out

@@ -147,92 +147,128 @@ _TTS_UNIT: Final = 1e-3
 _SLOTS: Final = 65
 
 
+def _slot(arg: str) -> int | None:
+    return int(arg) if arg.isdigit() and int(arg) < _SLOTS else None
+
+
+def _add(into: dict[str, list[int]], metric: str, counts: list[int]) -> None:
+    """Add ``counts`` to ``into[metric]`` element-wise (taking a copy the first time)."""
+    known = into.get(metric)
+    if known is None:
+        into[metric] = list(counts)
+    else:
+        into[metric] = [a + b for a, b in zip(known, counts, strict=True)]
+
+
 class _Series:
-    """Mutable per-bucket accumulators of one topic (or the total)."""
+    """One topic's (or the total's) counts per metric, one entry per bucket."""
 
     def __init__(self, n: int) -> None:
         self.n = n
-        self.published = [0] * n
-        self.handled = [0] * n
-        self.failed = [0] * n
-        self.retries = {p: [0] * n for p in _PHASES}
-        self.ok = {p: [0] * n for p in _PHASES}
-        self.dead: dict[str, list[int]] = {}
-        self.latency: dict[int, list[int]] = {}
-        """Slot counts by bucket index, for the buckets with a handler call."""
-        self.tts = [0] * _SLOTS
-        self.errors: dict[str, int] = {}
+        self.counts: dict[str, list[int]] = {}
 
-    def add(self, i: int, metric: str, v: int) -> None:
-        kind, _, arg = metric.partition(":")
-        if kind in ("published", "handled", "failed"):
-            getattr(self, kind)[i] += v
-        elif kind in ("retry_ok", "retry_failed"):
-            phase = arg if arg in _PHASES else "base"
-            self.retries[phase][i] += v
-            if kind == "retry_ok":
-                self.ok[phase][i] += v
-        elif kind == "dead":
-            self.dead.setdefault(arg, [0] * self.n)[i] += v
-        elif kind == "error":
-            self.errors[arg] = self.errors.get(arg, 0) + v
-        elif kind == "latency" and arg.isdigit() and int(arg) < _SLOTS:
-            slots = self.latency.get(i)
-            if slots is None:
-                slots = self.latency[i] = [0] * _SLOTS
-            slots[int(arg)] += v
-        elif kind == "tts" and arg.isdigit() and int(arg) < _SLOTS:
-            self.tts[int(arg)] += v
+    def add(self, metric: str, counts: list[int]) -> None:
+        _add(self.counts, metric, counts)
+
+    def _get(self, metric: str) -> list[int]:
+        found = self.counts.get(metric)
+        return list(found) if found is not None else [0] * self.n
+
+    def _by_kind(self) -> dict[str, dict[str, list[int]]]:
+        """The metrics grouped by kind (the part before ``:``), phases folded into
+        ``base``, ``early`` and ``revise``."""
+        kinds: dict[str, dict[str, list[int]]] = {}
+        for metric, counts in self.counts.items():
+            kind, _, arg = metric.partition(":")
+            if kind in ("retry_ok", "retry_failed"):
+                arg = arg if arg in _PHASES else "base"
+            _add(kinds.setdefault(kind, {}), arg, counts)
+        return kinds
 
     def series(self) -> TopicSeries:
+        n = self.n
+        kinds = self._by_kind()
+        ok, bad = kinds.get("retry_ok", {}), kinds.get("retry_failed", {})
+        zero = [0] * n
+        retries = {
+            p: [a + b for a, b in zip(ok.get(p, zero), bad.get(p, zero), strict=True)]
+            for p in _PHASES
+        }
+        handled, failed = self._get("handled"), self._get("failed")
         rates: list[float | None] = []
-        for i in range(self.n):
-            attempts = self.handled[i] + self.failed[i]
-            retries = sum(self.retries[p][i] for p in _PHASES)
-            rates.append(retries / attempts if attempts else None)
+        for i in range(n):
+            attempts = handled[i] + failed[i]
+            tried = retries["base"][i] + retries["early"][i] + retries["revise"][i]
+            rates.append(tried / attempts if attempts else None)
+        p50, p99 = self._latency(kinds.get("latency", {}))
         return TopicSeries(
-            published=self.published,
-            handled=self.handled,
-            failed=self.failed,
-            retries=RetrySeries(**self.retries),
-            dead_letters=dict(sorted(self.dead.items())),
-            latency_p50=self._latency(0.5),
-            latency_p99=self._latency(0.99),
+            published=self._get("published"),
+            handled=handled,
+            failed=failed,
+            retries=RetrySeries(**retries),
+            dead_letters=dict(sorted(kinds.get("dead", {}).items())),
+            latency_p50=p50,
+            latency_p99=p99,
             retry_rate=rates,
         )
 
-    def _latency(self, q: float) -> list[float | None]:
-        found: list[float | None] = [None] * self.n
-        for i, slots in self.latency.items():
-            found[i] = percentile(slots, q, _LATENCY_UNIT)
-        return found
+    def _latency(
+        self, by_slot: dict[str, list[int]]
+    ) -> tuple[list[float | None], list[float | None]]:
+        p50: list[float | None] = [None] * self.n
+        p99: list[float | None] = [None] * self.n
+        slots = sorted(
+            (b, counts) for arg, counts in by_slot.items() if (b := _slot(arg)) is not None
+        )
+        if not slots:
+            return p50, p99
+        one = [0] * _SLOTS
+        for i in range(self.n):
+            if not any(counts[i] for _, counts in slots):
+                continue
+            for b, counts in slots:
+                one[b] = counts[i]
+            p50[i] = percentile(one, 0.5, _LATENCY_UNIT)
+            p99[i] = percentile(one, 0.99, _LATENCY_UNIT)
+            for b, _ in slots:
+                one[b] = 0
+        return p50, p99
 
     def figures(self, hours: float) -> Figures:
-        attempts = sum(self.handled) + sum(self.failed)
-        retries = sum(sum(v) for v in self.retries.values())
-        filed = sum(sum(v) for v in self.dead.values())
-        top = sorted(self.errors.items(), key=lambda kv: (-kv[1], kv[0]))[:TOP_ERRORS]
+        kinds = self._by_kind()
+        ok, bad = kinds.get("retry_ok", {}), kinds.get("retry_failed", {})
+        attempts = sum(self._get("handled")) + sum(self._get("failed"))
+        retries = sum(sum(v) for v in ok.values()) + sum(sum(v) for v in bad.values())
+        filed = sum(sum(v) for v in kinds.get("dead", {}).values())
+        errors = {k: sum(v) for k, v in kinds.get("error", {}).items()}
+        top = sorted(errors.items(), key=lambda kv: (-kv[1], kv[0]))[:TOP_ERRORS]
+        tts = [0] * _SLOTS
+        for arg, counts in kinds.get("tts", {}).items():
+            b = _slot(arg)
+            if b is not None:
+                tts[b] += sum(counts)
         return Figures(
             attempts=attempts,
             retries=retries,
             retry_rate=retries / attempts if attempts else None,
-            early=self._phase("early"),
-            revise=self._phase("revise"),
+            early=_phase(ok, bad, "early"),
+            revise=_phase(ok, bad, "revise"),
             time_to_success=TimeToSuccess(
-                count=sum(self.tts),
-                p50=percentile(self.tts, 0.5, _TTS_UNIT),
-                p90=percentile(self.tts, 0.9, _TTS_UNIT),
-                p99=percentile(self.tts, 0.99, _TTS_UNIT),
+                count=sum(tts),
+                p50=percentile(tts, 0.5, _TTS_UNIT),
+                p90=percentile(tts, 0.9, _TTS_UNIT),
+                p99=percentile(tts, 0.99, _TTS_UNIT),
             ),
             dead_letters=DeadLetterFigure(filed=filed, per_hour=filed / hours if hours else 0.0),
             top_errors=[ErrorCount(error_type=k, count=v) for k, v in top],
         )
 
-    def _phase(self, phase: str) -> PhaseFigure:
-        attempts, ok = sum(self.retries[phase]), sum(self.ok[phase])
-        return PhaseFigure(
-            attempts=attempts, succeeded=ok, rate=ok / attempts if attempts else None
-        )
+
+def _phase(ok: dict[str, list[int]], bad: dict[str, list[int]], phase: str) -> PhaseFigure:
+    succeeded = sum(ok.get(phase, ()))
+    attempts = succeeded + sum(bad.get(phase, ()))
+    rate = succeeded / attempts if attempts else None
+    return PhaseFigure(attempts=attempts, succeeded=succeeded, rate=rate)
 
 
 def build_report(
@@ -245,20 +281,27 @@ def build_report(
     points: int,
     topics: Sequence[str] | None,
 ) -> AnalyticsReport:
-    """Sum ``rows`` (buckets of ``size`` starting in the range) into the report."""
-    per_topic: dict[str, _Series] = {t: _Series(points) for t in topics or ()}
-    total = _Series(points)
+    """Sum ``rows`` (buckets of ``size`` starting in the range; a key may repeat, its
+    counts add up) into the report."""
+    wanted = None if topics is None else set(topics)
+    acc: dict[tuple[str, str], list[int]] = {}
     for (_, start, topic, metric), v in rows:
         i = int((start - first) // size)
-        if not 0 <= i < points:
+        if not 0 <= i < points or (wanted is not None and topic not in wanted):
             continue
+        key = (topic, metric)
+        counts = acc.get(key)
+        if counts is None:
+            counts = acc[key] = [0] * points
+        counts[i] += v
+    per_topic: dict[str, _Series] = {t: _Series(points) for t in topics or ()}
+    total = _Series(points)
+    for (topic, metric), counts in acc.items():
         series = per_topic.get(topic)
         if series is None:
-            if topics is not None:
-                continue
             series = per_topic[topic] = _Series(points)
-        series.add(i, metric, v)
-        total.add(i, metric, v)
+        series.add(metric, counts)
+        total.add(metric, counts)
     return AnalyticsReport(
         since=since,
         until=until,

@@ -15,7 +15,6 @@ from sqlalchemy import Table, bindparam, delete, func, literal, select, tuple_
 from actorgrid.storage import AnalyticsBucket, Op, read_connection
 
 from .._exceptions import UnsupportedDialect
-from ._buckets import Buckets
 
 if TYPE_CHECKING:
     from collections.abc import Collection
@@ -24,6 +23,8 @@ if TYPE_CHECKING:
     from sqlalchemy.sql.expression import Executable
 
     from actorgrid.storage import Writer
+
+    from ._buckets import BucketKey, Buckets
 
 __all__ = ("PRUNE_BATCH", "prune_buckets", "read_buckets", "upsert_ops")
 
@@ -76,17 +77,15 @@ _RANGE: Final = (
 
 async def read_buckets(
     engine: AsyncEngine, size: int, first: float, end: float, topics: Collection[str] | None
-) -> Buckets:
+) -> list[tuple[BucketKey, int]]:
     """Read the stored buckets of ``size`` starting in ``[first, end)`` (of ``topics``)."""
     stmt = _RANGE
     if topics is not None:
         stmt = stmt.where(_c.topic.in_(sorted(topics)))
-    found = Buckets()
     async with read_connection(engine) as conn:
         result = await conn.execute(stmt, {"b_size": size, "b_first": first, "b_end": end})
-        for row in result:
-            found.add_key((int(row[0]), float(row[1]), row[2], row[3]), int(row[4]))
-    return found
+        rows = result.all()
+    return [((size, start, topic, metric), value) for _, start, topic, metric, value in rows]
 
 
 _old = (_c.bucket_size == bindparam("b_size")) & (_c.bucket_start < bindparam("b_cutoff"))
