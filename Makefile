@@ -34,7 +34,8 @@ RUN_PORT   := $(shell $(PYTHON) -c 'import tomllib; print(tomllib.load(open("$(R
 run: $(STAMP)
 	@echo "actorgrid daemon: the order pipeline of examples/app.py on ./actorgrid.db"
 	@echo "  API        http://127.0.0.1:$(RUN_PORT)   (token: ./actorgrid.db.token, created on first run)"
-	@echo "  dashboard  (comes with the dashboard: http://127.0.0.1:$(RUN_PORT)/ once it lands)"
+	@echo "  dashboard  http://127.0.0.1:$(RUN_PORT)/   log in with the one-time URL of the dashboard_url"
+	@echo "             line below (or run: $(BIN)/actorgrid dashboard --config $(RUN_CONFIG))"
 	@echo "  try, in another shell:"
 	@echo "    curl -s http://127.0.0.1:$(RUN_PORT)/health"
 	@echo "    curl -s -X POST -H \"Authorization: Bearer \$$(cat actorgrid.db.token)\" \\"

@@ -2,9 +2,11 @@
 
 Start, each step one log event: ``daemon_starting``, ``app_loaded``, ``lock_acquired``,
 ``token_ready``/``token_created``, ``database_migrated``, ``runtime_started``,
-``app_started``, ``alerts_started`` (unless ``[alerts]`` is off), ``api_listening``. Then
-it serves, evaluating its alerts (``alert_firing`` / ``alert_resolved``), until SIGTERM or
-SIGINT: ``signal_received``, ``intake_stopped`` (publishes answer 503 from here on), the runtime's
+``app_started``, ``alerts_started`` (unless ``[alerts]`` is off), ``api_listening``,
+``dashboard_url`` (the one-time login URL of the dashboard, carrying its token: the Jupyter
+convention). Then it serves, evaluating its alerts (``alert_firing`` / ``alert_resolved``),
+until SIGTERM or SIGINT: ``signal_received``, ``intake_stopped`` (publishes answer 503 from
+here on), the runtime's
 drain, flush and close (``runtime_stopped``), ``api_stopped``, ``lock_released``,
 ``daemon_stopped``; exit 0. A second signal exits at once (see ``_signals``).
 """
@@ -19,7 +21,7 @@ import anyio
 import msgspec
 import structlog
 
-from actorgrid import ConfigError, Runtime
+from actorgrid import ConfigError, Runtime, SystemClock
 from actorgrid.kernel import RestartLimitExceeded, configure_logging, run
 from actorgrid.storage import current_revision_async, migrate_async
 
@@ -32,6 +34,7 @@ from ._signals import SignalWatch
 from ._token import ensure_token
 from .alerts import AlertMonitor
 from .api import ApiSettings, create_api
+from .dashboard import DashboardAuth
 
 if TYPE_CHECKING:
     import socket
@@ -142,13 +145,20 @@ async def _run(
                 except Exception as exc:
                     raise _install_failed(settings.app, exc) from exc
                 monitor = _monitor(config, rt)
+                logins = DashboardAuth(token, config.dashboard, SystemClock())
                 server = ApiServer(
-                    create_api(rt, api_settings, alerts=monitor),
+                    create_api(rt, api_settings, alerts=monitor, dashboard=logins),
                     graceful_timeout=config.broker.drain_timeout,
                 )
                 await _start_server(tg, server, sock)
                 host, port = sock.getsockname()[:2]
-                _log.info("api_listening", url=f"http://{_url_host(host)}:{port}", port=port)
+                base = f"http://{_url_host(host)}:{port}"
+                _log.info("api_listening", url=base, port=port)
+                _log.info(
+                    "dashboard_url",
+                    url=logins.mint().url(_browser_base(host, port)),
+                    note="open it once to log in; `actorgrid dashboard` mints another",
+                )
                 async with anyio.create_task_group() as watch:
                     if monitor is not None:
                         watch.start_soon(monitor.run)
@@ -207,6 +217,12 @@ def _single(group: BaseExceptionGroup[BaseException]) -> BaseException:
     while len(group.exceptions) == 1 and isinstance(group.exceptions[0], BaseExceptionGroup):
         group = group.exceptions[0]
     return group.exceptions[0] if len(group.exceptions) == 1 else group
+
+
+def _browser_base(host: str, port: int) -> str:
+    """The base URL a browser on this machine opens (a wildcard bind is reached on loopback)."""
+    shown = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
+    return f"http://{_url_host(shown)}:{port}"
 
 
 def _url_host(host: str) -> str:

@@ -18,6 +18,7 @@ import msgspec
 from actorgrid import ConfigError, RuntimeConfig, load_config
 
 from .alerts import AlertSettings
+from .dashboard import DashboardSettings
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -81,10 +82,11 @@ class DaemonSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
 
 class DaemonConfig(RuntimeConfig, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """The runtime's configuration with the daemon's own sections (an ``actorgrid.toml``):
-    ``[daemon]`` and ``[alerts]``."""
+    ``[daemon]``, ``[alerts]`` and ``[dashboard]``."""
 
     daemon: DaemonSettings = msgspec.field(default_factory=DaemonSettings)
     alerts: AlertSettings = msgspec.field(default_factory=AlertSettings)
+    dashboard: DashboardSettings = msgspec.field(default_factory=DashboardSettings)
 
 
 def resolve_config_path(path: str | os.PathLike[str] | None) -> Path | None:

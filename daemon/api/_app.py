@@ -29,21 +29,33 @@ if TYPE_CHECKING:
     from actorgrid import Runtime
 
     from ..alerts import AlertMonitor
+    from ..dashboard import DashboardAuth
     from ._settings import ApiSettings
 
 __all__ = ("create_api",)
 
 
 def create_api(
-    runtime: Runtime, settings: ApiSettings, *, alerts: AlertMonitor | None = None
+    runtime: Runtime,
+    settings: ApiSettings,
+    *,
+    alerts: AlertMonitor | None = None,
+    dashboard: DashboardAuth | None = None,
 ) -> Litestar:
-    """Return the API app over a running ``runtime``.
+    """Return the API app over a running ``runtime``, with the dashboard at ``/`` and
+    ``/ui/...``.
 
     The app's OpenAPI document is at ``/schema/openapi.json``. Its background jobs run on
     the serving event loop and are cancelled at the app's shutdown; ``app.state.jobs`` is
     the :class:`JobManager`. ``alerts`` is the monitor ``GET /v1/alerts`` answers from
-    (None: an empty list); the caller runs it.
+    (None: an empty list); the caller runs it. ``app.state.dashboard`` is the dashboard's
+    logins (``dashboard``, or new ones with the default settings: mint a login URL with
+    its ``mint()``).
     """
+    # Imported here: the dashboard's modules use the API's helpers (no import cycle).
+    from ..dashboard import dashboard_routers, default_auth, template_config
+
+    auth = dashboard if dashboard is not None else default_auth(settings.token)
     jobs = JobManager(runtime, keep=settings.max_jobs_kept)
     ctx = ApiContext(runtime=runtime, settings=settings, jobs=jobs, alerts=alerts)
 
@@ -64,6 +76,7 @@ def create_api(
             chunks_router(),
             patterns_router(),
             alerts_router(),
+            *dashboard_routers(auth),
         ],
         dependencies={"ctx": Provide(provide_ctx, sync_to_thread=False)},
         guards=[token_guard(settings.token)],
@@ -75,10 +88,12 @@ def create_api(
         openapi_config=OpenAPIConfig(
             title="actorgrid admin and intake API", version=version, path="/schema"
         ),
+        template_config=template_config(),
         on_shutdown=[jobs.aclose],
         debug=False,
     )
     app.state.jobs = jobs
+    app.state.dashboard = auth
     return app
 
 

@@ -4,6 +4,10 @@ A guard on the whole app: a request whose method changes state (POST, PUT, PATCH
 DELETE) needs ``Authorization: Bearer <token>``, compared in constant time
 (:func:`hmac.compare_digest`), before its body is read. Reads (GET, HEAD, OPTIONS) are
 open: the daemon binds to loopback unless a token is configured.
+
+The dashboard's routes say so with ``opt={SESSION_AUTH: True}``: a browser does not send
+the bearer token, so they are guarded by a session and a CSRF token instead
+(:mod:`actorgrid.daemon.dashboard`).
 """
 
 from __future__ import annotations
@@ -19,9 +23,11 @@ if TYPE_CHECKING:
     from litestar.connection import ASGIConnection
     from litestar.handlers.base import BaseRouteHandler
 
-__all__ = ("STATE_CHANGING", "token_guard")
+__all__ = ("SESSION_AUTH", "STATE_CHANGING", "token_guard")
 
 STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+SESSION_AUTH = "session_auth"
+"""The ``opt`` key of routes guarded by a dashboard session rather than the bearer token."""
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="actorgrid"'}
 
 
@@ -39,6 +45,8 @@ def token_guard(
         connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler
     ) -> None:
         if connection.scope.get("method", "GET") not in STATE_CHANGING:
+            return
+        if handler.opt.get(SESSION_AUTH):
             return
         header = connection.headers.get("authorization")
         if header is None:

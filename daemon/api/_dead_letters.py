@@ -9,7 +9,7 @@ import msgspec
 from litestar import Router, get, post
 from litestar.params import JSONBody, PathParameter, QueryParameter
 
-from actorgrid import DeadLetterEntry, DeadLetterFilter, DeadLetterNotFound
+from actorgrid import DeadLetterEntry, DeadLetterFilter, DeadLetterNotFound, Runtime
 
 from ._context import Ctx
 from ._errors import ApiError
@@ -25,6 +25,9 @@ __all__ = (
     "ReplayOne",
     "ReplayRequest",
     "dead_letters_router",
+    "replay_single",
+    "selected_filters",
+    "shown_payload",
 )
 
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=255)]
@@ -134,7 +137,8 @@ def _item(e: DeadLetterEntry) -> DeadLetterItem:
     )
 
 
-def _shown(payload: bytes) -> Any:
+def shown_payload(payload: bytes) -> Any:
+    """The payload decoded for display (``None`` when it cannot be shown as JSON)."""
     try:
         value = msgspec.msgpack.decode(payload)
         msgspec.json.encode(value)
@@ -179,7 +183,7 @@ async def show_dead_letter(
 ) -> DeadLetterDetail:
     """Its envelope, error, traceback and retry record."""
     entry = await ctx.runtime.dead_letters.show(dead_letter_id)
-    return DeadLetterDetail(entry=entry, payload=_shown(entry.envelope.payload))
+    return DeadLetterDetail(entry=entry, payload=shown_payload(entry.envelope.payload))
 
 
 @post("/{dead_letter_id:str}/replay", status_code=200, summary="Replay one dead letter")
@@ -188,7 +192,17 @@ async def replay_one(
 ) -> ReplayOne:
     """Put it back on its topic with a fresh retry cycle (once: a second replay reports
     the first one's message)."""
-    result = await ctx.runtime.dead_letters.replay([dead_letter_id])
+    return await replay_single(ctx.runtime, dead_letter_id)
+
+
+async def replay_single(runtime: Runtime, dead_letter_id: str) -> ReplayOne:
+    """Replay one dead letter (the API's and the dashboard's replay of one).
+
+    Raises:
+        DeadLetterNotFound: no such dead letter.
+        ApiError: 422, it cannot be read back.
+    """
+    result = await runtime.dead_letters.replay([dead_letter_id])
     for dl_id, message_id in result.replayed:
         return ReplayOne(dead_letter_id=dl_id, message_id=message_id, already=False)
     for dl_id, message_id in result.already:
@@ -198,7 +212,7 @@ async def replay_one(
     raise DeadLetterNotFound(dead_letter_id)
 
 
-def _selected(request: _Selection) -> dict[str, Any]:
+def selected_filters(request: _Selection) -> dict[str, Any]:
     """Check the selection (exactly one of a filter and ``everything``)."""
     filters = request.filters()
     empty = DeadLetterFilter(**filters).empty  # raises InvalidArgument for a bad one
@@ -215,7 +229,7 @@ def _selected(request: _Selection) -> dict[str, Any]:
 @post("/replay", status_code=202, summary="Replay dead letters in a background job")
 async def replay_many(ctx: Ctx, data: JSONBody[ReplayRequest]) -> JobView:
     """Start a replay of the selected dead letters; follow it at ``/v1/jobs/{id}``."""
-    filters = _selected(data)
+    filters = selected_filters(data)
     return ctx.jobs.start_replay(
         {k: v for k, v in filters.items() if v is not None},
         everything=data.everything,
@@ -231,7 +245,7 @@ async def purge(ctx: Ctx, data: JSONBody[PurgeRequest]) -> Purged:
         if data.everything or not others:
             raise ApiError(400, "bad_selector", "give ids, a filter or everything=true: one")
         return Purged(await ctx.runtime.dead_letters.purge(data.ids))
-    filters = _selected(data)
+    filters = selected_filters(data)
     deleted = await ctx.runtime.dead_letters.purge(
         **filters, older_than=data.older_than, everything=data.everything
     )

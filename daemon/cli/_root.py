@@ -49,6 +49,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "chunks": ("actorgrid.daemon.cli._chunks:chunks", "Reference chunks: add, search, delete."),
     "patterns": ("actorgrid.daemon.cli._patterns:patterns", "Recurring failure patterns."),
+    "dashboard": (
+        "actorgrid.daemon.cli._dashboard:dashboard",
+        "A one-time login URL of the dashboard.",
+    ),
     "alerts": ("actorgrid.daemon.cli._alerts:alerts", "The daemon's alerts that are firing."),
     "analytics": (
         "actorgrid.daemon.cli._analytics:analytics",
