@@ -22,7 +22,7 @@ import anyio
 
 from ._payloads import PayloadMaker
 from ._recorder import Recorder
-from ._targets import Snapshot, embedded_target, http_target
+from ._targets import PublishRefused, Snapshot, embedded_target, http_target
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -102,6 +102,9 @@ class _Run:
             done = rec.expect(seq) if wait_handled else None
             try:
                 await self.target.send(topics[seq % len(topics)], self.make(seq), headers)
+            except PublishRefused as exc:
+                rec.on_dropped(f"HTTP {exc.status}")  # the status says why: 401, 413, 503...
+                return
             except Exception as exc:
                 rec.on_dropped(type(exc).__name__)
                 return
