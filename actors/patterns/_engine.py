@@ -388,6 +388,7 @@ class PatternEngine(Actor[Any]):
 
     def _statistics(self, store: ChunkStore) -> PatternStatistics:
         refs, failures = store.ref_index.stats(), store.failure_index.stats()
+        weights = getattr(store.ref_embedder, "idf", None)
         return PatternStatistics(
             embedder=store.embedder.name,
             dim=store.embedder.dim,
@@ -406,4 +407,7 @@ class PatternEngine(Actor[Any]):
             rebuild_reason=self._rebuild_reason,
             saves=store.saves,
             notes_ignored=self._ignored,
+            reference_embedder=store.ref_embedder.name,
+            idf_documents=0 if weights is None else weights.documents,
+            idf_refits=store.refits,
         )

@@ -130,6 +130,11 @@ class PatternSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     """Failure chunks kept; beyond it the oldest are deleted."""
     embed_batch_size: int = 512
     """Texts embedded per call while adding or rebuilding."""
+    idf_refit_fraction: float = 0.25
+    """The hashing embedder weighs words by IDF fitted on the reference chunks; fit again
+    (and rebuild the references' index) once the references added and deleted since the
+    fit reach this share of those fitted on. 0.25 keeps refits geometrically apart (a
+    table grown to N chunks re-embeds about 4 N in refits over its life)."""
     compact_fraction: float = 0.25
     """Rebuild the graph after deletions once this share of its slots is deleted."""
     mailbox_capacity: int = 10_000
@@ -173,6 +178,7 @@ class PatternSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
         _integer("embed_batch_size", self.embed_batch_size, 1)
         _integer("mailbox_capacity", self.mailbox_capacity, 1)
         _fraction("compact_fraction", self.compact_fraction)
+        _fraction("idf_refit_fraction", self.idf_refit_fraction)
 
 
 def build_embedder(settings: PatternSettings) -> Embedder:

@@ -2,7 +2,7 @@
 
 An embedder turns texts into unit-length float32 vectors of a fixed dimension. It is a plain
 synchronous object, called from a worker thread. The default ``HashingEmbedder`` is
-deterministic and offline; ``SentenceTransformerEmbedder`` runs a model installed on this
+deterministic and offline, its words weighed by IDF weights fitted on an index's texts; ``SentenceTransformerEmbedder`` runs a model installed on this
 machine, never fetched (all-MiniLM-L6-v2 from the package the ``embeddings`` extra
 installs). Each embedder declares its default glimpse and revise ``Thresholds``.
 Nothing here knows of indexes or actors.
@@ -15,6 +15,7 @@ from ._bundled import MINILM as MINILM
 from ._bundled import bundled_model_path as bundled_model_path
 from ._hashing import HASHING_THRESHOLDS as HASHING_THRESHOLDS
 from ._hashing import HashingEmbedder as HashingEmbedder
+from ._idf import IdfWeights as IdfWeights
 from ._protocol import Embedder as Embedder
 from ._protocol import validate_texts as validate_texts
 from ._sentence_transformers import SENTENCE_THRESHOLDS as SENTENCE_THRESHOLDS
@@ -28,6 +29,7 @@ __all__ = (
     "SENTENCE_THRESHOLDS",
     "Embedder",
     "HashingEmbedder",
+    "IdfWeights",
     "SentenceTransformerEmbedder",
     "Thresholds",
     "bundled_model_path",
