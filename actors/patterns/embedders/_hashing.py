@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import functools
 import hashlib
 import math
@@ -158,12 +159,10 @@ class HashingEmbedder:
         self._cache_size = cache_size
         self._cache: dict[str, _WordFeatures] = {}
         mix = f"-w{round(word_weight * 100)}" if word_weight != 0.5 else ""
-        if version == 1:
-            self._name = f"hashing-v1-{dim}-{lo}-{hi}{mix}"
-        else:
-            pairs = f"-p{round(pair_weight * 100)}" if pair_weight else ""
-            weights = "" if idf is None else f"-idf-{idf.fingerprint}"
-            self._name = f"hashing-v2-{dim}-{lo}-{hi}{mix}{pairs}{weights}"
+        pairs = f"-p{round(pair_weight * 100)}" if pair_weight else ""
+        self._base_name = f"hashing-v{version}-{dim}-{lo}-{hi}{mix}{pairs}"
+        weights = "" if idf is None else f"-idf-{idf.fingerprint}"
+        self._name = self._base_name + weights
 
     @property
     def name(self) -> str:
@@ -213,16 +212,11 @@ class HashingEmbedder:
         return self._replace(idf)
 
     def _replace(self, idf: IdfWeights | None) -> HashingEmbedder:
-        out = HashingEmbedder(
-            self._dim,
-            (self._lo, self._hi),
-            word_weight=self._word_weight,
-            pair_weight=self._pair_weight,
-            idf=idf,
-            version=self._version,
-            cache_size=self._cache_size,
-        )
-        out._cache = self._cache  # the hashed features do not depend on the weights
+        """Return a shallow copy with other weights; it shares the feature cache, since
+        hashed features do not depend on the weights."""
+        out = copy.copy(self)
+        out._idf = idf
+        out._name = self._base_name + ("" if idf is None else f"-idf-{idf.fingerprint}")
         return out
 
     def word_keys(self, text: str) -> list[int]:
