@@ -97,12 +97,11 @@ def _token_words(token: str) -> tuple[tuple[str, ...], str | None]:
     if len(parts) == 1:
         words = _part_words(parts[0])
         return words, (words[0] if words else None)
-    whole = token.lower()
-    bare = whole.replace(".", "")
-    numeric = bare.isdigit() or (_HEXISH.fullmatch(bare) is not None and not bare.isalpha())
-    out: list[str] = [] if numeric else [whole]
-    for part in parts:
-        out.extend(_part_words(part))
+    pieces = [_part_words(part) for part in parts]
+    # The whole form only when no part is an id or a number: "run.7f3a9b12cd.sock" and
+    # "run.0b1c2d3e4f.sock" are one failure.
+    whole = [] if any(not p or p[0].isdigit() for p in pieces) else [token.lower()]
+    out = whole + [w for p in pieces for w in p]
     return tuple(out), (out[0] if out else None)
 
 
