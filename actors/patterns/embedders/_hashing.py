@@ -248,7 +248,6 @@ class HashingEmbedder:
             cols = (hashes % np.uint64(self._dim)).astype(np.int64)
             signs = np.where(hashes >> np.uint64(63), 1.0, -1.0)
         else:
-            # CRC-32 (stable, in C) is enough to spread n-grams over a few hundred buckets.
             crcs = np.fromiter((zlib.crc32(g.encode()) for g in grams), np.int64, len(grams))
             cols = crcs % self._dim
             signs = np.where(crcs & (1 << 31), 1.0, -1.0)
@@ -257,6 +256,41 @@ class HashingEmbedder:
             self._cache.clear()
         self._cache[word] = entry
         return entry
+
+    def _compute_many(self, words: list[str]) -> None:
+        """Hash the features of ``words`` (not cached yet) in one pass and cache them.
+
+        Version 2 hashes the n-grams of every new word of a call together: one CRC-32 per
+        n-gram (stable, in C, and enough to spread n-grams over a few hundred buckets) and
+        one numpy pass for all of them, instead of a few small numpy calls per word.
+        """
+        lo, hi, dim = self._lo, self._hi, self._dim
+        grams: list[str] = []
+        lens: list[int] = []
+        for word in words:
+            padded = f"<{word}>"
+            size = len(padded)
+            before = len(grams)
+            grams.extend(padded[i : i + n] for n in range(lo, hi + 1) for i in range(size - n + 1))
+            lens.append(len(grams) - before)
+        crcs = np.fromiter((zlib.crc32(g.encode()) for g in grams), np.int64, len(grams))
+        cols_all = crcs % dim
+        signs_all = np.where(crcs & (1 << 31), 1.0, -1.0)
+        cache = self._cache
+        if len(cache) + len(words) > self._cache_size:
+            cache.clear()
+        start = 0
+        for word, count in zip(words, lens, strict=True):
+            key = word_key(word)
+            stop = start + count
+            cache[word] = _WordFeatures(
+                key,
+                key % dim,
+                1.0 if key >> 63 else -1.0,
+                cols_all[start:stop],
+                signs_all[start:stop],
+            )
+            start = stop
 
     def embed(self, texts: Sequence[str]) -> FloatMatrix:
         """Embed ``texts`` (see :class:`Embedder`).
@@ -279,8 +313,17 @@ class HashingEmbedder:
         cache, compute = self._cache, self._word_features
         idf = self._idf
         pairs = self._pair_weight > 0.0
-        for row, text in enumerate(items):
-            words, heads = self._terms(text)
+        found_terms = [self._terms(text) for text in items]
+        if self._version == 2:
+            new = {
+                w: None
+                for (words, _), text in zip(found_terms, items, strict=True)
+                for w in (words or [" ".join(text.lower().split())])
+                if w not in cache
+            }
+            if new:
+                self._compute_many(list(new))
+        for row, (text, (words, heads)) in enumerate(zip(items, found_terms, strict=True)):
             counts = Counter(words or [" ".join(text.lower().split())])
             found = {w: cache.get(w) or compute(w) for w in counts}
             rows.extend([row] * len(found))

@@ -40,7 +40,7 @@ STOPWORDS: Final = frozenset(
 """Words that carry no meaning for matching failures against reference text."""
 
 # An identifier with its dots (os.path.join, app.db), or a path/URL component run.
-_TOKEN: Final = re.compile(r"[^\W_](?:[\w]|\.(?=[^\W_]))*")
+_TOKEN: Final = re.compile(r"\w+(?:\.\w+)*")
 _PART: Final = re.compile(r"[^\W_]+")
 _CAMEL: Final = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
 _HEXISH: Final = re.compile(r"[0-9a-f]{6,}")
