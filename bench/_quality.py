@@ -51,6 +51,8 @@ class Quality:
     queries_per_s: float
     fit_per_s: float | None = None
     """Answers per second the IDF weights were fitted at (``None``: not fitted)."""
+    fitted: Embedder | None = None
+    """The embedder as fitted on the answers (``None``: used as given)."""
 
     def hit_at(self, k: int) -> float:
         """Return the share of queries whose answer is among the top ``k``."""
@@ -144,6 +146,7 @@ def evaluate(embedder: Embedder, items: list[DocItem]) -> Quality:
         paragraphs_per_s=paragraphs_rate,
         queries_per_s=queries_rate,
         fit_per_s=fit_rate,
+        fitted=embedder if fit_rate is not None else None,
     )
 
 
@@ -188,6 +191,31 @@ def quality_figures(
             baseline_value=None if baseline is None else round(baseline.queries_per_s, 1),
         ),
     ]
+
+
+def hashing_rates(
+    embedders: list[Embedder], items: list[DocItem], rounds: int = 5
+) -> dict[str, tuple[float, float]]:
+    """Return (paragraphs/s, short texts/s) of each hashing embedder, measured in turn.
+
+    Each round embeds every answer and then every query with each embedder from cold (its
+    word cache cleared), so that load from other processes falls on all of them alike;
+    the best round of each counts. Fitted embedders are timed with their weights.
+    """
+    answers = [i.answer for i in items]
+    queries = [i.query for i in items]
+    best: dict[str, list[float]] = {e.name: [0.0, 0.0] for e in embedders}
+    for _ in range(rounds):
+        for embedder in embedders:
+            for col, texts in enumerate((answers, queries)):
+                if isinstance(embedder, HashingEmbedder):
+                    embedder.clear_cache()
+                start = time.perf_counter()
+                for i in range(0, len(texts), BATCH):
+                    embedder.embed(texts[i : i + BATCH])
+                rate = len(texts) / (time.perf_counter() - start)
+                best[embedder.name][col] = max(best[embedder.name][col], rate)
+    return {name: (p, q) for name, (p, q) in best.items()}
 
 
 def print_tradeoff(quality: Quality, corpus: str) -> None:

@@ -58,6 +58,7 @@ two-core machine) or ``--full`` (100,000 items, several minutes).
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import os
 import statistics
@@ -78,7 +79,8 @@ from bench._common import Figure, Mode, best_of, parse_mode, report
 from bench._corpus import FlatClusterCorpus, ZipfCorpus
 from bench._docstrings import docstring_corpus
 from bench._pattern_runtime import engine_figures
-from bench._quality import evaluate, print_tradeoff, quality_figures
+from bench._quality import evaluate, hashing_rates, print_tradeoff, quality_figures
+from bench._real_index import real_index_section
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -240,6 +242,7 @@ def run(mode: Mode) -> list[Figure]:
         ),
         *stress.figures,
         *quality_section(mode),
+        *real_index_section(mode),
     ]
 
 
@@ -252,12 +255,23 @@ def quality_section(mode: Mode) -> list[Figure]:
         embedders.append(SentenceTransformerEmbedder(MINILM))
     except EmbeddingError as exc:
         print(f"\nretrieval quality: {MINILM} left out ({exc})")
-    figures: list[Figure] = []
-    baseline = None
+    qualities = []
     for embedder in embedders:
         quality = evaluate(embedder, items)
         _progress(f"quality measured: {embedder.name}")
         print_tradeoff(quality, corpus)
+        qualities.append(quality)
+    # Hashing throughput again, old and new in turn from cold, best of 5 rounds each.
+    hashing = [q.fitted or e for q, e in zip(qualities, embedders, strict=True)]
+    rates = hashing_rates([e for e in hashing if isinstance(e, HashingEmbedder)], items)
+    figures: list[Figure] = []
+    baseline = None
+    for quality, embedder in zip(qualities, embedders, strict=True):
+        if quality.embedder in rates:
+            paragraphs, queries = rates[quality.embedder]
+            quality = dataclasses.replace(
+                quality, paragraphs_per_s=paragraphs, queries_per_s=queries
+            )
         figures += quality_figures(quality, embedder, f"/{len(items)}", baseline)
         baseline = baseline or quality
     return figures

@@ -149,9 +149,7 @@ class ChunkStore:
         ref_embedder, fitted_now, changes = await anyio.to_thread.run_sync(
             reference_embedder, embedder, path, [c.text for c in refs], settings.idf_refit_fraction
         )
-        opened_refs = await anyio.to_thread.run_sync(
-            open_index, path, ref_embedder, refs, settings
-        )
+        opened_refs = await anyio.to_thread.run_sync(open_index, path, ref_embedder, refs, settings)
         opened_fails = await anyio.to_thread.run_sync(
             open_index, failure_index_path(path), embedder, fails, settings
         )
@@ -269,7 +267,10 @@ class ChunkStore:
         """
         embedder = self.embedder
         vectors = await anyio.to_thread.run_sync(
-            embed_batches, self.ref_embedder, [c.text for c in chunks], self.settings.embed_batch_size
+            embed_batches,
+            self.ref_embedder,
+            [c.text for c in chunks],
+            self.settings.embed_batch_size,
         )
         new = [Chunk(self.allocate(), c.source, c.text, c.metadata, now) for c in chunks]
         if self.writer is not None:

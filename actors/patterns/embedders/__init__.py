@@ -2,10 +2,11 @@
 
 An embedder turns texts into unit-length float32 vectors of a fixed dimension. It is a plain
 synchronous object, called from a worker thread. The default ``HashingEmbedder`` is
-deterministic and offline, its words weighed by IDF weights fitted on an index's texts; ``SentenceTransformerEmbedder`` runs a model installed on this
-machine, never fetched (all-MiniLM-L6-v2 from the package the ``embeddings`` extra
-installs). Each embedder declares its default glimpse and revise ``Thresholds``.
-Nothing here knows of indexes or actors.
+deterministic and offline, its words weighed by IDF weights fitted on an index's texts;
+``SentenceTransformerEmbedder`` runs a model installed on this machine, never fetched
+(all-MiniLM-L6-v2 from the package the ``embeddings`` extra installs). Each embedder
+declares its default glimpse and revise ``Thresholds``. Nothing here knows of indexes or
+actors.
 """
 
 from __future__ import annotations

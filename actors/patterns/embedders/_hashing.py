@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import functools
 import hashlib
+import itertools
 import math
 import re
 import zlib
@@ -331,7 +332,7 @@ class HashingEmbedder:
             tfs.extend(counts.values())
             if pairs and len(heads) > 1:
                 keys = [found[h].key for h in heads]
-                for pair, tf in Counter(zip(keys, keys[1:])).items():
+                for pair, tf in Counter(itertools.pairwise(keys)).items():
                     pair_rows.append(row)
                     pair_keys.append(pair)
                     pair_tfs.append(tf)

@@ -168,4 +168,3 @@ class IdfWeights:
 
 def _idf(documents: int, df: int) -> float:
     return math.log((documents + 1) / (df + 1)) + 1.0
-

@@ -6,9 +6,10 @@ from __future__ import annotations
 import sqlite3
 from typing import TYPE_CHECKING
 
+import pytest
 from structlog.testing import capture_logs
 
-from actorgrid import ChunkInput, HashingEmbedder, PatternSettings
+from actorgrid import ChunkInput, EmbeddingError, HashingEmbedder, PatternSettings
 from actorgrid.actors.patterns import AddChunks, DeleteChunks, Glimpse
 from actorgrid.actors.patterns.embedders import IdfWeights
 from actorgrid.actors.patterns.index import VectorIndex
@@ -33,9 +34,7 @@ def more_chunks(count: int) -> tuple[ChunkInput, ...]:
 
 
 class TestPersisted:
-    async def test_weights_are_saved_beside_the_index_and_loaded_again(
-        self, db_path: Path
-    ) -> None:
+    async def test_weights_are_saved_beside_the_index_and_loaded_again(self, db_path: Path) -> None:
         """The weights fitted on the references are saved; the next start uses them and
         the saved index (no refit, no rebuild)."""
         clock = FakeClock(T0)
@@ -52,7 +51,9 @@ class TestPersisted:
                 [hit] = await pe.search(LOCKED.format(7), k=1)
         assert after.reference_embedder == before.reference_embedder
         assert (after.rebuilds, after.idf_refits, after.idf_documents) == (0, 0, len(RUNBOOKS))
-        assert not [e for e in logs if e["event"] in ("pattern_idf_fitted", "pattern_index_rebuilt")]
+        assert not [
+            e for e in logs if e["event"] in ("pattern_idf_fitted", "pattern_index_rebuilt")
+        ]
         assert hit.source == "runbooks/sqlite-locked.md"
 
     async def test_rare_words_weigh_more(self) -> None:
@@ -68,12 +69,8 @@ class TestPersisted:
     def test_a_garbled_file_is_an_embedding_error(self, tmp_path: Path) -> None:
         path = tmp_path / "x.idf.npz"
         path.write_bytes(b"not an npz file")
-        try:
+        with pytest.raises(EmbeddingError, match="cannot read IDF weights"):
             IdfWeights.load(path)
-        except Exception as exc:  # noqa: BLE001 - the type is what is checked
-            assert type(exc).__name__ == "EmbeddingError"
-        else:
-            raise AssertionError("garbled IDF file was read")
 
 
 class TestStale:
