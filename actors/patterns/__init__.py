@@ -12,6 +12,7 @@ a worker thread. It uses the kernel and storage, and no other room.
 from __future__ import annotations
 
 from ._engine import PatternEngine as PatternEngine
+from ._engine_state import PatternCounters as PatternCounters
 from ._engine_state import PatternState as PatternState
 from ._messages import MAX_CHUNK_CHARS as MAX_CHUNK_CHARS
 from ._messages import AddChunks as AddChunks
@@ -50,6 +51,7 @@ __all__ = (
     "Glimpse",
     "NoteFailure",
     "NoteOutcome",
+    "PatternCounters",
     "PatternEngine",
     "PatternSettings",
     "PatternState",

@@ -133,6 +133,9 @@ class PatternStatistics(msgspec.Struct, frozen=True, kw_only=True):
     """Reference chunks the IDF weights were fitted on (0: no weights)."""
     idf_refits: int = 0
     """Times this incarnation refitted the IDF weights because they were stale."""
+    notes_dropped: int = 0
+    """Failure notes shed unindexed during a backlog (all incarnations; see
+    ``PatternSettings.note_backlog_limit``)."""
 
 
 def _text(name: str, value: object, *, limit: int, blank_ok: bool = False) -> str:

@@ -53,6 +53,9 @@ class RuntimeMetrics(msgspec.Struct, frozen=True, kw_only=True):
     writer: WriterStatistics | None
     """The storage writer's counters, batch sizes and commit latency (``None`` without a
     database)."""
+    pattern_notes_dropped: int = 0
+    """Failure notes the pattern engine never indexed: refused by its full mailbox, or shed
+    by the engine during a backlog (``[pattern] note_backlog_limit``)."""
 
 
 class ActorStatus(msgspec.Struct, frozen=True, kw_only=True):

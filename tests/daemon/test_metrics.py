@@ -67,3 +67,24 @@ class TestCollector:
         counts = [n for _, n in buckets]
         assert counts == sorted(counts)  # cumulative
         assert [float(le) for le, _ in buckets] == sorted(float(le) for le, _ in buckets)
+
+
+class TestPatternNotes:
+    async def test_dropped_failure_notes_are_a_counter(self) -> None:
+        """The notes the pattern engine never indexed are exported, at zero until one is;
+        the runtime's count is the engine's shed notes plus the broker's refused ones."""
+        rt = memory_runtime()
+        async with rt:
+            found = families(render_metrics(rt))
+            assert found["actorgrid_pattern_notes_dropped"] == (
+                "counter",
+                [("actorgrid_pattern_notes_dropped_total", {}, 0.0)],
+            )
+            rt._pattern_counters.notes_shed += 2  # as the engine counts a shed note
+            assert rt._core is not None
+            rt._core.pattern_notes_dropped += 1  # as the broker counts a refused one
+            assert rt.metrics().pattern_notes_dropped == 3
+            found = families(render_metrics(rt))
+        assert found["actorgrid_pattern_notes_dropped"][1] == [
+            ("actorgrid_pattern_notes_dropped_total", {}, 3.0)
+        ]
