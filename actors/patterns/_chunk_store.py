@@ -96,6 +96,7 @@ class ChunkStore:
         self.idf_dirty = False
         """The IDF weights changed since they were last saved."""
         self.refits = 0
+        """Times the IDF weights were refitted because they were stale."""
         self.ref_index = references
         """Vectors of every chunk whose source is not ``failure``."""
         self.failure_index = failures
@@ -281,8 +282,16 @@ class ChunkStore:
         for chunk in new:
             self.chunks[chunk.id] = chunk
         self.idf_changes += len(new)
-        await self.refit_if_stale()
+        await self._refit_quietly()
         return ids
+
+    async def _refit_quietly(self) -> None:
+        """Refit if stale; a refit that fails is logged and tried again at the next change
+        (the chunks that changed are committed and indexed already)."""
+        try:
+            await self.refit_if_stale()
+        except Exception as exc:
+            _log.error("pattern_idf_refit_failed", error=repr(exc))
 
     async def refit_if_stale(self) -> bool:
         """Refit the references' IDF weights and rebuild their index if the weights are
@@ -395,7 +404,7 @@ class ChunkStore:
         self.memory.remove(ids)
         if refs:
             self.idf_changes += len(refs)
-            await self.refit_if_stale()
+            await self._refit_quietly()
 
     def _delete_from_indexes(self, refs: Sequence[int], failures: Sequence[int]) -> None:
         """(worker thread) Delete labels; compact a graph once enough slots are deleted."""

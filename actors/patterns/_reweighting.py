@@ -14,6 +14,11 @@ with them. Refits grow geometrically apart, so a table that grows to ``N`` chunk
 about ``N / fraction`` embeddings in refits over its life. At a start, the changes since
 the saved fit are taken as the difference between the table's reference count and the
 count fitted on (changes that cancel out while the engine was stopped are not seen).
+
+A refit runs in the engine's worker thread like every index call, so lookups wait for it:
+re-embedding and indexing 100,000 references takes tens of seconds on two cores, past the
+broker's ``reference_timeout``, and the deliveries asking meanwhile go on without
+references rather than wait.
 """
 
 from __future__ import annotations
