@@ -49,8 +49,25 @@ when the ``embeddings`` extra is installed, else a line says it was left out):
 - ``embed_paragraphs_rate`` / ``embed_queries_rate``: answers and queries embedded per
   second in batches of 64, against the hashing embedder in the same run.
 
+The hashing embedder runs in both versions: version 1 (the previous default) and version 2
+(the error-text tokeniser, IDF fitted on the answers as the engine fits it on its
+references; ``idf_fit_rate`` is that fit). Their throughput is measured again after the
+quality, in turn from a cold word cache, best of 5 rounds, version 1 the baseline.
+
 The trade-off table (precision, answer rate and the share of right answers kept, at each
 threshold from 0.10 to 0.80) and the thresholds it calibrates are printed for each.
+
+The index on real text (``bench/_real_index.py``): 100,000 of the standard library's
+docstring paragraphs (20,000 in ``--quick``), IDF-fitted hashing vectors, docstring summary
+lines as queries. For each M (16 and 32; 32 in ``--quick``) and ef the recall@3 against
+exact search and the speed against exact search through the same ``VectorIndex.search``
+are printed; the figures are those at the engine's default M and ef:
+
+- ``real_recall_at_3@Nk/M/ef`` (target 0.97) and ``real_query_speed@Nk/M/ef`` (target 8x
+  exact search, ``--full`` only), ``real_index_build_rate``.
+- ``exact_product_rate@Nk/<rows>/blas1`` and ``/blas-default``: the exact path's product,
+  one plain product against 1,024-row blocks, with BLAS limited to one thread
+  (threadpoolctl) and as it is: the before/after of the blocks.
 
 Run: ``python -m bench.pattern_engine --quick`` (15,000 items, under a minute on an idle
 two-core machine) or ``--full`` (100,000 items, several minutes).
