@@ -171,11 +171,12 @@ def run(mode: Mode) -> list[Figure]:
     """Measure every figure for ``mode``: the Zipf corpus first, then the stress corpus."""
     sizes = SIZES[mode]
     n = sizes.items
-    embedder = HashingEmbedder()
     settings = PatternSettings()  # measure the engine's own index configuration
     gen = ZipfCorpus()
     corpus_texts = gen.texts(n)
     query_texts = gen.texts(sizes.queries)
+    # The engine's references' embedder: IDF fitted on the chunks the index holds.
+    embedder = HashingEmbedder().fitted(corpus_texts)
 
     start = time.perf_counter()
     corpus = _embed(embedder, corpus_texts)
@@ -222,9 +223,11 @@ def run(mode: Mode) -> list[Figure]:
     del index
 
     stress_gen = FlatClusterCorpus()
-    stress_corpus = _embed(embedder, stress_gen.texts(n))
-    stress_queries = embedder.embed(stress_gen.texts(sizes.queries))
-    stress_index = _new_index(embedder, settings)
+    stress_texts = stress_gen.texts(n)
+    stress_embedder = HashingEmbedder().fitted(stress_texts)
+    stress_corpus = _embed(stress_embedder, stress_texts)
+    stress_queries = stress_embedder.embed(stress_gen.texts(sizes.queries))
+    stress_index = _new_index(stress_embedder, settings)
     _fill(stress_index, stress_corpus, 0, n)
     stress = _speed_figures(
         stress_index, stress_corpus, stress_queries, sizes.runs, f"{label}/{stress_gen.name}"
