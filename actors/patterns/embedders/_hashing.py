@@ -28,6 +28,8 @@ __all__ = ("HASHING_THRESHOLDS", "HashingEmbedder")
 HASHING_THRESHOLDS: Final = Thresholds(glimpse=0.30, revise=0.25)
 """The hashing embedder's defaults, measured on real text (see
 ``docs/INFERENCING_VS_REFERENCING.md``)."""
+_V1_THRESHOLDS: Final = Thresholds(glimpse=0.35, revise=0.25)
+"""Version 1's, measured the same way."""
 
 _V1_RUN: Final = re.compile(r"[^\W_]+")
 _V1_CAMEL: Final = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
@@ -179,8 +181,9 @@ class HashingEmbedder:
 
     @property
     def thresholds(self) -> Thresholds:
-        """Return the default glimpse and revise thresholds (:data:`HASHING_THRESHOLDS`)."""
-        return HASHING_THRESHOLDS
+        """Return the default glimpse and revise thresholds (:data:`HASHING_THRESHOLDS`;
+        0.35 / 0.25 for version 1)."""
+        return _V1_THRESHOLDS if self._version == 1 else HASHING_THRESHOLDS
 
     @property
     def idf(self) -> IdfWeights | None:
