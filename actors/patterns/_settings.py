@@ -108,16 +108,15 @@ class PatternSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     """hnswlib query-time candidate list (set after every load; hnswlib does not save it).
     Chosen on real text (``bench/pattern_engine.py --full``, real-text section: 100,000
     standard-library docstring paragraphs, 1,000 summary-line queries, the IDF-fitted
-    hashing embedder): at M=32, ef=96 gives recall@3 0.992 at 15.5x the speed of exact
-    search; ef=64 0.983 at 19.6x; ef=128 0.995 at 8.4x. The previous default, 128, left
-    less than 8x on a loaded two-core machine. Below ``exact_threshold`` search is exact
-    anyway."""
+    hashing embedder): at M=32, ef=96 gives recall@3 0.993 at 19.3x the speed of exact
+    search; ef=64 0.985 at 26x; ef=128 0.995 at 15x; ef=256 0.998 at 8x. On the synthetic
+    corpora ef=96 gives 0.995 (Zipf) and 0.998 (flat clusters). Below ``exact_threshold``
+    search is exact anyway."""
     M: int = 32
-    """hnswlib graph degree. On real text M=16 reaches recall@3 0.981 at ef=96 too, faster
-    and with half the build time (1,201 against 628 vectors/s), but on the dense vectors of
-    the synthetic stress corpus M=16 reaches only 0.82 at ef=64 over 100,000 chunks, where
-    M=32 reaches 0.92-0.98 at ef=64-128; M=48 gains nothing on real text (0.993 at ef=96,
-    11.5x) and builds at 410 vectors/s."""
+    """hnswlib graph degree. On real text M=16 is faster and reaches recall@3 0.983 at
+    ef=96 (34x exact search), but its margin is thinner (0.963 at ef=64, against 0.985 for
+    M=32) and on the dense vectors of the synthetic stress corpus it fell to 0.82 at ef=64;
+    M=48 gained nothing on real text (0.993 at ef=96) and built 30% slower."""
     ef_construction: int = 200
     exact_threshold: int = DEFAULT_EXACT_THRESHOLD
     """Below this many chunks search is exact (numpy); from it on, hnswlib."""
