@@ -125,11 +125,17 @@ def engine_figures(
     settings: PatternSettings,
     label: str,
 ) -> list[Figure]:
-    """Start an engine on ``index`` and ``texts`` saved to disk; glimpse each query."""
+    """Start an engine on ``index`` and ``texts`` saved to disk; glimpse each query.
+
+    ``embedder`` made the index's vectors; its IDF weights, if any, are saved beside the
+    index as the engine saves them, and the rows carry its unweighted name.
+    """
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "bench.db"
-        _write_database(db, texts, embedder)
+        _write_database(db, texts, embedder.unweighted())
         index.save(db.with_name(db.name + ".hnsw"))
+        if embedder.idf is not None:
+            embedder.idf.save(db.with_name(db.name + ".hnsw.idf.npz"))
         started, times, found = anyio.run(
             _measure, db, settings, embedder, queries, len(texts), backend="asyncio"
         )

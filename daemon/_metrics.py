@@ -158,6 +158,11 @@ def metric_families(snapshot: RuntimeMetrics, *, ready: bool | None = None) -> I
     for d in snapshot.gate_decisions:
         decisions.add_metric(["allowed" if d.allowed else "denied", d.reason], d.count)
     yield decisions
+    yield CounterMetricFamily(
+        "actorgrid_pattern_notes_dropped_total",
+        "Failure notes the pattern engine never indexed (mailbox full, or shed in a backlog).",
+        value=snapshot.pattern_notes_dropped,
+    )
     yield from _writer(snapshot)
     yield from _actors(snapshot)
 

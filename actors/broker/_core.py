@@ -140,6 +140,8 @@ class BrokerCore:
         self.writer = writer
         self.fallback = fallback
         self.reference_timeout = reference_timeout
+        self.pattern_notes_dropped = 0
+        """Failure notes the pattern engine's full (or closed) mailbox refused."""
         self.gate: ActorRef[Any] | None = None
         self.pattern: ActorRef[Any] | None = None
         self.scheduler: ActorRef[Any] | None = None
@@ -719,6 +721,8 @@ class BrokerCore:
         try:
             self.pattern.tell_nowait(message)
         except Exception as exc:  # a busy or stopped pattern engine must not fail a delivery
+            if isinstance(message, NoteFailure):
+                self.pattern_notes_dropped += 1
             _log.warning("pattern_note_dropped", message=type(message).__name__, error=repr(exc))
 
     def statistics(self) -> BrokerStatistics:

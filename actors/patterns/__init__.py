@@ -18,6 +18,7 @@ from __future__ import annotations
 import importlib
 import typing
 
+from ._engine_state import PatternCounters as PatternCounters
 from ._engine_state import PatternState as PatternState
 from ._messages import MAX_CHUNK_CHARS as MAX_CHUNK_CHARS
 from ._messages import AddChunks as AddChunks
@@ -62,6 +63,7 @@ __all__ = (
     "Glimpse",
     "NoteFailure",
     "NoteOutcome",
+    "PatternCounters",
     "PatternEngine",
     "PatternSettings",
     "PatternState",

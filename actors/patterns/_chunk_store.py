@@ -36,11 +36,12 @@ from actorgrid.storage import StorageError
 
 from ._chunk_table import Chunk, delete_op, insert_op, read_chunks, retag_op
 from ._failure_memory import FailureMemory, FailureNote
-from ._indexes import embed_batches, open_index
+from ._indexes import embed_batches, new_index, open_index
 from ._messages import metadata_matches
 from ._protocol import Reference
+from ._reweighting import fit_references, idf_path, is_stale, reference_embedder
 from ._settings import FAILURE_SOURCE, effective_thresholds, failure_index_path
-from .embedders import validate_texts
+from .embedders import HashingEmbedder, validate_texts
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -79,11 +80,23 @@ class ChunkStore:
         failures: VectorIndex,
         writer: Writer | None,
         path: Path | None,
+        *,
+        ref_embedder: Embedder | None = None,
     ) -> None:
         self.settings = settings
         self.embedder = embedder
+        """The configured embedder, unweighted: failures' vectors, and the name rows carry."""
+        self.ref_embedder = embedder if ref_embedder is None else ref_embedder
+        """The references' embedder: ``embedder`` with IDF weights fitted on the references
+        (see :mod:`actorgrid.actors.patterns._reweighting`), or ``embedder`` itself."""
         self.thresholds = effective_thresholds(settings, embedder)
         """The glimpse and revise thresholds in force (the settings', else the embedder's)."""
+        self.idf_changes = 0
+        """Reference chunks added or deleted since the IDF weights were fitted."""
+        self.idf_dirty = False
+        """The IDF weights changed since they were last saved."""
+        self.refits = 0
+        """Times the IDF weights were refitted because they were stale."""
         self.ref_index = references
         """Vectors of every chunk whose source is not ``failure``."""
         self.failure_index = failures
@@ -102,7 +115,7 @@ class ChunkStore:
         """The references' index changed since it was last saved."""
         self.failures_dirty = False
         self.saves = 0
-        self._vectors: dict[str, npt.NDArray[np.float32]] = {}
+        self._vectors: dict[tuple[str, str], npt.NDArray[np.float32]] = {}
         """Vectors of recently embedded failure and query texts (see :meth:`embed`)."""
         self._receipts: deque[tuple[Receipt, tuple[int, ...]]] = deque()
 
@@ -132,11 +145,26 @@ class ChunkStore:
             rows = await read_chunks(engine)
         refs = [c for c in rows if c.source != FAILURE_SOURCE]
         fails = [c for c in rows if c.source == FAILURE_SOURCE]
-        opened_refs = await anyio.to_thread.run_sync(open_index, path, embedder, refs, settings)
+        if isinstance(embedder, HashingEmbedder):
+            embedder = embedder.unweighted()
+        ref_embedder, fitted_now, changes = await anyio.to_thread.run_sync(
+            reference_embedder, embedder, path, [c.text for c in refs], settings.idf_refit_fraction
+        )
+        opened_refs = await anyio.to_thread.run_sync(open_index, path, ref_embedder, refs, settings)
         opened_fails = await anyio.to_thread.run_sync(
             open_index, failure_index_path(path), embedder, fails, settings
         )
-        store = cls(settings, embedder, opened_refs.index, opened_fails.index, writer, path)
+        store = cls(
+            settings,
+            embedder,
+            opened_refs.index,
+            opened_fails.index,
+            writer,
+            path,
+            ref_embedder=ref_embedder,
+        )
+        store.idf_dirty = fitted_now
+        store.idf_changes = changes
         for chunk in rows:
             store._register(chunk)
         labels = opened_refs.index.ids() + opened_fails.index.ids()
@@ -200,7 +228,21 @@ class ChunkStore:
         await self.reap()
 
     async def save(self) -> None:
-        """Save each index that changed (atomically; a failed save is retried later)."""
+        """Save each index that changed (atomically; a failed save is retried later).
+
+        The references' IDF weights are saved before their index: a crash in between
+        leaves weights whose fingerprint the saved index does not carry, which the next
+        start rebuilds, never an index read with other weights.
+        """
+        weights = getattr(self.ref_embedder, "idf", None)
+        where = idf_path(self.path)
+        if self.idf_dirty and where is not None and weights is not None:
+            try:
+                await anyio.to_thread.run_sync(weights.save, where)
+            except OSError as exc:
+                _log.warning("pattern_idf_save_failed", path=str(where), error=repr(exc))
+                return
+            self.idf_dirty = False
         if self.refs_dirty and self.path is not None:
             self.refs_dirty = not await self._save(self.ref_index, self.path)
         if self.failures_dirty and self.failure_path is not None:
@@ -226,7 +268,10 @@ class ChunkStore:
         """
         embedder = self.embedder
         vectors = await anyio.to_thread.run_sync(
-            embed_batches, embedder, [c.text for c in chunks], self.settings.embed_batch_size
+            embed_batches,
+            self.ref_embedder,
+            [c.text for c in chunks],
+            self.settings.embed_batch_size,
         )
         new = [Chunk(self.allocate(), c.source, c.text, c.metadata, now) for c in chunks]
         if self.writer is not None:
@@ -236,7 +281,55 @@ class ChunkStore:
         self.refs_dirty = True
         for chunk in new:
             self.chunks[chunk.id] = chunk
+        self.idf_changes += len(new)
+        await self._refit_quietly()
         return ids
+
+    async def _refit_quietly(self) -> None:
+        """Refit if stale; a refit that fails is logged and tried again at the next change
+        (the chunks that changed are committed and indexed already)."""
+        try:
+            await self.refit_if_stale()
+        except Exception as exc:
+            _log.error("pattern_idf_refit_failed", error=repr(exc))
+
+    async def refit_if_stale(self) -> bool:
+        """Refit the references' IDF weights and rebuild their index if the weights are
+        stale (see :mod:`actorgrid.actors.patterns._reweighting`); return whether it did.
+
+        Raises:
+            EmbeddingError: a reference text cannot be embedded (nothing changes).
+        """
+        current = self.ref_embedder
+        weights = getattr(current, "idf", None)
+        if not isinstance(current, HashingEmbedder) or weights is None:
+            return False
+        if not is_stale(weights.documents, self.idf_changes, self.settings.idf_refit_fraction):
+            return False
+        changes = self.idf_changes
+        fitted, index = await anyio.to_thread.run_sync(self._refit, current)
+        self.ref_embedder, self.ref_index = fitted, index
+        self.idf_changes = 0
+        self.idf_dirty = self.refs_dirty = True
+        self.refits += 1
+        _log.info(
+            "pattern_idf_refitted",
+            fitted_on=weights.documents,
+            changes=changes,
+            references=len(index),
+        )
+        return True
+
+    def _refit(self, embedder: HashingEmbedder) -> tuple[HashingEmbedder, VectorIndex]:
+        """(worker thread) Fit weights on every reference chunk and index them anew."""
+        refs = [c for c in self.chunks.values() if c.id not in self.failures]
+        fitted = fit_references(embedder.unweighted(), [c.text for c in refs])
+        index = new_index(fitted, self.settings, len(refs))
+        batch = self.settings.embed_batch_size
+        for start in range(0, len(refs), batch):
+            part = refs[start : start + batch]
+            index.add([c.id for c in part], fitted.embed([c.text for c in part]))
+        return fitted, index
 
     async def add_failures(self, notes: Sequence[FailureNote]) -> list[list[int]]:
         """Index failure chunks (not their rows: the caller submits those).
@@ -309,6 +402,9 @@ class ChunkStore:
             self.chunks.pop(chunk_id, None)
             self.failures.discard(chunk_id)
         self.memory.remove(ids)
+        if refs:
+            self.idf_changes += len(refs)
+            await self._refit_quietly()
 
     def _delete_from_indexes(self, refs: Sequence[int], failures: Sequence[int]) -> None:
         """(worker thread) Delete labels; compact a graph once enough slots are deleted."""
@@ -359,16 +455,25 @@ class ChunkStore:
         flt: Callable[[int], bool] | None,
         indexes: list[VectorIndex],
     ) -> list[Hit]:
-        """(worker thread) Embed ``query``, search each index, keep the best ``k``."""
-        vector = self.embed([query])[0]
+        """(worker thread) Embed ``query`` for each index, search it, keep the best ``k``."""
         if len(indexes) == 1:
+            vector = self.embed([query], self.embedder_of(indexes[0]))[0]
             return indexes[0].search(vector, k, floor, flt)
-        hits = [hit for index in indexes for hit in index.search(vector, k, floor, flt)]
+        hits = [
+            hit
+            for index in indexes
+            for hit in index.search(self.embed([query], self.embedder_of(index))[0], k, floor, flt)
+        ]
         hits.sort(key=_by_similarity)
         return hits[:k]
 
-    def embed(self, texts: list[str]) -> npt.NDArray[np.float32]:
-        """(worker thread) Embed ``texts`` with the store's embedder, reusing recent vectors.
+    def embedder_of(self, index: VectorIndex) -> Embedder:
+        """Return the embedder whose vectors ``index`` holds."""
+        return self.ref_embedder if index is self.ref_index else self.embedder
+
+    def embed(self, texts: list[str], embedder: Embedder | None = None) -> npt.NDArray[np.float32]:
+        """(worker thread) Embed ``texts`` with ``embedder`` (default: the failures'
+        :attr:`embedder`), reusing recent vectors.
 
         Failure texts recur (every message that meets the same fault fails with the same
         text), and a revise embeds the failure it follows and the target's earlier ones
@@ -377,19 +482,21 @@ class ChunkStore:
         Raises:
             EmbeddingError: a text is empty or not a string (nothing is cached).
         """
+        use = self.embedder if embedder is None else embedder
+        name = use.name
         found: dict[str, npt.NDArray[np.float32]] = {}
         cache = self._vectors
         for text in validate_texts(texts):
-            vector = cache.get(text)
+            vector = cache.get((name, text))
             if vector is not None:
                 found[text] = vector
         missing = [t for t in dict.fromkeys(texts) if t not in found]
         if missing:
-            fresh = self.embedder.embed(missing)
+            fresh = use.embed(missing)
             if len(cache) + len(missing) > _VECTOR_CACHE:
                 cache.clear()
             for text, vector in zip(missing, fresh, strict=True):
-                found[text] = cache[text] = vector
+                found[text] = cache[name, text] = vector
         return np.stack([found[t] for t in texts])
 
     def reference(self, hit: Hit) -> Reference:

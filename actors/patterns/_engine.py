@@ -29,6 +29,7 @@ from actorgrid.kernel import Actor, OneShotTimer, UnhandledMessage, send_every
 
 from ._chunk_store import ChunkStore
 from ._chunk_table import delete_op, insert_op, metadata_op
+from ._engine_state import PatternCounters
 from ._failure_memory import FailureNote
 from ._lookup import glimpse, revise
 from ._messages import (
@@ -121,6 +122,8 @@ class PatternEngine(Actor[Any]):
         embedder: an embedder to use instead of the one ``settings`` names.
         state: what the engine keeps across incarnations; create it once outside the actor's
             factory and pass it to every incarnation.
+        counters: counters read from outside the actor (``Runtime.metrics()``); create them
+            once outside the factory like ``state``.
 
     Raises:
         ValueError: only one of ``engine`` and ``writer`` is given.
@@ -135,6 +138,7 @@ class PatternEngine(Actor[Any]):
         index_path: Path | None = None,
         embedder: Embedder | None = None,
         state: PatternState | None = None,
+        counters: PatternCounters | None = None,
     ) -> None:
         if (engine is None) != (writer is None):
             raise ValueError("PatternEngine: give both engine and writer, or neither (in memory)")
@@ -144,6 +148,7 @@ class PatternEngine(Actor[Any]):
         self._path = index_path
         self._embedder = embedder
         self._state = state
+        self._counters = PatternCounters() if counters is None else counters
         self._store: ChunkStore | None = None
         self._buffer: list[tuple[FailureContext, float]] = []
         self._attached: list[tuple[str, tuple[Reference, ...]]] = []
@@ -291,6 +296,9 @@ class PatternEngine(Actor[Any]):
                 if not isinstance(context, FailureContext) or _failure_text(context) is None:
                     self._ignored += 1
                     return
+                if self.actor_ref.mailbox_statistics().depth > self._settings.note_backlog_limit:
+                    self._counters.notes_shed += 1  # shed: a backlog stands behind this note
+                    return
                 self._buffer.append((context, self.actor_clock.now()))
                 if len(self._buffer) >= self._settings.failure_batch_size:
                     await self._flush()
@@ -400,6 +408,7 @@ class PatternEngine(Actor[Any]):
 
     def _statistics(self, store: ChunkStore) -> PatternStatistics:
         refs, failures = store.ref_index.stats(), store.failure_index.stats()
+        weights = getattr(store.ref_embedder, "idf", None)
         return PatternStatistics(
             embedder=store.embedder.name,
             dim=store.embedder.dim,
@@ -418,4 +427,8 @@ class PatternEngine(Actor[Any]):
             rebuild_reason=self._rebuild_reason,
             saves=store.saves,
             notes_ignored=self._ignored,
+            reference_embedder=store.ref_embedder.name,
+            idf_documents=0 if weights is None else weights.documents,
+            idf_refits=store.refits,
+            notes_dropped=self._counters.notes_shed,
         )

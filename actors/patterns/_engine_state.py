@@ -13,7 +13,20 @@ from typing import TYPE_CHECKING, final
 if TYPE_CHECKING:
     from ._chunk_store import ChunkStore
 
-__all__ = ("PatternState",)
+__all__ = ("PatternCounters", "PatternState")
+
+
+@final
+class PatternCounters:
+    """Counters of the pattern engine that outlive its incarnations and are read without
+    asking it (``Runtime.metrics()``): plain ints, changed only on the event loop."""
+
+    __slots__ = ("notes_shed",)
+
+    def __init__(self) -> None:
+        self.notes_shed = 0
+        """Failure notes the engine dropped unindexed to keep up (see
+        ``PatternSettings.note_backlog_limit``)."""
 
 
 @final

@@ -79,6 +79,19 @@ def _add_chunks(
         index.add([c.id for c in part], embedder.embed([c.text for c in part]))
 
 
+def _mismatch_reason(exc: IndexMismatch) -> str:
+    """Say why a saved index does not fit; name IDF weights when only they differ."""
+    if exc.field == "embedder" and isinstance(exc.expected, str) and isinstance(exc.found, str):
+        now, _, now_idf = exc.expected.partition("-idf-")
+        then, _, then_idf = exc.found.partition("-idf-")
+        if now == then and now_idf != then_idf:
+            return (
+                f"{exc}: built with IDF weights {then_idf or 'none'}, "
+                f"the weights in force are {now_idf or 'none'}"
+            )
+    return str(exc)
+
+
 def open_index(
     path: Path | None,
     embedder: Embedder,
@@ -110,7 +123,9 @@ def open_index(
                 ef=settings.ef,
                 exact_threshold=settings.exact_threshold,
             )
-        except (IndexMismatch, IndexCorrupt) as exc:
+        except IndexMismatch as exc:
+            reason = _mismatch_reason(exc)
+        except IndexCorrupt as exc:
             reason = str(exc)
     if reason is not None:
         index = new_index(embedder, settings, len(chunks))

@@ -95,7 +95,8 @@ def _revise_lookup(
     vectors = store.embed([query, *own_texts])
     refs: list[Hit] = []
     if store.has_references():
-        refs = store.ref_index.search(vectors[0], s.revise_k, store.thresholds.revise)
+        ref_query = store.embed([query], store.ref_embedder)[0]
+        refs = store.ref_index.search(ref_query, s.revise_k, store.thresholds.revise)
     similar = store.failure_index.search(
         vectors[0],
         _SIMILAR,

@@ -126,6 +126,16 @@ class PatternStatistics(msgspec.Struct, frozen=True, kw_only=True):
     saves: int
     notes_ignored: int
     """Failure or outcome notes that were malformed and ignored."""
+    reference_embedder: str = ""
+    """The references' embedder: ``embedder`` with the IDF weights in force (their
+    fingerprint in its name), or ``embedder`` itself."""
+    idf_documents: int = 0
+    """Reference chunks the IDF weights were fitted on (0: no weights)."""
+    idf_refits: int = 0
+    """Times this incarnation refitted the IDF weights because they were stale."""
+    notes_dropped: int = 0
+    """Failure notes shed unindexed during a backlog (all incarnations; see
+    ``PatternSettings.note_backlog_limit``)."""
 
 
 def _text(name: str, value: object, *, limit: int, blank_ok: bool = False) -> str:

@@ -104,16 +104,19 @@ class PatternSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     the same error with other ids, paths, hosts or counts scores 0.85 to 1.0, while errors
     that differ in kind but share most words (HTTP 429 against 401 on one URL, two UNIQUE
     constraints) score 0.75 to 0.82."""
-    ef: int = 128
+    ef: int = 96
     """hnswlib query-time candidate list (set after every load; hnswlib does not save it).
-    At 100,000 chunks (``bench/pattern_engine.py --full``) 128 gives recall@3 0.98 on both
-    benchmark corpora at about 0.85-1.1 ms a query; 64 gives 0.96 on the Zipf corpus at 12x
-    the speed of exact search, but 0.92 on the flat-cluster stress corpus. Below
-    ``exact_threshold`` search is exact anyway."""
+    Chosen on real text (``bench/pattern_engine.py --full``, real-text section: 100,000
+    standard-library docstring paragraphs, 1,000 summary-line queries, the IDF-fitted
+    hashing embedder): at M=32, ef=96 gives recall@3 0.993 at 19.3x the speed of exact
+    search; ef=64 0.985 at 26x; ef=128 0.995 at 15x; ef=256 0.998 at 8x. On the synthetic
+    corpora ef=96 gives 0.995 (Zipf) and 0.998 (flat clusters). Below ``exact_threshold``
+    search is exact anyway."""
     M: int = 32
-    """hnswlib graph degree. 32 rather than hnswlib's usual 16: on the dense vectors of the
-    hashing embedder, M=16 reaches recall@3 0.82 at ef=64 over 100,000 chunks of the
-    stress corpus; M=32 reaches 0.92-0.98 at ef=64-128 for some 50% more build time."""
+    """hnswlib graph degree. On real text M=16 is faster and reaches recall@3 0.983 at
+    ef=96 (34x exact search), but its margin is thinner (0.963 at ef=64, against 0.985 for
+    M=32) and on the dense vectors of the synthetic stress corpus it fell to 0.82 at ef=64;
+    M=48 gained nothing on real text (0.993 at ef=96) and built 30% slower."""
     ef_construction: int = 200
     exact_threshold: int = DEFAULT_EXACT_THRESHOLD
     """Below this many chunks search is exact (numpy); from it on, hnswlib."""
@@ -130,9 +133,22 @@ class PatternSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     """Failure chunks kept; beyond it the oldest are deleted."""
     embed_batch_size: int = 512
     """Texts embedded per call while adding or rebuilding."""
+    idf_refit_fraction: float = 0.25
+    """The hashing embedder weighs words by IDF fitted on the reference chunks; fit again
+    (and rebuild the references' index) once the references added and deleted since the
+    fit reach this share of those fitted on. 0.25 keeps refits geometrically apart (a
+    table grown to N chunks re-embeds about 4 N in refits over its life)."""
     compact_fraction: float = 0.25
     """Rebuild the graph after deletions once this share of its slots is deleted."""
     mailbox_capacity: int = 10_000
+    note_backlog_limit: int = 1_000
+    """Load shedding: a failure note taken from the mailbox while more than this many
+    messages still wait behind it is dropped unindexed and counted (``notes_dropped`` in
+    the statistics, ``actorgrid_pattern_notes_dropped_total`` in ``/metrics``). A glimpse
+    or a revise asked during a storm beyond what the engine can index then waits behind at
+    most this many notes to index, not the whole mailbox: at about 0.5 ms of indexing a
+    note, a quarter of the broker's 2 s ``reference_timeout``. Notes are only shed while a
+    backlog stands; at a rate the engine keeps up with, none is."""
 
     def __post_init__(self) -> None:
         if self.index_path is not None and (
@@ -172,7 +188,9 @@ class PatternSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
         _integer("max_failures", self.max_failures, 1)
         _integer("embed_batch_size", self.embed_batch_size, 1)
         _integer("mailbox_capacity", self.mailbox_capacity, 1)
+        _integer("note_backlog_limit", self.note_backlog_limit, 0)
         _fraction("compact_fraction", self.compact_fraction)
+        _fraction("idf_refit_fraction", self.idf_refit_fraction)
 
 
 def build_embedder(settings: PatternSettings) -> Embedder:

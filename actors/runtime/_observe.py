@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from actorgrid.storage import Writer
 
     from ..broker import BrokerCore
-    from ..patterns import PatternStatistics
+    from ..patterns import PatternCounters, PatternStatistics
     from ..retry import GateState, RetryGateStatistics
     from ._config import RuntimeConfig
 
@@ -42,6 +42,7 @@ class ObserveCalls:
     _gate: ActorRef[Any] | None
     _gate_state: GateState | None
     _pattern: ActorRef[Any] | None
+    _pattern_counters: PatternCounters
     _state: str
 
     def _running(self, action: str, *, stopping: bool = True) -> Any:
@@ -71,6 +72,7 @@ class ObserveCalls:
             gate_decisions=self._gate_decisions(),
             writer=self.writer.statistics() if self.writer is not None else None,
             actors=self._actors(),
+            pattern_notes_dropped=core.pattern_notes_dropped + self._pattern_counters.notes_shed,
         )
 
     async def status(self) -> RuntimeStatus:

@@ -72,7 +72,7 @@ from ..broker import (
     in_handler,
 )
 from ..dead_letters import DeadLetterQueue, DeadLetters, MemoryDeadLetterStore
-from ..patterns import FlushPattern, PatternState, resolve_index_path
+from ..patterns import FlushPattern, PatternCounters, PatternState, resolve_index_path
 from ..retry import (
     FlushGate,
     GateState,
@@ -155,6 +155,8 @@ class Runtime(PatternCalls, ScheduledCalls, ObserveCalls, AnalyticsCalls):
         """Topics whose subscription is being started or taken down now."""
         self._dead_letters: DeadLetters | None = None
         self._pattern: ActorRef[Any] | None = None
+        self._pattern_counters = PatternCounters()
+        """The pattern engine's counters, kept across its incarnations (read by metrics)."""
         self._scheduled: ScheduledReader | None = None
         self._analytics_state: AnalyticsState | None = None
 
@@ -325,9 +327,15 @@ class Runtime(PatternCalls, ScheduledCalls, ObserveCalls, AnalyticsCalls):
             index_path = resolve_index_path(pattern, url)
             # Without a database the chunks cannot be read back: a restart resumes with them.
             kept = PatternState() if db is None else None
+            counters = self._pattern_counters
             self._pattern = core.pattern = await kernel.spawn(
                 lambda: PatternEngine(
-                    pattern, engine=db, writer=writer, index_path=index_path, state=kept
+                    pattern,
+                    engine=db,
+                    writer=writer,
+                    index_path=index_path,
+                    state=kept,
+                    counters=counters,
                 ),
                 name="pattern-engine",
                 capacity=pattern.mailbox_capacity,

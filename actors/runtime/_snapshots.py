@@ -56,6 +56,9 @@ class RuntimeMetrics(msgspec.Struct, frozen=True, kw_only=True):
     actors: list[ActorStatus] = msgspec.field(default_factory=list)
     """The supervision tree as ``status()`` walks it (restarts and mailbox depths), read
     from the supervisors' own counters: no actor is asked. Empty once the tree stopped."""
+    pattern_notes_dropped: int = 0
+    """Failure notes the pattern engine never indexed: refused by its full mailbox, or shed
+    by the engine during a backlog (``[pattern] note_backlog_limit``)."""
 
 
 class ActorStatus(msgspec.Struct, frozen=True, kw_only=True):

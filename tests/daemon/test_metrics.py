@@ -90,3 +90,23 @@ class TestCollector:
         after = families(render_metrics(rt, ready=False))
         assert after["actorgrid_ready"][1] == [("actorgrid_ready", {}, 0.0)]
         assert after["actorgrid_actor_restarts"][1] == []
+
+class TestPatternNotes:
+    async def test_dropped_failure_notes_are_a_counter(self) -> None:
+        """The notes the pattern engine never indexed are exported, at zero until one is;
+        the runtime's count is the engine's shed notes plus the broker's refused ones."""
+        rt = memory_runtime()
+        async with rt:
+            found = families(render_metrics(rt))
+            assert found["actorgrid_pattern_notes_dropped"] == (
+                "counter",
+                [("actorgrid_pattern_notes_dropped_total", {}, 0.0)],
+            )
+            rt._pattern_counters.notes_shed += 2  # as the engine counts a shed note
+            assert rt._core is not None
+            rt._core.pattern_notes_dropped += 1  # as the broker counts a refused one
+            assert rt.metrics().pattern_notes_dropped == 3
+            found = families(render_metrics(rt))
+        assert found["actorgrid_pattern_notes_dropped"][1] == [
+            ("actorgrid_pattern_notes_dropped_total", {}, 3.0)
+        ]

@@ -2,11 +2,12 @@
 
 An embedder turns texts into unit-length float32 vectors of a fixed dimension. It is a plain
 synchronous object, called from a worker thread. The default ``HashingEmbedder`` is
-deterministic and offline; ``SentenceTransformerEmbedder`` runs a model installed on this
-machine, never fetched (all-MiniLM-L6-v2 from the package the ``embeddings`` extra
-installs). Each embedder declares its default glimpse and revise ``Thresholds``.
-Nothing here knows of indexes or actors. The embedders need numpy, so they load on first use,
-not with this face: a runtime without the pattern engine never imports them.
+deterministic and offline, its words weighed by IDF weights fitted on an index's texts;
+``SentenceTransformerEmbedder`` runs a model installed on this machine, never fetched
+(all-MiniLM-L6-v2 from the package the ``embeddings`` extra installs). Each embedder
+declares its default glimpse and revise ``Thresholds``. Nothing here knows of indexes or
+actors. The embedders need numpy, so they load on first use, not with this face: a runtime
+without the pattern engine never imports them.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from ._thresholds import Thresholds as Thresholds
 if typing.TYPE_CHECKING:
     from ._hashing import HASHING_THRESHOLDS as HASHING_THRESHOLDS
     from ._hashing import HashingEmbedder as HashingEmbedder
+    from ._idf import IdfWeights as IdfWeights
     from ._protocol import Embedder as Embedder
     from ._protocol import validate_texts as validate_texts
     from ._sentence_transformers import SENTENCE_THRESHOLDS as SENTENCE_THRESHOLDS
@@ -37,6 +39,7 @@ __all__ = (
     "SENTENCE_THRESHOLDS",
     "Embedder",
     "HashingEmbedder",
+    "IdfWeights",
     "SentenceTransformerEmbedder",
     "Thresholds",
     "bundled_model_path",
@@ -46,6 +49,7 @@ __all__ = (
 _LAZY: dict[str, str] = {
     "HASHING_THRESHOLDS": "._hashing",
     "HashingEmbedder": "._hashing",
+    "IdfWeights": "._idf",
     "Embedder": "._protocol",
     "validate_texts": "._protocol",
     "SENTENCE_THRESHOLDS": "._sentence_transformers",

@@ -1,45 +1,39 @@
-"""The default embedder: offline, deterministic feature hashing of words and character n-grams."""
+"""The default embedder: offline, deterministic feature hashing, weighted by fitted IDF."""
 
 from __future__ import annotations
 
+import copy
 import functools
 import hashlib
+import itertools
 import math
 import re
+import zlib
 from collections import Counter
-from typing import TYPE_CHECKING, Final, NamedTuple
+from typing import TYPE_CHECKING, Final, Literal, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
 
+from ._idf import IdfWeights
 from ._protocol import FloatMatrix, validate_texts
 from ._thresholds import Thresholds
+from ._tokens import STOPWORDS, stem, terms
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Iterable, Sequence
 
 __all__ = ("HASHING_THRESHOLDS", "HashingEmbedder")
 
-HASHING_THRESHOLDS: Final = Thresholds(glimpse=0.35, revise=0.25)
+HASHING_THRESHOLDS: Final = Thresholds(glimpse=0.30, revise=0.25)
 """The hashing embedder's defaults, measured on real text (see
 ``docs/INFERENCING_VS_REFERENCING.md``)."""
+_V1_THRESHOLDS: Final = Thresholds(glimpse=0.35, revise=0.25)
+"""Version 1's, measured the same way."""
 
-
-# Words that carry no meaning for matching failures against reference text.
-_STOPWORDS: Final = frozenset(
-    """
-    a an the is are was were be been being am do does did to of in on at for from by with
-    and or but if then than that this these those it its as into via per so such there
-    their they them we our you your he she his her i me my has have had will would can
-    could should may might must shall also just very any some all each both which who whom
-    what when where while about after before again against over under between during
-    through because until here how why only own same too more most other nor off once error
-    errors errno exception
-    """.split()  # noqa: SIM905
-)
-_RUN: Final = re.compile(r"[^\W_]+")
-_CAMEL: Final = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
-_HEXISH: Final = re.compile(r"[0-9a-f]{6,}")
+_V1_RUN: Final = re.compile(r"[^\W_]+")
+_V1_CAMEL: Final = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
+_V1_HEXISH: Final = re.compile(r"[0-9a-f]{6,}")
 
 
 def _stable_hash(feature: str) -> int:
@@ -47,51 +41,39 @@ def _stable_hash(feature: str) -> int:
     return int.from_bytes(hashlib.blake2b(feature.encode(), digest_size=8).digest(), "little")
 
 
-def _stem(word: str) -> str:
-    """Strip the commonest English inflections so that "locked", "locks" and "lock" meet."""
-    if len(word) > 4:
-        if word.endswith("ies"):
-            return word[:-3] + "y"
-        if word.endswith("ing") and len(word) > 5:
-            return word[:-3]
-        if word.endswith("ed") and len(word) > 5:
-            return word[:-2]
-        if word.endswith("s") and not word.endswith(("ss", "us", "is")):
-            return word[:-1]
-    return word
-
-
 @functools.lru_cache(maxsize=1 << 16)
-def _run_words(run: str) -> tuple[str, ...]:
-    """Return the words one alphanumeric run contributes (see :func:`_words`)."""
+def _v1_run_words(run: str) -> tuple[str, ...]:
     low = run.lower()
     if (low.isdigit() and len(low) > 3) or (
-        _HEXISH.fullmatch(low) and any(c.isdigit() for c in low)
+        _V1_HEXISH.fullmatch(low) and any(c.isdigit() for c in low)
     ):
         return ()
-    words = [low] if len(low) >= 2 and low not in _STOPWORDS else []
-    parts = _CAMEL.findall(run) if run.isascii() else []
+    words = [low] if len(low) >= 2 and low not in STOPWORDS else []
+    parts = _V1_CAMEL.findall(run) if run.isascii() else []
     if len(parts) > 1:
         for part in parts:
             p = part.lower()
-            if len(p) >= 2 and p not in _STOPWORDS and not (p.isdigit() and len(p) > 3):
+            if len(p) >= 2 and p not in STOPWORDS and not (p.isdigit() and len(p) > 3):
                 words.append(p)
     return tuple(words)
 
 
-def _words(text: str) -> list[str]:
-    """Split ``text`` into lower-cased words.
+def _v1_words(text: str) -> list[str]:
+    """Version 1's words: alphanumeric runs and their camelCase parts (kept to compare)."""
+    return [w for run in _V1_RUN.findall(text) for w in _v1_run_words(run)]
 
-    A camelCase or letter-digit run (``OperationalError``, ``sqlite3``) yields the whole run
-    and, when it splits, its parts. Long digit runs and hex identifiers (timestamps, ids,
-    hashes) are dropped: they differ between two occurrences of the same failure.
-    """
-    return [w for run in _RUN.findall(text) for w in _run_words(run)]
+
+@functools.lru_cache(maxsize=1 << 17)
+def word_key(word: str) -> int:
+    """Return the 64-bit key of a word feature (its light stem), the key IDF weights use."""
+    return _stable_hash("w:" + stem(word))
 
 
 class _WordFeatures(NamedTuple):
     """One word's hashed features, computed once and cached."""
 
+    key: int
+    """The word's key (:func:`word_key`), which IDF weights are looked up by."""
     bucket: int
     sign: float
     cols: npt.NDArray[np.int64]
@@ -101,25 +83,33 @@ class _WordFeatures(NamedTuple):
 
 
 class HashingEmbedder:
-    """Deterministic, offline embedder: signed feature hashing of words and character n-grams.
+    """Deterministic, offline embedder: signed feature hashing of words, word pairs and
+    character n-grams, each word weighed by its inverse document frequency.
 
-    Each text is split into lower-cased words (a camelCase or letter-digit run also yields
-    its parts; stop words, including the ubiquitous "error"/"exception", long numbers and
-    hex ids are dropped). Every word contributes one word feature (its light stem, so that
-    "locked" meets "lock") and the character n-grams (``ngram_range``, inclusive) of the
-    word padded as ``<word>``. Features are hashed with blake2b into ``dim`` buckets, each
-    with a sign taken from the hash so that collisions tend to cancel instead of piling up.
-    A word seen ``tf`` times weighs ``1 + ln(tf)`` (sublinear tf) and its n-grams carry that
-    weight. The word part and the n-gram part are L2-normalised separately and mixed with
-    shares ``word_weight`` and ``1 - word_weight`` of the squared norm, then the row is
-    L2-normalised, so cosine similarity blends word overlap and sub-word overlap.
+    Each text is split into lower-cased words by an error-text aware tokeniser (see
+    ``_tokens.py``: identifiers, dotted names and paths yield their whole form and their
+    parts, HTTP status codes their class, numbers with a unit the unit; stop words, long
+    numbers and hex ids are dropped). Every word contributes one word feature (its light
+    stem, so that "locked" meets "lock") and the character n-grams (``ngram_range``,
+    inclusive) of the word padded as ``<word>``; every two adjacent words (identifiers count
+    once) contribute a word-pair feature. Features are hashed with blake2b into ``dim``
+    buckets, each with a sign taken from the hash so that collisions tend to cancel instead
+    of piling up. A word seen ``tf`` times weighs ``(1 + ln tf) * idf``, its n-grams carry
+    that weight, a pair the mean of its two words'. ``idf`` is 1 until the embedder is
+    fitted (:meth:`fitted`) on the texts of an index: then each word weighs as
+    :class:`IdfWeights` says, and the name carries the weights' fingerprint. The word, pair
+    and n-gram parts are L2-normalised separately and mixed with shares ``word_weight``,
+    ``pair_weight`` and the rest of the squared norm, then the row is L2-normalised.
 
     This is lexical matching: it finds text that shares words or word pieces with the
     query, not text that means the same in other words (``ENOTFOUND`` does not meet
-    "could not be resolved"). Similarities between a short error message and a paragraph
-    that explains it are typically 0.2 to 0.5.
+    "could not be resolved").
 
-    The result depends only on the text and the parameters, which ``name`` encodes.
+    ``version=1`` is the embedder before the error-text tokeniser, word pairs and IDF (its
+    vectors unchanged), kept so that benchmarks can compare the two in one run.
+
+    The result depends only on the text, the parameters and the weights, which ``name``
+    encodes.
     """
 
     def __init__(
@@ -128,6 +118,9 @@ class HashingEmbedder:
         ngram_range: tuple[int, int] = (3, 5),
         *,
         word_weight: float = 0.5,
+        pair_weight: float = 0.0,
+        idf: IdfWeights | None = None,
+        version: Literal[1, 2] = 2,
         cache_size: int = 1 << 17,
     ) -> None:
         """Create the embedder.
@@ -136,6 +129,9 @@ class HashingEmbedder:
             dim: Number of hash buckets, the vector dimension.
             ngram_range: Smallest and largest character n-gram length, inclusive.
             word_weight: Share of the squared norm given to whole-word features, in [0, 1].
+            pair_weight: Share given to word pairs, in [0, 1 - word_weight] (version 2).
+            idf: Word weights (version 2); ``None``: every word weighs 1.
+            version: 2 (the default) or 1 (see above).
             cache_size: How many words' hashed features to keep between calls.
 
         Raises:
@@ -148,18 +144,34 @@ class HashingEmbedder:
             raise ValueError(f"ngram_range must satisfy 1 <= lo <= hi, got {ngram_range}")
         if not 0.0 <= word_weight <= 1.0:
             raise ValueError(f"word_weight must be in [0, 1], got {word_weight}")
+        if version not in (1, 2):
+            raise ValueError(f"version must be 1 or 2, got {version!r}")
+        if version == 1:
+            pair_weight = 0.0
+            if idf is not None:
+                raise ValueError("version 1 has no IDF weights")
+        if not 0.0 <= pair_weight <= 1.0 - word_weight + 1e-12:
+            raise ValueError(f"pair_weight must be in [0, 1 - word_weight], got {pair_weight}")
         self._dim = dim
         self._lo = lo
         self._hi = hi
         self._word_weight = word_weight
+        self._pair_weight = pair_weight
+        self._idf = idf
+        self._version = version
         self._cache_size = cache_size
         self._cache: dict[str, _WordFeatures] = {}
         mix = f"-w{round(word_weight * 100)}" if word_weight != 0.5 else ""
-        self._name = f"hashing-v1-{dim}-{lo}-{hi}{mix}"
+        pairs = f"-p{round(pair_weight * 100)}" if pair_weight else ""
+        self._base_name = f"hashing-v{version}-{dim}-{lo}-{hi}{mix}{pairs}"
+        weights = "" if idf is None else f"-idf-{idf.fingerprint}"
+        self._name = self._base_name + weights
 
     @property
     def name(self) -> str:
-        """Return ``hashing-v1-<dim>-<lo>-<hi>`` (plus ``-w<percent>`` for a non-default mix)."""
+        """Return ``hashing-v2-<dim>-<lo>-<hi>`` (plus ``-w<percent>`` / ``-p<percent>``
+        for a non-default mix, ``-idf-<fingerprint>`` when fitted; ``hashing-v1-...`` for
+        version 1)."""
         return self._name
 
     @property
@@ -169,29 +181,120 @@ class HashingEmbedder:
 
     @property
     def thresholds(self) -> Thresholds:
-        """Return the default glimpse and revise thresholds (:data:`HASHING_THRESHOLDS`)."""
-        return HASHING_THRESHOLDS
+        """Return the default glimpse and revise thresholds (:data:`HASHING_THRESHOLDS`;
+        0.35 / 0.25 for version 1)."""
+        return _V1_THRESHOLDS if self._version == 1 else HASHING_THRESHOLDS
+
+    @property
+    def idf(self) -> IdfWeights | None:
+        """Return the word weights in force (``None``: unweighted)."""
+        return self._idf
 
     def __repr__(self) -> str:
         return f"HashingEmbedder({self._name!r})"
 
+    def clear_cache(self) -> None:
+        """Forget the cached word features (and those of copies sharing them), so that the
+        next texts are embedded from cold, as a benchmark of throughput wants."""
+        self._cache.clear()
+
+    def unweighted(self) -> HashingEmbedder:
+        """Return this embedder without IDF weights (itself if it has none)."""
+        if self._idf is None:
+            return self
+        return self._replace(None)
+
+    def fitted(self, texts: Iterable[str]) -> HashingEmbedder:
+        """Return a copy whose words weigh by IDF fitted on ``texts`` (version 2 only).
+
+        Raises:
+            ValueError: This is a version 1 embedder.
+        """
+        if self._version == 1:
+            raise ValueError("version 1 has no IDF weights")
+        return self._replace(IdfWeights.fit(texts, self.word_keys))
+
+    def with_idf(self, idf: IdfWeights | None) -> HashingEmbedder:
+        """Return a copy that uses ``idf`` (itself if it uses those weights already)."""
+        if idf == self._idf:
+            return self
+        return self._replace(idf)
+
+    def _replace(self, idf: IdfWeights | None) -> HashingEmbedder:
+        """Return a shallow copy with other weights; it shares the feature cache, since
+        hashed features do not depend on the weights."""
+        out = copy.copy(self)
+        out._idf = idf
+        out._name = self._base_name + ("" if idf is None else f"-idf-{idf.fingerprint}")
+        return out
+
+    def word_keys(self, text: str) -> list[int]:
+        """Return the keys of the words of ``text`` (what IDF weights are fitted on)."""
+        return [word_key(w) for w in self._terms(text)[0]]
+
+    def _terms(self, text: str) -> tuple[list[str], list[str]]:
+        if self._version == 1:
+            return _v1_words(text), []
+        found = terms(text)
+        return found.words, found.heads
+
     def _word_features(self, word: str) -> _WordFeatures:
-        h = _stable_hash("w:" + _stem(word))
-        bucket, sign = h % self._dim, (1.0 if h >> 63 else -1.0)
+        key = word_key(word)
+        bucket, sign = key % self._dim, (1.0 if key >> 63 else -1.0)
         padded = f"<{word}>"
         grams = [
             padded[i : i + n]
             for n in range(self._lo, self._hi + 1)
             for i in range(len(padded) - n + 1)
         ]
-        hashes = np.fromiter((_stable_hash("c:" + g) for g in grams), np.uint64, len(grams))
-        cols = (hashes % np.uint64(self._dim)).astype(np.int64)
-        signs = np.where(hashes >> np.uint64(63), 1.0, -1.0)
-        entry = _WordFeatures(bucket, sign, cols, signs)
+        if self._version == 1:
+            hashes = np.fromiter((_stable_hash("c:" + g) for g in grams), np.uint64, len(grams))
+            cols = (hashes % np.uint64(self._dim)).astype(np.int64)
+            signs = np.where(hashes >> np.uint64(63), 1.0, -1.0)
+        else:
+            crcs = np.fromiter((zlib.crc32(g.encode()) for g in grams), np.int64, len(grams))
+            cols = crcs % self._dim
+            signs = np.where(crcs & (1 << 31), 1.0, -1.0)
+        entry = _WordFeatures(key, bucket, sign, cols, signs)
         if len(self._cache) >= self._cache_size:
             self._cache.clear()
         self._cache[word] = entry
         return entry
+
+    def _compute_many(self, words: list[str]) -> None:
+        """Hash the features of ``words`` (not cached yet) in one pass and cache them.
+
+        Version 2 hashes the n-grams of every new word of a call together: one CRC-32 per
+        n-gram (stable, in C, and enough to spread n-grams over a few hundred buckets) and
+        one numpy pass for all of them, instead of a few small numpy calls per word.
+        """
+        lo, hi, dim = self._lo, self._hi, self._dim
+        grams: list[str] = []
+        lens: list[int] = []
+        for word in words:
+            padded = f"<{word}>"
+            size = len(padded)
+            before = len(grams)
+            grams.extend(padded[i : i + n] for n in range(lo, hi + 1) for i in range(size - n + 1))
+            lens.append(len(grams) - before)
+        crcs = np.fromiter((zlib.crc32(g.encode()) for g in grams), np.int64, len(grams))
+        cols_all = crcs % dim
+        signs_all = np.where(crcs & (1 << 31), 1.0, -1.0)
+        cache = self._cache
+        if len(cache) + len(words) > self._cache_size:
+            cache.clear()
+        start = 0
+        for word, count in zip(words, lens, strict=True):
+            key = word_key(word)
+            stop = start + count
+            cache[word] = _WordFeatures(
+                key,
+                key % dim,
+                1.0 if key >> 63 else -1.0,
+                cols_all[start:stop],
+                signs_all[start:stop],
+            )
+            start = stop
 
     def embed(self, texts: Sequence[str]) -> FloatMatrix:
         """Embed ``texts`` (see :class:`Embedder`).
@@ -208,14 +311,38 @@ class HashingEmbedder:
         rows: list[int] = []
         feats: list[_WordFeatures] = []
         tfs: list[int] = []
+        pair_rows: list[int] = []
+        pair_keys: list[tuple[int, int]] = []
+        pair_tfs: list[int] = []
         cache, compute = self._cache, self._word_features
-        for row, text in enumerate(items):
-            counts = Counter(_words(text) or [" ".join(text.lower().split())])
-            rows.extend([row] * len(counts))
-            feats.extend([cache.get(w) or compute(w) for w in counts])
+        idf = self._idf
+        pairs = self._pair_weight > 0.0
+        found_terms = [self._terms(text) for text in items]
+        if self._version == 2:
+            new = {
+                w: None
+                for (words, _), text in zip(found_terms, items, strict=True)
+                for w in (words or [" ".join(text.lower().split())])
+                if w not in cache
+            }
+            if new:
+                self._compute_many(list(new))
+        for row, (text, (words, heads)) in enumerate(zip(items, found_terms, strict=True)):
+            counts = Counter(words or [" ".join(text.lower().split())])
+            found = {w: cache.get(w) or compute(w) for w in counts}
+            rows.extend([row] * len(found))
+            feats.extend(found.values())
             tfs.extend(counts.values())
+            if pairs and len(heads) > 1:
+                keys = [found[h].key for h in heads]
+                for pair, tf in Counter(itertools.pairwise(keys)).items():
+                    pair_rows.append(row)
+                    pair_keys.append(pair)
+                    pair_tfs.append(tf)
         row_base = np.asarray(rows, np.int64) * dim
         weights = 1.0 + np.log(np.asarray(tfs, np.float64))
+        if idf is not None:
+            weights *= idf.weights(np.fromiter((f.key for f in feats), np.uint64, len(feats)))
         words_m = _bucket_sums(
             row_base + np.fromiter((f.bucket for f in feats), np.int64, len(feats)),
             weights * np.fromiter((f.sign for f in feats), np.float64, len(feats)),
@@ -229,10 +356,32 @@ class HashingEmbedder:
             n,
             dim,
         )
+        gram_share = 1.0 - self._word_weight - self._pair_weight
         out = math.sqrt(self._word_weight) * _normalise_rows(words_m) + math.sqrt(
-            1.0 - self._word_weight
+            max(0.0, gram_share)
         ) * _normalise_rows(grams_m)
+        if pair_keys:
+            hashes = [_pair_hash(a, b) for a, b in pair_keys]
+            values = 1.0 + np.log(np.asarray(pair_tfs, np.float64))
+            values *= np.fromiter((1.0 if h >> 63 else -1.0 for h in hashes), np.float64)
+            if idf is not None:
+                ends = np.asarray(pair_keys, np.uint64)
+                values *= 0.5 * (idf.weights(ends[:, 0]) + idf.weights(ends[:, 1]))
+            cols = np.fromiter((h % dim for h in hashes), np.int64, len(hashes))
+            pairs_m = _bucket_sums(np.asarray(pair_rows, np.int64) * dim + cols, values, n, dim)
+            out += math.sqrt(self._pair_weight) * _normalise_rows(pairs_m)
         return np.ascontiguousarray(_normalise_rows(out), dtype=np.float32)
+
+
+_MASK: Final = (1 << 64) - 1
+
+
+def _pair_hash(first: int, second: int) -> int:
+    """Return a 64-bit hash of an ordered pair of word keys (splitmix64 of their mix)."""
+    z = (first * 0x9E3779B97F4A7C15 + second) & _MASK
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK
+    return z ^ (z >> 31)
 
 
 def _bucket_sums(

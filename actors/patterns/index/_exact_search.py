@@ -2,27 +2,19 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
+import threadpoolctl
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     import numpy.typing as npt
 
-__all__ = ("Hit", "exact_search", "similarities")
-
-_BLOCK = 1024
-"""Rows per matrix-vector product.
-
-OpenBLAS runs a larger matrix-vector product (beyond about 1,200 x 384) on several threads.
-For one query that gains little and stalls when the cores are busy: on a loaded two-core
-machine a 2,000 x 384 product took a median of 8 ms threaded against 0.09 ms in blocks.
-Products of at most this many rows stay on the calling thread.
-"""
-
+__all__ = ("Hit", "blas_single_threaded", "blocked_similarities", "exact_search", "similarities")
 
 _FILTER_HEAD = 64
 """Rows ranked first when a filter is given (at least 4 k); the rest only if it needs them."""
@@ -37,13 +29,48 @@ class Hit:
     """Cosine similarity in [-1, 1]; 1 means the same direction."""
 
 
+_BLOCK = 1024
+"""Rows per matrix-vector product when BLAS may use several threads.
+
+OpenBLAS runs a larger matrix-vector product (beyond about 1,200 x 384) on several threads.
+For one query that gains little and stalls when the cores are busy: on a loaded two-core
+machine a 2,000 x 384 product took a median of 9.7 ms threaded against 0.05 ms in blocks
+(``bench/pattern_engine.py`` prints both). Products of at most this many rows stay on the
+calling thread.
+"""
+
+
+@functools.cache
+def blas_single_threaded() -> bool:
+    """Whether every BLAS library numpy loaded runs on one thread (asked once, through
+    threadpoolctl; ``OPENBLAS_NUM_THREADS=1`` or a ``threadpool_limits`` in force at the
+    first search make it so)."""
+    blas = [i for i in threadpoolctl.threadpool_info() if i.get("user_api") == "blas"]
+    return bool(blas) and all(int(i.get("num_threads", 0)) == 1 for i in blas)
+
+
 def similarities(
     matrix: npt.NDArray[np.float32], query: npt.NDArray[np.float32]
 ) -> npt.NDArray[np.float32]:
-    """Return ``matrix @ query``, computed in blocks of rows (see ``_BLOCK``)."""
+    """Return ``matrix @ query``.
+
+    One plain product when BLAS is single-threaded: blocks would only cost their loop
+    there (plain numpy is 8% faster at 10,000 x 384 and 15% at 50,000, measured by
+    ``bench/pattern_engine.py``). Otherwise in blocks of ``_BLOCK`` rows, each too small
+    for BLAS to spread over threads.
+    """
     n = len(matrix)
-    if n <= _BLOCK:
-        return matrix @ query
+    if n <= _BLOCK or blas_single_threaded():
+        out: npt.NDArray[np.float32] = matrix @ query
+        return out
+    return blocked_similarities(matrix, query)
+
+
+def blocked_similarities(
+    matrix: npt.NDArray[np.float32], query: npt.NDArray[np.float32]
+) -> npt.NDArray[np.float32]:
+    """Return ``matrix @ query`` computed in blocks of ``_BLOCK`` rows."""
+    n = len(matrix)
     out = np.empty(n, np.float32)
     for start in range(0, n, _BLOCK):
         stop = min(n, start + _BLOCK)

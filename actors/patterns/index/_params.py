@@ -13,14 +13,15 @@ from ..._exceptions import InvalidQuery
 
 __all__ = ("DEFAULT_EXACT_THRESHOLD", "check_k", "check_threshold")
 
-DEFAULT_EXACT_THRESHOLD: Final = 10_000
+DEFAULT_EXACT_THRESHOLD: Final = 5_000
 """Below this many live items ``search`` uses exact numpy search.
 
-Measured with ``bench/pattern_engine.py --full`` (dim 384, hashing-embedder vectors of the
-Zipf corpus, k=3, the default M=32 and ef=128, two cores), ms per query exact against
-hnswlib: 0.22 against 0.27 at 5,000 items, 0.31 against 0.32 at 7,500, 0.48 against 0.40
-at 10,000, 1.8 against 0.68 at 20,000. Where they tie, exact wins: its recall is perfect.
-The graph is kept up to date at every size, so crossing the threshold costs nothing.
+Measured with ``bench/pattern_engine.py --full`` (dim 384, IDF-fitted hashing vectors of
+the Zipf corpus, k=3, the engine's M=32 and ef=96, two cores), ms per query exact against
+hnswlib: 0.13 against 0.15 at 3,000 items, 0.22 against 0.20 at 5,000, 0.31 against 0.25
+at 7,500, 0.44 against 0.29 at 10,000, 2.3 against 0.52 at 20,000 (the measured crossover:
+5,000; it was 10,000 at the former ef=128). hnswlib's recall@3 there is 0.99 and more. The
+graph is kept up to date at every size, so crossing the threshold costs nothing.
 """
 
 

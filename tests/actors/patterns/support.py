@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from actorgrid import Embedder
+    from actorgrid.actors.patterns import PatternCounters
 
 MINUTE = 60.0
 
@@ -155,6 +156,7 @@ async def running_engine(
     *,
     embedder: Embedder | None = None,
     index_path: Path | None = None,
+    counters: PatternCounters | None = None,
 ) -> AsyncIterator[EngineHarness]:
     """Run a pattern engine in a fresh kernel (and engine and writer, unless memory only).
 
@@ -163,7 +165,8 @@ async def running_engine(
     if db_path is None:
         async with Kernel(KernelConfig(strict_messages=True), clock=clock) as kernel:
             ref: ActorRef[Any] = await kernel.spawn(
-                lambda: PatternEngine(settings, embedder=embedder), name="pattern-engine"
+                lambda: PatternEngine(settings, embedder=embedder, counters=counters),
+                name="pattern-engine",
             )
             yield EngineHarness(ref, clock, None)
         return
@@ -176,7 +179,12 @@ async def running_engine(
         ):
             ref = await kernel.spawn(
                 lambda: PatternEngine(
-                    settings, engine=engine, writer=writer, index_path=path, embedder=embedder
+                    settings,
+                    engine=engine,
+                    writer=writer,
+                    index_path=path,
+                    embedder=embedder,
+                    counters=counters,
                 ),
                 name="pattern-engine",
             )

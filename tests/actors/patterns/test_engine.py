@@ -57,7 +57,7 @@ class TestChunks:
                 (i, s, t) for i, (s, t) in zip(ids, RUNBOOK_ROWS, strict=True)
             ]
             assert {(r[3], r[4], r[5]) for r in stored} == {
-                ('{"team":"ops"}', "hashing-v1-384-3-5", 384)
+                ('{"team":"ops"}', "hashing-v2-384-3-5", 384)
             }
             queries = {
                 "sqlite3.OperationalError: database is locked": "runbooks/sqlite-locked.md",
@@ -349,11 +349,11 @@ class TestPersistence:
                 [hit] = await rt.search_chunks("No space left on device", k=1)
         [warning] = [e for e in logs if e["event"] == "pattern_index_rebuilt"]
         assert "embedder" in warning["reason"]
-        assert "hashing-v1-256-3-5" in warning["reason"]
-        assert (stats.dim, stats.embedder) == (256, "hashing-v1-256-3-5")
+        assert "hashing-v2-256-3-5" in warning["reason"]
+        assert (stats.dim, stats.embedder) == (256, "hashing-v2-256-3-5")
         assert hit.source == "runbooks/disk-full.md"
         assert set(runtimes.query("SELECT embedder, dim FROM reference_chunks")) == {
-            ("hashing-v1-256-3-5", 256)
+            ("hashing-v2-256-3-5", 256)
         }
 
     async def test_reconciled_with_rows_changed_after_the_last_save(self, db_path: Path) -> None:
@@ -366,7 +366,7 @@ class TestPersistence:
             conn.execute("DELETE FROM reference_chunks WHERE id = ?", (ids[0],))
             conn.execute(
                 "INSERT INTO reference_chunks (id, source, text, metadata, embedder, dim,"
-                " created_at) VALUES (?, 'docs/late', ?, '{}', 'hashing-v1-384-3-5', 384, ?)",
+                " created_at) VALUES (?, 'docs/late', ?, '{}', 'hashing-v2-384-3-5', 384, ?)",
                 (100, "certificate verify failed: certificate has expired", T0),
             )
         with capture_logs() as logs:
@@ -403,4 +403,4 @@ class TestPersistence:
             assert (await pe.stats()).dim == 64
             [hit] = await pe.search(LOCKED.format(10001), k=1)
             assert hit.source == "runbooks/sqlite-locked.md"
-        assert {r[4:] for r in rows(db_path)} == {("hashing-v1-64-3-5", 64)}
+        assert {r[4:] for r in rows(db_path)} == {("hashing-v2-64-3-5", 64)}

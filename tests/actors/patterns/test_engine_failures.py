@@ -11,7 +11,7 @@ from structlog.testing import capture_logs
 
 from actorgrid import REVISION_SUBPROCESS, HashingEmbedder, PatternSettings, Revision
 from actorgrid.actors.patterns import ChunkUse, FailureContext, Glimpse, NoteFailure, Revise
-from actorgrid.actors.patterns.embedders import HASHING_THRESHOLDS
+from actorgrid.actors.patterns.embedders import HASHING_THRESHOLDS, IdfWeights
 from actorgrid.actors.patterns.index import VectorIndex
 from actorgrid.kernel.testing import settle, wait_until
 
@@ -317,7 +317,8 @@ class TestTwoIndexes:
                 "SELECT id, text FROM reference_chunks ORDER BY id"
             )
         ]
-        embedder = HashingEmbedder()
+        weights = IdfWeights.load(db_path.with_name("actorgrid.db.hnsw.idf.npz"))
+        embedder = HashingEmbedder(idf=weights)  # the references' weights, saved beside
         shared = VectorIndex(embedder.dim, embedder_name=embedder.name)
         shared.add([i for i, _ in rows], embedder.embed([t for _, t in rows]))
         shared.save(db_path.with_name("actorgrid.db.hnsw"))

@@ -19,14 +19,14 @@ if TYPE_CHECKING:
     from actorgrid.kernel import FakeClock
 
 # Scores 0.456 against the sqlite-locked runbook with the hashing embedder: between its
-# glimpse default (0.35) and the seed's 0.5.
+# glimpse default (0.30) and the seed's 0.5.
 NEAR_LOCKED = "sqlite busy: database locked"
 
 
 class TestDefaults:
     def test_each_embedder_declares_its_measured_thresholds(self) -> None:
         """The hashing embedder's are lower than a sentence model's (its similarities are)."""
-        assert HashingEmbedder().thresholds == HASHING_THRESHOLDS == Thresholds(0.35, 0.25)
+        assert HashingEmbedder().thresholds == HASHING_THRESHOLDS == Thresholds(0.30, 0.25)
         assert HashingEmbedder(dim=64).thresholds == HASHING_THRESHOLDS
         assert Thresholds(glimpse=0.5, revise=0.4) == SENTENCE_THRESHOLDS
 

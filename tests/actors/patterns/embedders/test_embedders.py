@@ -43,7 +43,8 @@ class TestHashingEmbedderShape:
             HashingEmbedder(word_weight=0.7).name,
         }
         assert len(names) == 4
-        assert HashingEmbedder().name == "hashing-v1-384-3-5"
+        assert HashingEmbedder().name == "hashing-v2-384-3-5"
+        assert HashingEmbedder(version=1).name == "hashing-v1-384-3-5"
 
     def test_punctuation_only_text_gets_a_direction(self) -> None:
         """A text with no word still gets a non-zero vector."""

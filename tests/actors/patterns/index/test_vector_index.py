@@ -14,7 +14,11 @@ import pytest
 from actorgrid import IndexCorrupt, IndexMismatch, InvalidQuery, InvalidVectors
 from actorgrid.actors.patterns.index import VectorIndex
 from actorgrid.actors.patterns.index import _store as _index_store
-from actorgrid.actors.patterns.index._exact_search import similarities
+from actorgrid.actors.patterns.index._exact_search import (
+    blas_single_threaded,
+    blocked_similarities,
+    similarities,
+)
 from actorgrid.actors.patterns.index._store import _stored_vectors
 
 if TYPE_CHECKING:
@@ -330,10 +334,22 @@ class TestExactSearch:
     """Exact search over more rows than one matrix-vector block."""
 
     def test_blocked_product_equals_plain_product(self) -> None:
-        """Similarities computed in row blocks equal the one-shot product."""
+        """Similarities computed in row blocks equal the one-shot product, and the exact
+        path's (plain or blocked, as BLAS's threads decide) equals both."""
         data = unit(vectors(2500))
         query = unit(vectors(1, seed=2)[0])
-        np.testing.assert_allclose(similarities(data, query), data @ query, rtol=1e-5, atol=1e-6)
+        plain = data @ query
+        np.testing.assert_allclose(blocked_similarities(data, query), plain, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(similarities(data, query), plain, rtol=1e-5, atol=1e-6)
+
+    def test_blas_threads_are_read_from_the_loaded_library(self) -> None:
+        """The choice between the plain and the blocked product follows what threadpoolctl
+        reports of the BLAS numpy loaded."""
+        import threadpoolctl
+
+        blas = [i for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"]
+        expected = bool(blas) and all(i["num_threads"] == 1 for i in blas)
+        assert blas_single_threaded() is expected
 
     def test_exact_path_over_several_blocks(self) -> None:
         """An exact-path index of 2,500 items finds each probed item as its own top hit."""
