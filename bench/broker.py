@@ -19,7 +19,10 @@ best of each kept):
   (so no two of its rows can share a transaction) until every message is handled and its
   ``done`` state committed. Baseline: stdlib ``sqlite3`` committing one ``messages`` insert
   per transaction with the runtime's PRAGMAs (WAL, ``synchronous=NORMAL``), on its own
-  file: the per-commit rate of the machine. Target: 0.8x.
+  file: the per-commit rate of the machine. No target: each message here costs two commits
+  (its insert, then its ``done`` state) against the baseline's one, so 0.5x is the ceiling;
+  the bar for a sequential producer (at least huey's per-commit rate) is measured against
+  huey itself in ``bench/peers.py`` (``sequential_vs_huey-sqlite``).
 * ``durable_batch_throughput``: the same with ``publish_batch`` (a few concurrent
   publishers, 500 messages per call), against the same baseline.
 * ``failure_path`` / ``failure_path_durable``: handlers that always raise, the default retry
@@ -679,7 +682,6 @@ def run(mode: Mode) -> list[Figure]:
                 value,
                 "raw sqlite3, one insert per commit",
                 raw,
-                target_ratio=0.8,
             )
         )
         value = best_of(
