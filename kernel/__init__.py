@@ -35,6 +35,7 @@ from ._histogram import HistogramSnapshot as HistogramSnapshot
 from ._histogram import latency_histogram as latency_histogram
 from ._kernel import Kernel as Kernel
 from ._kernel import KernelConfig as KernelConfig
+from ._lazy import lazy_names as lazy_names
 from ._logging import configure_logging as configure_logging
 from ._logging import reset_logging as reset_logging
 from ._mailbox import Mailbox as Mailbox
@@ -92,6 +93,7 @@ __all__ = (
     "decode",
     "encode",
     "latency_histogram",
+    "lazy_names",
     "load_config",
     "reset_logging",
     "roundtrip",

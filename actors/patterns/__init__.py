@@ -15,8 +15,9 @@ sentence-transformers) loads on first use of ``PatternEngine``, so a runtime wit
 
 from __future__ import annotations
 
-import importlib
 import typing
+
+from actorgrid.kernel import lazy_names as _lazy_names
 
 from ._engine_state import PatternCounters as PatternCounters
 from ._engine_state import PatternState as PatternState
@@ -85,14 +86,4 @@ _LAZY: dict[str, str] = {"PatternEngine": "._engine"}
 """Names whose modules import numpy or hnswlib: loaded on first use, not with the face."""
 
 
-def __getattr__(name: str) -> typing.Any:
-    home = _LAZY.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(home, __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+__getattr__, __dir__ = _lazy_names(__name__, _LAZY, __all__)

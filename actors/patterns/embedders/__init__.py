@@ -12,8 +12,9 @@ without the pattern engine never imports them.
 
 from __future__ import annotations
 
-import importlib
 import typing
+
+from actorgrid.kernel import lazy_names as _lazy_names
 
 from ._bundled import BUNDLED_MODELS as BUNDLED_MODELS
 from ._bundled import MINILM as MINILM
@@ -58,14 +59,4 @@ _LAZY: dict[str, str] = {
 """Names whose modules import numpy: loaded on first use, not with the face."""
 
 
-def __getattr__(name: str) -> typing.Any:
-    home = _LAZY.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(home, __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+__getattr__, __dir__ = _lazy_names(__name__, _LAZY, __all__)

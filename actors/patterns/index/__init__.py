@@ -9,8 +9,9 @@ chunks, embedders or actors. Its parameters and checks import nothing heavy; the
 
 from __future__ import annotations
 
-import importlib
 import typing
+
+from actorgrid.kernel import lazy_names as _lazy_names
 
 from ._params import DEFAULT_EXACT_THRESHOLD as DEFAULT_EXACT_THRESHOLD
 from ._params import check_k as check_k
@@ -39,14 +40,4 @@ _LAZY: dict[str, str] = {
 """Names whose modules import numpy or hnswlib: loaded on first use, not with the face."""
 
 
-def __getattr__(name: str) -> typing.Any:
-    home = _LAZY.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(home, __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+__getattr__, __dir__ = _lazy_names(__name__, _LAZY, __all__)
