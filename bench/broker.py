@@ -121,6 +121,7 @@ class Sizes:
     failures: int
     failures_durable: int
     failures_pattern: int
+    failed_attempts: int
     scheduled: int
     head_of_line: int
 
@@ -137,6 +138,7 @@ QUICK = Sizes(
     failures=1_000,
     failures_durable=500,
     failures_pattern=200,
+    failed_attempts=20_000,
     scheduled=5_000,
     head_of_line=300,
 )
@@ -152,6 +154,7 @@ FULL = Sizes(
     failures=10_000,
     failures_durable=5_000,
     failures_pattern=2_000,
+    failed_attempts=100_000,
     scheduled=50_000,
     head_of_line=1_000,
 )
@@ -444,6 +447,56 @@ async def failure_path(
     return n / elapsed
 
 
+async def _fail_once(payload: object, ctx: DeliveryContext) -> None:
+    if ctx.attempt == 1:
+        raise RuntimeError("fails on purpose, once")
+
+
+async def failed_attempts(n: int) -> tuple[float, float]:
+    """``n`` messages whose first attempt fails and second succeeds, memory-only, engine off.
+
+    Returns (failed attempts/s of the failing phase, redelivered attempts/s of the retry
+    phase): the failing phase runs from the first publish until every failure has been
+    recorded by the retry gate and scheduled; the retry phase from the clock's move past the
+    first window (so every retry is due at once) until every redelivery has been acked.
+    """
+    clock = FakeClock()
+    config = _memory_config(pattern=False)
+    wait = config.retry.base_wait_minutes * 60.0
+    async with Runtime(config, clock=clock) as rt:
+        rt.declare_topic(TOPIC, durable=False)
+        await rt.subscribe(TOPIC, _fail_once, concurrency=1, max_in_flight=IN_FLIGHT)
+        stats = rt.statistics
+        start = time.perf_counter()
+        for i in range(0, n, IN_FLIGHT):
+            await rt.publish_batch(TOPIC, list(range(i, min(i + IN_FLIGHT, n))))
+        await _wait_for(lambda: stats().scheduled >= n)
+        failing = time.perf_counter() - start
+        start = time.perf_counter()
+        clock.advance(wait)
+        await _wait_for(lambda: stats().acked >= n)
+        retrying = time.perf_counter() - start
+        if stats().failed != n:
+            raise AssertionError(f"expected {n} failures, got {stats()}")
+    return n / failing, n / retrying
+
+
+async def first_attempt_successes(n: int) -> float:
+    """Baseline of ``failed_attempts``: ``n`` first-attempt successes on the same runtime
+    (memory-only, engine off, ``publish_batch``); attempts/s until every one is acked."""
+    tally = Tally(n)
+    async with Runtime(_memory_config(pattern=False), clock=FakeClock()) as rt:
+        rt.declare_topic(TOPIC, durable=False)
+        await rt.subscribe(TOPIC, tally.handler, concurrency=1, max_in_flight=IN_FLIGHT)
+        start = time.perf_counter()
+        for i in range(0, n, IN_FLIGHT):
+            await rt.publish_batch(TOPIC, list(range(i, min(i + IN_FLIGHT, n))))
+        await tally.done.wait()
+        await _wait_for(lambda: rt.statistics().acked >= n)
+        elapsed = time.perf_counter() - start
+    return n / elapsed
+
+
 async def memory_per_scheduled(n: int) -> float:
     """Tracemalloc bytes per message waiting in the schedule after one failure, sans payload."""
     clock = FakeClock()
@@ -701,6 +754,37 @@ def run(mode: Mode) -> list[Figure]:
             )
         )
 
+        note("failure path: failed attempts against first-attempt successes")
+        failing: list[float] = []
+        retrying: list[float] = []
+        successes: list[float] = []
+        for _ in range(sizes.runs):
+            gc.collect()
+            fail_rate, retry_rate = runner.run(failed_attempts(sizes.failed_attempts))
+            failing.append(fail_rate)
+            retrying.append(retry_rate)
+            gc.collect()
+            successes.append(runner.run(first_attempt_successes(sizes.failed_attempts)))
+        figures.append(
+            Figure(
+                "failed_attempt_throughput",
+                "attempts/s",
+                max(failing),
+                "first-attempt successes, same run",
+                max(successes),
+                target_ratio=0.2,
+            )
+        )
+        figures.append(
+            Figure(
+                "redelivered_attempt_throughput",
+                "attempts/s",
+                max(retrying),
+                "first-attempt successes, same run",
+                max(successes),
+                target_ratio=0.2,
+            )
+        )
         note("failure path")
         value = best_of(
             sizes.runs, on_loop(lambda: failure_path(sizes.failures, None, pattern=False))

@@ -91,6 +91,7 @@ class TestCollector:
         assert after["actorgrid_ready"][1] == [("actorgrid_ready", {}, 0.0)]
         assert after["actorgrid_actor_restarts"][1] == []
 
+
 class TestPatternNotes:
     async def test_dropped_failure_notes_are_a_counter(self) -> None:
         """The notes the pattern engine never indexed are exported, at zero until one is;
