@@ -27,6 +27,15 @@ best of each kept):
   as every failure of a round is scheduled, until every message is dead-lettered; msgs/s
   (each message runs six attempts). Memory-only with a transient topic, then durable on
   SQLite (state rows, retry records and dead letters committed).
+* ``failure_path_with_pattern_engine``: ``failure_path`` with the pattern engine on,
+  against the same run with it off (interleaved, best of each). Target: 0.5x.
+  ``failure_path_pattern_notes_dropped``: the failure notes the engine dropped in its
+  worst run (``RuntimeMetrics.pattern_notes_dropped``); the bench fails if it is not 0.
+* ``failed_attempt_throughput`` / ``redelivered_attempt_throughput``: memory-only, engine
+  off: messages whose first attempt fails and whose retry succeeds. Failed attempts/s from
+  the first publish until every failure is recorded by the retry gate and scheduled, and
+  redelivered attempts/s from the clock's move past the window until every retry is acked,
+  against first-attempt successes of the same runtime in the same run. Target: 0.2x.
 * ``failure_path_analytics``: ``failure_path`` with the analytics recorder on, made to
   sample every 50 ms of real time (two hundred times as often as its default
   ``flush_interval`` of 10 s: the fake clock would otherwise let it sample only when the
@@ -409,12 +418,14 @@ async def failure_path(
     pattern: bool = True,
     analytics: bool = True,
     sample: bool = False,
+    dropped: list[int] | None = None,
 ) -> float:
     """``n`` always-failing messages through six attempts each to the DLQ; msgs/s.
 
     With ``pattern`` the pattern engine indexes every failure and answers a revise before
     each of the three revise-phase attempts (a worker-thread hop each). ``analytics``
     turns the recorder on or off; with ``sample`` it samples every 50 ms of real time.
+    ``dropped`` receives the failure notes the engine dropped (``pattern_notes_dropped``).
     """
     clock = FakeClock()
     config = (
@@ -444,6 +455,8 @@ async def failure_path(
         elapsed = time.perf_counter() - start
         if stats().failed != n * (rounds + 1):
             raise AssertionError(f"expected {n * (rounds + 1)} failures, got {stats()}")
+        if dropped is not None:
+            dropped.append(rt.metrics().pattern_notes_dropped)
     return n / elapsed
 
 
@@ -795,11 +808,36 @@ def run(mode: Mode) -> list[Figure]:
             on_loop(lambda: failure_path(sizes.failures_durable, dbs.fresh("f"), pattern=False)),
         )
         figures.append(Figure("failure_path_durable", "msgs/s", value))
-        value = best_of(
+        dropped: list[int] = []
+        value, base = pair(
             sizes.runs,
-            on_loop(lambda: failure_path(sizes.failures_pattern, None, pattern=True)),
+            on_loop(
+                lambda: failure_path(sizes.failures_pattern, None, pattern=True, dropped=dropped)
+            ),
+            on_loop(lambda: failure_path(sizes.failures_pattern, None, pattern=False)),
         )
-        figures.append(Figure("failure_path_with_pattern_engine", "msgs/s", value))
+        figures.append(
+            Figure(
+                "failure_path_with_pattern_engine",
+                "msgs/s",
+                value,
+                "the same, engine off",
+                base,
+                target_ratio=0.5,
+            )
+        )
+        note(f"failure notes dropped by the engine, per run: {dropped}")
+        figures.append(
+            Figure(
+                "failure_path_pattern_notes_dropped",
+                "notes",
+                max(dropped),
+                target=0,
+                target_direction="max",
+            )
+        )
+        if max(dropped):
+            raise AssertionError(f"the engine dropped failure notes at this rate: {dropped}")
         # Twice the repetitions: the figures are ratios of runs that vary run to run.
         value, base = pair(
             2 * sizes.runs,

@@ -350,7 +350,7 @@ class ChunkStore:
         self.failures.update(ids)
         try:
             near = await self.offload.run(
-                "index_failures", self._index_failures, ids, [n.text for n in notes]
+                "index_failures", len(ids), self._index_failures, ids, [n.text for n in notes]
             )
         except Exception:
             self.failures.difference_update(ids)
@@ -450,7 +450,7 @@ class ChunkStore:
         ]
         if not indexes:
             return []
-        return await self.offload.run("search", self._search_text, query, k, floor, flt, indexes)
+        return await self.offload.run("search", 1, self._search_text, query, k, floor, flt, indexes)
 
     def _search_text(
         self,

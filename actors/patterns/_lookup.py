@@ -70,7 +70,7 @@ async def revise(
     same = False
     if query is not None:
         refs, similar, same = await store.offload.run(
-            "revise", _revise_lookup, store, settings, query, target, [n.text for n in own]
+            "revise", 1, _revise_lookup, store, settings, query, target, [n.text for n in own]
         )
     references = tuple(store.reference(h) for h in refs)
     pattern = memory.pattern_of(own[-1].id) if own else None

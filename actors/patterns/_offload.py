@@ -5,11 +5,13 @@ a text) off the event loop, but costs a thread wake-up and a GIL hand-over each 
 more than the work itself when that work is a hashing embedder's few texts and an exact
 search over a small index. In a failure storm the hops were most of the engine's cost.
 
-So each kind of call keeps a running estimate of what it costs (measured on every call,
-wherever it ran) and runs inline while that estimate is under ``budget`` seconds, in a
-worker thread otherwise. Inline work blocks the loop for about ``budget`` at most, far
-below any handler's ``reference_timeout``; work that grows (a larger index, a heavier
-model) moves to the thread on its own, and back if it shrinks again.
+So each kind of call keeps a running estimate of what one unit of its work costs (a text
+to index, a query; measured on every call, wherever it ran) and runs inline while the
+estimate times the call's units is under ``budget`` seconds, in a worker thread otherwise:
+a batch of 256 texts goes to the thread even where single texts stay inline. Inline work
+blocks the loop for about ``budget`` at most, far below any handler's
+``reference_timeout``; work that grows (a larger index, a heavier model) moves to the
+thread on its own, and back if it shrinks again.
 """
 
 from __future__ import annotations
@@ -47,24 +49,27 @@ class Offload:
         """Calls run in a worker thread."""
 
     def estimate(self, kind: str) -> float | None:
-        """The running cost estimate of ``kind`` in seconds (``None``: never measured)."""
+        """The running estimate of one unit of ``kind`` in seconds (``None``: never
+        measured)."""
         return self._estimates.get(kind)
 
-    async def run(self, kind: str, fn: Callable[..., T], *args: object) -> T:
-        """Call ``fn(*args)``: inline if ``kind``'s estimate is under the budget, else (and
-        the first time, before anything is known) in a worker thread."""
+    async def run(self, kind: str, units: int, fn: Callable[..., T], *args: object) -> T:
+        """Call ``fn(*args)``, ``units`` of ``kind``'s work: inline if the estimate for that
+        many units is under the budget, else (and the first time, before anything is
+        known) in a worker thread."""
+        units = max(1, units)
         known = self._estimates.get(kind)
-        if known is not None and known < self.budget:
+        if known is not None and known * units < self.budget:
             self.inline += 1
-            return self._timed(kind, fn, *args)
+            return self._timed(kind, units, fn, *args)
         self.threaded += 1
-        return await anyio.to_thread.run_sync(self._timed, kind, fn, *args)
+        return await anyio.to_thread.run_sync(self._timed, kind, units, fn, *args)
 
-    def _timed(self, kind: str, fn: Callable[..., T], *args: object) -> T:
+    def _timed(self, kind: str, units: int, fn: Callable[..., T], *args: object) -> T:
         started = time.perf_counter()
         try:
             return fn(*args)
         finally:
-            cost = time.perf_counter() - started
+            cost = (time.perf_counter() - started) / units
             known = self._estimates.get(kind)
             self._estimates[kind] = cost if known is None else known + _WEIGHT * (cost - known)
