@@ -525,9 +525,16 @@ class BrokerCore:
         """
         row: dict[str, Any] | None = None
         if self.ack_asks_gate(d):
-            row = await self.ask_gate(
-                RecordSuccess(d.target_type, d.target_id, caller_writes=self.writer is not None)
-            )
+            if self.writer is None:
+                # Nothing to commit with the message: the row the reply carries would go
+                # unused, so the success is told (in order behind this worker's earlier
+                # requests, waiting only for mailbox room) rather than asked.
+                assert self.gate is not None
+                await self.gate.tell(RecordSuccess(d.target_type, d.target_id))
+            else:
+                row = await self.ask_gate(
+                    RecordSuccess(d.target_type, d.target_id, caller_writes=True)
+                )
         self.acked(d, row)
 
     def acked(self, d: Delivery, row: dict[str, Any] | None = None) -> None:
