@@ -30,6 +30,15 @@ best of each kept):
   as every failure of a round is scheduled, until every message is dead-lettered; msgs/s
   (each message runs six attempts). Memory-only with a transient topic, then durable on
   SQLite (state rows, retry records and dead letters committed).
+* ``failure_path_with_pattern_engine``: ``failure_path`` with the pattern engine on,
+  against the same run with it off (interleaved, best of each). Target: 0.5x.
+  ``failure_path_pattern_notes_dropped``: the failure notes the engine dropped in its
+  worst run (``RuntimeMetrics.pattern_notes_dropped``); the bench fails if it is not 0.
+* ``failed_attempt_throughput`` / ``redelivered_attempt_throughput``: memory-only, engine
+  off: messages whose first attempt fails and whose retry succeeds. Failed attempts/s from
+  the first publish until every failure is recorded by the retry gate and scheduled, and
+  redelivered attempts/s from the clock's move past the window until every retry is acked,
+  against first-attempt successes of the same runtime in the same run. Target: 0.2x.
 * ``failure_path_analytics``: ``failure_path`` with the analytics recorder on, made to
   sample every 50 ms of real time (two hundred times as often as its default
   ``flush_interval`` of 10 s: the fake clock would otherwise let it sample only when the
@@ -124,6 +133,7 @@ class Sizes:
     failures: int
     failures_durable: int
     failures_pattern: int
+    failed_attempts: int
     scheduled: int
     head_of_line: int
 
@@ -140,6 +150,7 @@ QUICK = Sizes(
     failures=1_000,
     failures_durable=500,
     failures_pattern=200,
+    failed_attempts=20_000,
     scheduled=5_000,
     head_of_line=300,
 )
@@ -155,6 +166,7 @@ FULL = Sizes(
     failures=10_000,
     failures_durable=5_000,
     failures_pattern=2_000,
+    failed_attempts=100_000,
     scheduled=50_000,
     head_of_line=1_000,
 )
@@ -409,12 +421,14 @@ async def failure_path(
     pattern: bool = True,
     analytics: bool = True,
     sample: bool = False,
+    dropped: list[int] | None = None,
 ) -> float:
     """``n`` always-failing messages through six attempts each to the DLQ; msgs/s.
 
     With ``pattern`` the pattern engine indexes every failure and answers a revise before
     each of the three revise-phase attempts (a worker-thread hop each). ``analytics``
     turns the recorder on or off; with ``sample`` it samples every 50 ms of real time.
+    ``dropped`` receives the failure notes the engine dropped (``pattern_notes_dropped``).
     """
     clock = FakeClock()
     config = (
@@ -444,6 +458,58 @@ async def failure_path(
         elapsed = time.perf_counter() - start
         if stats().failed != n * (rounds + 1):
             raise AssertionError(f"expected {n * (rounds + 1)} failures, got {stats()}")
+        if dropped is not None:
+            dropped.append(rt.metrics().pattern_notes_dropped)
+    return n / elapsed
+
+
+async def _fail_once(payload: object, ctx: DeliveryContext) -> None:
+    if ctx.attempt == 1:
+        raise RuntimeError("fails on purpose, once")
+
+
+async def failed_attempts(n: int) -> tuple[float, float]:
+    """``n`` messages whose first attempt fails and second succeeds, memory-only, engine off.
+
+    Returns (failed attempts/s of the failing phase, redelivered attempts/s of the retry
+    phase): the failing phase runs from the first publish until every failure has been
+    recorded by the retry gate and scheduled; the retry phase from the clock's move past the
+    first window (so every retry is due at once) until every redelivery has been acked.
+    """
+    clock = FakeClock()
+    config = _memory_config(pattern=False)
+    wait = config.retry.base_wait_minutes * 60.0
+    async with Runtime(config, clock=clock) as rt:
+        rt.declare_topic(TOPIC, durable=False)
+        await rt.subscribe(TOPIC, _fail_once, concurrency=1, max_in_flight=IN_FLIGHT)
+        stats = rt.statistics
+        start = time.perf_counter()
+        for i in range(0, n, IN_FLIGHT):
+            await rt.publish_batch(TOPIC, list(range(i, min(i + IN_FLIGHT, n))))
+        await _wait_for(lambda: stats().scheduled >= n)
+        failing = time.perf_counter() - start
+        start = time.perf_counter()
+        clock.advance(wait)
+        await _wait_for(lambda: stats().acked >= n)
+        retrying = time.perf_counter() - start
+        if stats().failed != n:
+            raise AssertionError(f"expected {n} failures, got {stats()}")
+    return n / failing, n / retrying
+
+
+async def first_attempt_successes(n: int) -> float:
+    """Baseline of ``failed_attempts``: ``n`` first-attempt successes on the same runtime
+    (memory-only, engine off, ``publish_batch``); attempts/s until every one is acked."""
+    tally = Tally(n)
+    async with Runtime(_memory_config(pattern=False), clock=FakeClock()) as rt:
+        rt.declare_topic(TOPIC, durable=False)
+        await rt.subscribe(TOPIC, tally.handler, concurrency=1, max_in_flight=IN_FLIGHT)
+        start = time.perf_counter()
+        for i in range(0, n, IN_FLIGHT):
+            await rt.publish_batch(TOPIC, list(range(i, min(i + IN_FLIGHT, n))))
+        await tally.done.wait()
+        await _wait_for(lambda: rt.statistics().acked >= n)
+        elapsed = time.perf_counter() - start
     return n / elapsed
 
 
@@ -703,6 +769,37 @@ def run(mode: Mode) -> list[Figure]:
             )
         )
 
+        note("failure path: failed attempts against first-attempt successes")
+        failing: list[float] = []
+        retrying: list[float] = []
+        successes: list[float] = []
+        for _ in range(sizes.runs):
+            gc.collect()
+            fail_rate, retry_rate = runner.run(failed_attempts(sizes.failed_attempts))
+            failing.append(fail_rate)
+            retrying.append(retry_rate)
+            gc.collect()
+            successes.append(runner.run(first_attempt_successes(sizes.failed_attempts)))
+        figures.append(
+            Figure(
+                "failed_attempt_throughput",
+                "attempts/s",
+                max(failing),
+                "first-attempt successes, same run",
+                max(successes),
+                target_ratio=0.2,
+            )
+        )
+        figures.append(
+            Figure(
+                "redelivered_attempt_throughput",
+                "attempts/s",
+                max(retrying),
+                "first-attempt successes, same run",
+                max(successes),
+                target_ratio=0.2,
+            )
+        )
         note("failure path")
         value = best_of(
             sizes.runs, on_loop(lambda: failure_path(sizes.failures, None, pattern=False))
@@ -713,11 +810,36 @@ def run(mode: Mode) -> list[Figure]:
             on_loop(lambda: failure_path(sizes.failures_durable, dbs.fresh("f"), pattern=False)),
         )
         figures.append(Figure("failure_path_durable", "msgs/s", value))
-        value = best_of(
+        dropped: list[int] = []
+        value, base = pair(
             sizes.runs,
-            on_loop(lambda: failure_path(sizes.failures_pattern, None, pattern=True)),
+            on_loop(
+                lambda: failure_path(sizes.failures_pattern, None, pattern=True, dropped=dropped)
+            ),
+            on_loop(lambda: failure_path(sizes.failures_pattern, None, pattern=False)),
         )
-        figures.append(Figure("failure_path_with_pattern_engine", "msgs/s", value))
+        figures.append(
+            Figure(
+                "failure_path_with_pattern_engine",
+                "msgs/s",
+                value,
+                "the same, engine off",
+                base,
+                target_ratio=0.5,
+            )
+        )
+        note(f"failure notes dropped by the engine, per run: {dropped}")
+        figures.append(
+            Figure(
+                "failure_path_pattern_notes_dropped",
+                "notes",
+                max(dropped),
+                target=0,
+                target_direction="max",
+            )
+        )
+        if max(dropped):
+            raise AssertionError(f"the engine dropped failure notes at this rate: {dropped}")
         # Twice the repetitions: the figures are ratios of runs that vary run to run.
         value, base = pair(
             2 * sizes.runs,

@@ -28,7 +28,7 @@ from .._delivery import (
     scheduled_of_target,
     scheduled_op,
 )
-from ..retry import CanRetry
+from ..retry import CanRetry, CanRetryBatch
 from ._core import Schedule
 from ._operator import DeleteScheduled, KillScheduled, RetryScheduledNow, ScheduledOperator
 from ._prune import prune_done_rows
@@ -44,6 +44,8 @@ __all__ = ("Broker", "EarlyRetryResult", "RequestEarlyRetry", "Subscribed")
 _log = structlog.get_logger("actorgrid.broker")
 
 _PAGE = 500
+_DUE_BATCH = 500
+"""Due deliveries decided in one ``CanRetryBatch`` round trip to the gate."""
 
 
 class RequestEarlyRetry(Message, frozen=True):
@@ -242,16 +244,52 @@ class Broker(Actor[Any]):
         return result
 
     async def _release_due(self) -> None:
+        """Attempt every delivery due now, a batch at a time: the gate decides a batch's
+        retries in one round trip (``CanRetryBatch``), in the order they came due."""
         tt = self._tt
         now = self.actor_clock.now()
-        while (d := tt.pop_due(now)) is not None:
-            try:
-                await self._attempt(d, explicit=d.early_requested)
-            except BaseException:
-                tt.hold(d, now)  # not attempted: it stays due (its row is unchanged)
-                raise
+        while True:
+            due: list[Delivery] = []
+            while len(due) < _DUE_BATCH and (d := tt.pop_due(now)) is not None:
+                due.append(d)
+            if not due:
+                break
+            await self._attempt_all(due, now)
         self._armed = math.inf
         self._arm()
+
+    async def _attempt_all(self, due: list[Delivery], now: float) -> None:
+        """Attempt ``due`` in order; whatever is not attempted when this raises stays due
+        (its row is unchanged)."""
+        tt = self._tt
+        core = self._core
+        asking = [d for d in due if not (d.early or d.granted)]
+        decisions: dict[int, Decision | Exception] = {}
+        if asking and core.gate is not None:
+            try:
+                replies: tuple[Decision | Exception, ...] = await core.ask_gate(
+                    CanRetryBatch(
+                        tuple(
+                            CanRetry(d.target_type, d.target_id, explicit=d.early_requested)
+                            for d in asking
+                        )
+                    )
+                )
+            except BaseException:
+                for d in due:
+                    tt.hold(d, now)
+                raise
+            decisions = {id(d): reply for d, reply in zip(asking, replies, strict=True)}
+        for i, d in enumerate(due):
+            try:
+                decision = decisions.get(id(d))
+                if isinstance(decision, Exception):
+                    raise decision
+                await self._attempt(d, decision)
+            except BaseException:
+                for rest in due[i:]:
+                    tt.hold(rest, now)  # not attempted: it stays due
+                raise
 
     def _rearm(self, d: Delivery, at: float) -> None:
         """Not allowed yet: due again at ``at``, in memory and in the row (which a page or a
@@ -261,15 +299,14 @@ class Broker(Actor[Any]):
             core.writer.submit(scheduled_op(d, at, self.actor_clock.now()))
         self._tt.schedule(d, at)
 
-    async def _attempt(self, d: Delivery, *, explicit: bool) -> None:
+    async def _attempt(self, d: Delivery, decision: Decision | None) -> None:
+        """Dispatch ``d`` as the gate's ``decision`` allows (``None``: no gate, or the gate
+        allowed this attempt already), re-arm it for later, or dead-letter it."""
         core = self._core
         if d.early or d.granted:  # the gate allowed this attempt already
             core.dispatch_nowait(d)
             return
-        if core.gate is not None:
-            decision: Decision = await core.ask_gate(
-                CanRetry(d.target_type, d.target_id, explicit=explicit)
-            )
+        if decision is not None:
             if not decision.allowed:
                 if decision.phase == "exhausted":
                     exc = RuntimeError(f"retries exhausted for {d.target_type}:{d.target_id}")

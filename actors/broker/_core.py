@@ -12,7 +12,6 @@ message, its dead letter: one submission, one transaction.
 
 from __future__ import annotations
 
-import asyncio
 import random
 import traceback
 from dataclasses import dataclass, field
@@ -53,6 +52,7 @@ from ..retry import (
 from ._counters import TopicCounters, TopicMetrics
 from ._queue import QueueClosed
 from ._receipt import PublishReceipt
+from ._stall import StallWatch
 from ._timetable import Timetable
 
 if TYPE_CHECKING:
@@ -67,10 +67,6 @@ if TYPE_CHECKING:
 __all__ = ("BrokerCore", "BrokerStatistics", "Schedule", "SubscriptionState")
 
 _log = structlog.get_logger("actorgrid.broker")
-
-
-def _log_stall(request: str, seconds: float) -> None:
-    _log.warning("gate_stalled", request=request, waiting_seconds=seconds)
 
 
 _TRACEBACK_LIMIT = 8000
@@ -137,6 +133,7 @@ class BrokerCore:
     ) -> None:
         self.clock = clock
         self.stall_warning = stall_warning
+        self._stalls = StallWatch(stall_warning)
         self.writer = writer
         self.fallback = fallback
         self.reference_timeout = reference_timeout
@@ -503,13 +500,12 @@ class BrokerCore:
         with ActorDeadError.
         """
         assert self.gate is not None
-        handle = asyncio.get_running_loop().call_later(
-            self.stall_warning, _log_stall, type(message).__name__, self.stall_warning
-        )
+        stalls = self._stalls
+        token = stalls.begin(type(message).__name__)
         try:
             return await self.gate.ask(message, timeout=None)
         finally:
-            handle.cancel()
+            stalls.end(token)
 
     def ack_asks_gate(self, d: Delivery) -> bool:
         """Whether acking ``d`` must ask the gate (:meth:`ack`); if not, :meth:`acked` is
@@ -529,9 +525,16 @@ class BrokerCore:
         """
         row: dict[str, Any] | None = None
         if self.ack_asks_gate(d):
-            row = await self.ask_gate(
-                RecordSuccess(d.target_type, d.target_id, caller_writes=self.writer is not None)
-            )
+            if self.writer is None:
+                # Nothing to commit with the message: the row the reply carries would go
+                # unused, so the success is told (in order behind this worker's earlier
+                # requests, waiting only for mailbox room) rather than asked.
+                assert self.gate is not None
+                await self.gate.tell(RecordSuccess(d.target_type, d.target_id))
+            else:
+                row = await self.ask_gate(
+                    RecordSuccess(d.target_type, d.target_id, caller_writes=True)
+                )
         self.acked(d, row)
 
     def acked(self, d: Delivery, row: dict[str, Any] | None = None) -> None:

@@ -7,9 +7,11 @@ glimpse beside 30,000 failures, against 0.02 ms in an index of the references al
 
 Owned by one :class:`~actorgrid.actors.PatternEngine` and called only from its task. Every
 embedding and index operation runs in a worker thread (``anyio.to_thread``) while the task
-waits for it, so the event loop never runs them and the index never sees two callers at
-once; search filters read the in-memory state from that thread, which nothing changes
-meanwhile.
+waits for it, so the index never sees two callers at once; search filters read the
+in-memory state from that thread, which nothing changes meanwhile. The failure path's
+calls (indexing failures, searches, revise's lookup) run on the loop instead while they
+are measured cheap (see :mod:`actorgrid.actors.patterns._offload`): a thread hop costs
+more than a hashing embedder's few texts.
 
 The table is the truth and the index file a cache of its vectors:
 
@@ -38,6 +40,7 @@ from ._chunk_table import Chunk, delete_op, insert_op, read_chunks, retag_op
 from ._failure_memory import FailureMemory, FailureNote
 from ._indexes import embed_batches, new_index, open_index
 from ._messages import metadata_matches
+from ._offload import Offload
 from ._protocol import Reference
 from ._reweighting import fit_references, idf_path, is_stale, reference_embedder
 from ._settings import FAILURE_SOURCE, effective_thresholds, failure_index_path
@@ -118,6 +121,8 @@ class ChunkStore:
         self._vectors: dict[tuple[str, str], npt.NDArray[np.float32]] = {}
         """Vectors of recently embedded failure and query texts (see :meth:`embed`)."""
         self._receipts: deque[tuple[Receipt, tuple[int, ...]]] = deque()
+        self.offload = Offload()
+        """Runs the failure path's embedding and searches inline while they are cheap."""
 
     @classmethod
     async def open(
@@ -344,8 +349,8 @@ class ChunkStore:
         ids = tuple(n.id for n in notes)
         self.failures.update(ids)
         try:
-            near = await anyio.to_thread.run_sync(
-                self._index_failures, ids, [n.text for n in notes]
+            near = await self.offload.run(
+                "index_failures", len(ids), self._index_failures, ids, [n.text for n in notes]
             )
         except Exception:
             self.failures.difference_update(ids)
@@ -445,7 +450,7 @@ class ChunkStore:
         ]
         if not indexes:
             return []
-        return await anyio.to_thread.run_sync(self._search_text, query, k, floor, flt, indexes)
+        return await self.offload.run("search", 1, self._search_text, query, k, floor, flt, indexes)
 
     def _search_text(
         self,

@@ -1,16 +1,15 @@
 """Glimpse and revise: what the pattern engine looks up for a retry.
 
 Both run on the engine's task with its :class:`~actorgrid.actors._chunk_store.ChunkStore`;
-the embedding and the searches run in one worker-thread call each, whose filters read the
-store while the task waits.
+the embedding and the searches run in one call each (in a worker thread unless measured
+cheap, see :mod:`actorgrid.actors.patterns._offload`), whose filters read the store while
+the task waits.
 """
 
 from __future__ import annotations
 
 import functools
 from typing import TYPE_CHECKING, Final
-
-import anyio
 
 from ._protocol import Reference, Revision
 from ._suggestions import revision_suggestions
@@ -70,8 +69,8 @@ async def revise(
     similar: list[Hit] = []
     same = False
     if query is not None:
-        refs, similar, same = await anyio.to_thread.run_sync(
-            _revise_lookup, store, settings, query, target, [n.text for n in own]
+        refs, similar, same = await store.offload.run(
+            "revise", 1, _revise_lookup, store, settings, query, target, [n.text for n in own]
         )
     references = tuple(store.reference(h) for h in refs)
     pattern = memory.pattern_of(own[-1].id) if own else None

@@ -14,6 +14,7 @@ from ._gate import RetryGate as RetryGate
 from ._gate_state import GateState as GateState
 from ._manager import RetryPolicyManager as RetryPolicyManager
 from ._messages import CanRetry as CanRetry
+from ._messages import CanRetryBatch as CanRetryBatch
 from ._messages import FailureOutcome as FailureOutcome
 from ._messages import FlushGate as FlushGate
 from ._messages import GateStats as GateStats
@@ -44,6 +45,7 @@ from ._store import row_to_record as row_to_record
 __all__ = (
     "RECORD_COLUMNS",
     "CanRetry",
+    "CanRetryBatch",
     "Decision",
     "FailureOutcome",
     "FlushGate",

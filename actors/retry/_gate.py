@@ -38,6 +38,7 @@ from ._gate_cache import UNKNOWN, RecordCache
 from ._gate_state import GateState
 from ._messages import (
     CanRetry,
+    CanRetryBatch,
     FailureOutcome,
     FlushGate,
     GateStats,
@@ -275,6 +276,8 @@ class RetryGate(Actor[RetryGateMessage]):
             if type(msg) is RecordFailure:
                 return self._record_failure(msg, record)
             return self._record_success(msg, record)  # type: ignore[arg-type]
+        if cls is CanRetryBatch:
+            return await self._can_retry_batch(message)  # type: ignore[arg-type]
         if cls is Flush:
             if self._wb is not None:
                 self._wb.flush()
@@ -311,6 +314,21 @@ class RetryGate(Actor[RetryGateMessage]):
         raise UnhandledMessage(self.actor_name, message)
 
     # -- requests (the record is already in memory, or None: the key has no record) ------
+
+    async def _can_retry_batch(self, batch: CanRetryBatch) -> tuple[Decision | Exception, ...]:
+        """Each request of ``batch`` in turn, as if asked alone; a failing one (a bad key, a
+        record that could not be loaded) answers with its exception."""
+        replies: list[Decision | Exception] = []
+        get = self._cache.get
+        for msg in batch.requests:
+            try:
+                record = get(msg.target_type, msg.target_id)
+                if record is UNKNOWN:
+                    record = await self._load((msg.target_type, msg.target_id))
+                replies.append(self._can_retry(record, msg.explicit))
+            except Exception as exc:
+                replies.append(exc)
+        return tuple(replies)
 
     def _can_retry(self, record: RetryRecord | None, explicit: bool) -> Decision:
         self._decisions += 1

@@ -31,6 +31,7 @@ from ._policy import Decision, RetryPolicyConfig
 
 __all__ = (
     "CanRetry",
+    "CanRetryBatch",
     "FailureOutcome",
     "FlushGate",
     "GateStats",
@@ -54,6 +55,18 @@ class CanRetry(Message, frozen=True):
     target_id: str
     explicit: bool = False
     """Whether a faster (early) retry is asked for."""
+
+
+class CanRetryBatch(Message, frozen=True):
+    """Several :class:`CanRetry` asked in one round trip. Reply: a tuple with, in order, each
+    one's :class:`Decision`, or the exception it raised (the others are answered anyway).
+
+    The gate decides them one after another, exactly as it would the same asks sent in that
+    order with nothing between them: the broker releases every due retry this way instead
+    of awaiting one ask per retry.
+    """
+
+    requests: tuple[CanRetry, ...]
 
 
 class RecordFailure(Message, frozen=True):
@@ -123,6 +136,7 @@ class GateStats(Message, frozen=True):
 
 RetryGateMessage = (
     CanRetry
+    | CanRetryBatch
     | RecordFailure
     | RecordSuccess
     | Submitted

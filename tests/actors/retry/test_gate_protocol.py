@@ -9,6 +9,7 @@ import pytest
 from actorgrid import Decision, InvalidTarget, RetryPolicyConfig, RetryRecord
 from actorgrid.actors.retry import (
     CanRetry,
+    CanRetryBatch,
     FailureOutcome,
     FlushGate,
     GateStats,
@@ -125,6 +126,41 @@ class TestCanRetry:
         assert outcome.decision.attempt == 7
         at(clock, 10_000)
         assert (await gate.ask(CanRetry(*KEY))).phase == "exhausted"
+
+
+class TestCanRetryBatch:
+    """CanRetryBatch answers as the same CanRetry asks in that order would, one trip."""
+
+    async def test_the_batch_answers_as_its_asks_in_turn(
+        self, kernel: Kernel, gate: ActorRef[Any], clock: FakeClock
+    ) -> None:
+        """Same decisions, same records, same counters as the asks sent one by one."""
+        alone: ActorRef[Any] = await kernel.spawn(
+            lambda: RetryGate(RetryPolicyConfig(), engine=None, writer=None), name="alone"
+        )
+        other = ("entity", "other")
+        fresh = ("entity", "fresh")
+        for ref in (gate, alone):
+            await fail(ref)
+            await fail(ref, other)
+        at(clock, 30)
+        asks = (CanRetry(*KEY), CanRetry(*other, explicit=True), CanRetry(*KEY), CanRetry(*fresh))
+        one_by_one = [await alone.ask(ask) for ask in asks]
+        batched = await gate.ask(CanRetryBatch(asks))
+        assert list(batched) == one_by_one
+        assert one_by_one[0].allowed
+        assert one_by_one[3].phase == "first"
+        for key in (KEY, other, fresh):
+            assert await record(gate, key) == await record(alone, key)
+        assert (await stats(gate)).decisions == (await stats(alone)).decisions == 4
+
+    async def test_a_bad_key_answers_with_its_error_and_the_rest_still_decided(
+        self, gate: ActorRef[Any]
+    ) -> None:
+        """The failing request's place holds its exception; the others are decided."""
+        batched = await gate.ask(CanRetryBatch((CanRetry("", "x"), CanRetry(*KEY))))
+        assert isinstance(batched[0], InvalidTarget)
+        assert batched[1] == Decision(True, "first", "first_attempt", None, 1, False)
 
 
 class TestRecordFailure:
