@@ -57,6 +57,11 @@ quality, in turn from a cold word cache, best of 5 rounds, version 1 the baselin
 The trade-off table (precision, answer rate and the share of right answers kept, at each
 threshold from 0.10 to 0.80) and the thresholds it calibrates are printed for each.
 
+The same on a second real corpus when this machine has one (``bench/_manpages.py``): the
+manual pages of section 1, the NAME line's description the query and the DESCRIPTION
+section its answer (every page in ``--full``, every 6th in ``--quick``; figure names
+``.../manpages/<items>/...``); without ``/usr/share/man/man1`` a line says it was left out.
+
 The index on real text (``bench/_real_index.py``): 100,000 of the standard library's
 docstring paragraphs (20,000 in ``--quick``), IDF-fitted hashing vectors, docstring summary
 lines as queries. For each M (16 and 32; 32 in ``--quick``) and ef the recall@3 against
@@ -95,6 +100,7 @@ from actorgrid.actors.patterns.index._exact_search import similarities
 from bench._common import Figure, Mode, best_of, parse_mode, report
 from bench._corpus import FlatClusterCorpus, ZipfCorpus
 from bench._docstrings import docstring_corpus
+from bench._manpages import MAN_ROOT, manpage_corpus
 from bench._pattern_runtime import engine_figures
 from bench._quality import evaluate, hashing_rates, print_tradeoff, quality_figures
 from bench._real_index import real_index_section
@@ -105,6 +111,7 @@ if TYPE_CHECKING:
     import numpy.typing as npt
 
     from actorgrid import Embedder
+    from bench._docstrings import DocItem
 
     Matrix = npt.NDArray[np.float32]
 
@@ -135,6 +142,8 @@ SIZES: dict[Mode, Sizes] = {
 EF_SWEEP = (16, 32, 48, 64, 80, 96, 128, 192, 256)
 QUALITY_STRIDE: dict[Mode, int] = {"quick": 4, "full": 1}
 """Every n-th docstring of the corpus the quality section uses."""
+MANPAGE_STRIDE: dict[Mode, int] = {"quick": 6, "full": 1}
+"""Every n-th manual page the quality section reads."""
 RECALL_TARGET = 0.95
 
 
@@ -267,9 +276,19 @@ def run(mode: Mode) -> list[Figure]:
 
 
 def quality_section(mode: Mode) -> list[Figure]:
-    """Measure retrieval quality on the standard library's docstrings for every embedder."""
-    items = docstring_corpus()[:: QUALITY_STRIDE[mode]]
-    corpus = "stdlib docstrings"
+    """Measure retrieval quality on the standard library's docstrings and, when this machine
+    has them, on its manual pages, for every embedder."""
+    figures = _quality_on(docstring_corpus()[:: QUALITY_STRIDE[mode]], "stdlib docstrings", "")
+    pages = manpage_corpus(MANPAGE_STRIDE[mode])
+    if pages:
+        figures += _quality_on(pages, "man pages", "/manpages")
+    else:
+        print(f"\nretrieval quality: man pages left out (none readable under {MAN_ROOT})")
+    return figures
+
+
+def _quality_on(items: list[DocItem], corpus: str, label: str) -> list[Figure]:
+    """Measure retrieval quality on one corpus; figure names carry ``label`` and its size."""
     embedders: list[Embedder] = [HashingEmbedder(version=1), HashingEmbedder()]
     try:
         embedders.append(SentenceTransformerEmbedder(MINILM))
@@ -278,7 +297,7 @@ def quality_section(mode: Mode) -> list[Figure]:
     qualities = []
     for embedder in embedders:
         quality = evaluate(embedder, items)
-        _progress(f"quality measured: {embedder.name}")
+        _progress(f"quality measured on {corpus}: {embedder.name}")
         print_tradeoff(quality, corpus)
         qualities.append(quality)
     # Hashing throughput again, old and new in turn from cold, best of 5 rounds each.
@@ -292,7 +311,7 @@ def quality_section(mode: Mode) -> list[Figure]:
             quality = dataclasses.replace(
                 quality, paragraphs_per_s=paragraphs, queries_per_s=queries
             )
-        figures += quality_figures(quality, embedder, f"/{len(items)}", baseline)
+        figures += quality_figures(quality, embedder, f"{label}/{len(items)}", baseline)
         baseline = baseline or quality
     return figures
 
