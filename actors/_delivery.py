@@ -181,7 +181,7 @@ class Envelope(msgspec.Struct, frozen=True, kw_only=True):
     created_at: float
 
 
-class Delivery(Message, frozen=True, kw_only=True):
+class Delivery(Message, frozen=True, kw_only=True, gc=False):
     """A message on its way to a worker: its row's fields plus what the attempt carries.
 
     Deliveries are immutable like every actor message; a state change makes a new one

@@ -1,4 +1,5 @@
-"""``ActorRef``: the only way to talk to an actor (``tell``, ``tell_nowait``, ``ask``)."""
+"""``ActorRef``: the only way to talk to an actor (``tell``, ``tell_nowait``, ``ask``,
+``ask_nowait``)."""
 
 from __future__ import annotations
 
@@ -119,6 +120,31 @@ class ActorRef(Generic[M]):
             # trip): the kernel sweeps deadlines and fails the reply with AskTimeout.
             cell.kernel.ask_deadlines.track(reply, cell.name, message, timeout)
         return await reply
+
+    def ask_nowait(self, message: M) -> asyncio.Future[Any]:
+        """Send ``message`` without waiting; return the future of the actor's reply.
+
+        For a caller that pipelines its requests: the reply, or the exception ``receive``
+        raised, or ``ActorDeadError`` if the actor stops first, lands in the future, in the
+        order the actor handles its mailbox. It has no deadline: the caller decides how long
+        to wait (cancelling the future leaves the message queued; its reply is dropped).
+
+        Raises:
+            MailboxFull: if the mailbox is at capacity (nothing is sent).
+            ActorDeadError: if the actor has stopped (the message is reported as a dead letter).
+            MessageEncodeError: under ``strict_messages``, if the message cannot be encoded.
+        """
+        cell = self._cell
+        if cell.strict:
+            message = roundtrip(message)
+        reply: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        try:
+            queued = cell.mailbox.try_put(Ask(message, reply))
+        except MailboxClosed as exc:
+            raise self._dead(message, exc) from None
+        if not queued:
+            raise MailboxFull(cell.name, cell.mailbox.capacity)
+        return reply
 
     async def _ask_when_full(self, envelope: Ask, timeout: float | None) -> Any:
         cell, message, reply = self._cell, envelope.message, envelope.reply

@@ -50,6 +50,7 @@ from ..retry import (
     validate_target,
 )
 from ._counters import TopicCounters, TopicMetrics
+from ._failures import FailureBatches
 from ._queue import QueueClosed
 from ._receipt import PublishReceipt
 from ._stall import StallWatch
@@ -61,6 +62,7 @@ if TYPE_CHECKING:
     from actorgrid.kernel import ActorRef, Clock
     from actorgrid.storage import Receipt, Writer
 
+    from ._failures import PendingFailure
     from ._queue import WorkQueue
     from ._types import FallbackPolicy, Handler, Subscription, TopicSpec
 
@@ -134,6 +136,8 @@ class BrokerCore:
         self.clock = clock
         self.stall_warning = stall_warning
         self._stalls = StallWatch(stall_warning)
+        self.failures = FailureBatches(lambda: self.gate, self._decided, self._stalls)
+        """Handler failures on their way to the gate (see ``nack``)."""
         self.writer = writer
         self.fallback = fallback
         self.reference_timeout = reference_timeout
@@ -500,6 +504,8 @@ class BrokerCore:
         with ActorDeadError.
         """
         assert self.gate is not None
+        if self.failures.pending:
+            await self.failures.sent()  # the gate sees them first, as they happened
         stalls = self._stalls
         token = stalls.begin(type(message).__name__)
         try:
@@ -530,6 +536,8 @@ class BrokerCore:
                 # unused, so the success is told (in order behind this worker's earlier
                 # requests, waiting only for mailbox room) rather than asked.
                 assert self.gate is not None
+                if self.failures.pending:
+                    await self.failures.sent()  # the gate sees them first, as they happened
                 await self.gate.tell(RecordSuccess(d.target_type, d.target_id))
             else:
                 row = await self.ask_gate(
@@ -552,11 +560,17 @@ class BrokerCore:
             self._tell_pattern(NoteOutcome(d.target_type, d.target_id, "success"))
 
     async def nack(
-        self, d: Delivery, exc: BaseException, *, early: bool, sub: Subscription
+        self, d: Delivery, exc: BaseException, *, early: bool, state: SubscriptionState
     ) -> None:
         """The handler raised: record the failure, then schedule a retry or dead-letter it.
 
         The worker counts the attempt (``TopicCounters.failed``) before it calls this.
+
+        The gate's decision is not waited for: the failure goes to the gate in the next
+        batch of :attr:`failures`, and the retry or dead letter follows when the reply
+        lands (:meth:`_decided`), so the worker goes on to its next delivery meanwhile. The
+        delivery counts as running (``state.running``) until then. Past the batches' limit
+        of undecided failures, this waits for room.
         """
         now = self.clock.now()
         error_type = type(exc).__name__
@@ -566,30 +580,59 @@ class BrokerCore:
             attempts=d.attempts + 1,
             first_failed_at=now if d.first_failed_at is None else d.first_failed_at,
             last_error_type=error_type,
-            last_error=f"{type(exc).__name__}: {error_text(exc)}"[:2000],
+            last_error=f"{error_type}: {error_text(exc)}"[:2000],
             early_requested=early,
             early=False,
             granted=False,
         )
         if self.pattern is not None:
             self._tell_pattern(NoteFailure(self._context(d)))
-        if self.gate is None:
+        sub = state.spec
+        gate = self.gate
+        if gate is None:
             self._nack_fallback(d, exc, sub, now)
             return
-        caller_writes = self.writer is not None
         non_retryable = isinstance(exc, sub.non_retryable)
-        outcome: FailureOutcome = await self.ask_gate(
-            RecordFailure(
-                d.target_type,
-                d.target_id,
-                policy=sub.policy_for(exc),
-                caller_writes=caller_writes,
-                explicit=early and not non_retryable,
-            )
+        request = RecordFailure(
+            d.target_type,
+            d.target_id,
+            policy=sub.policy_for(exc),
+            caller_writes=self.writer is not None,
+            explicit=early and not non_retryable,
         )
-        # From the reply to the submission nothing awaits: the gate holds the record back
-        # until Submitted, so it is never committed ahead of this message's state.
+        failures = self.failures
+        failures.add((d, exc, state, now, request))
+        if failures.undecided >= failures.limit:
+            await failures.room()
+
+    def _decided(self, item: PendingFailure, answer: FailureOutcome | BaseException) -> None:
+        """The gate's answer to a failure sent by :attr:`failures` landed: act on it.
+
+        If the gate could not decide (it raised, or stopped for good), the broker's own
+        fallback policy schedules the retry, so the message is not stranded.
+        """
+        d, exc, state, now, _ = item
+        if isinstance(answer, BaseException):
+            _log.error(
+                "gate_record_failed", message_id=d.id, target=d.target_id, error=repr(answer)
+            )
+            self._nack_fallback(d, exc, state.spec, now)
+        else:
+            self._decide(d, exc, state.spec, now, answer)
+
+    def _decide(
+        self,
+        d: Delivery,
+        exc: BaseException,
+        sub: Subscription,
+        now: float,
+        outcome: FailureOutcome,
+    ) -> None:
+        """Schedule ``d``'s retry or file it as a dead letter, as the gate decided."""
+        # Nothing awaits here: the gate holds the record back until Submitted, so it is
+        # never committed ahead of this message's state.
         decision = outcome.decision
+        non_retryable = isinstance(exc, sub.non_retryable)
         if non_retryable or decision.phase == "exhausted":
             reason = "non_retryable" if non_retryable else "exhausted"
             self._dead_letter_now(d, reason, exc, outcome.row, now)
@@ -604,7 +647,7 @@ class BrokerCore:
             elif granted is not None and granted.retry_after is not None:
                 at = min(at, granted.retry_after)
             self._schedule(d, at, now, outcome.row)
-        if caller_writes:
+        if self.writer is not None:
             self._submitted(d)
 
     def _submitted(self, d: Delivery) -> None:

@@ -116,7 +116,7 @@ class SubscriptionWorker(Actor["Delivery"]):
                         # A real stop re-raises here: the delivery stays unacked, delivered again.
                         failure = stray_failure(cancelled)
                         early = self._failed(ctx, failure, started, phase)
-                        await core.nack(d, failure, early=early, sub=sub.spec)
+                        await core.nack(d, failure, early=early, state=sub)
                     except (KeyboardInterrupt, SystemExit):
                         raise  # asks the process to end: not the handler's failure to retry
                     except BaseException as exc:
@@ -124,7 +124,7 @@ class SubscriptionWorker(Actor["Delivery"]):
                         # handler's failure too: let into the supervisor's task group, it would
                         # end the runtime.
                         early = self._failed(ctx, exc, started, phase)
-                        await core.nack(d, exc, early=early, sub=sub.spec)
+                        await core.nack(d, exc, early=early, state=sub)
                     else:
                         self._count_handled(perf_counter_ns() - started)
                         if phase:

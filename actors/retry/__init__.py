@@ -20,6 +20,7 @@ from ._messages import FlushGate as FlushGate
 from ._messages import GateStats as GateStats
 from ._messages import GetRecord as GetRecord
 from ._messages import RecordFailure as RecordFailure
+from ._messages import RecordFailureBatch as RecordFailureBatch
 from ._messages import RecordSuccess as RecordSuccess
 from ._messages import ResetTarget as ResetTarget
 from ._messages import RetryGateMessage as RetryGateMessage
@@ -56,6 +57,7 @@ __all__ = (
     "Phase",
     "Reason",
     "RecordFailure",
+    "RecordFailureBatch",
     "RecordSuccess",
     "ResetTarget",
     "RetryGate",

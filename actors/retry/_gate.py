@@ -26,7 +26,7 @@ Invariants:
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import msgspec
 from sqlalchemy import bindparam, select
@@ -44,6 +44,7 @@ from ._messages import (
     GateStats,
     GetRecord,
     RecordFailure,
+    RecordFailureBatch,
     RecordSuccess,
     ResetTarget,
     RetryGateMessage,
@@ -56,6 +57,8 @@ from ._store import record_to_row, retry_record_upsert, row_to_record
 from ._writeback import FLUSH, Flush, WriteBehind
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     import anyio
     from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -70,6 +73,9 @@ _SELECT: Final = select(_TABLE).where(
 )
 _PROBE: Final = select(_TABLE.c.id).limit(1)
 
+
+R = TypeVar("R", CanRetry, RecordFailure)
+A = TypeVar("A")
 
 _MAX_POLICIES: Final = 256
 
@@ -276,8 +282,12 @@ class RetryGate(Actor[RetryGateMessage]):
             if type(msg) is RecordFailure:
                 return self._record_failure(msg, record)
             return self._record_success(msg, record)  # type: ignore[arg-type]
+        if cls is RecordFailureBatch:
+            batch: RecordFailureBatch = message  # type: ignore[assignment]
+            return await self._each(batch.requests, self._record_failure)
         if cls is CanRetryBatch:
-            return await self._can_retry_batch(message)  # type: ignore[arg-type]
+            asks: CanRetryBatch = message  # type: ignore[assignment]
+            return await self._each(asks.requests, self._can_retry_request)
         if cls is Flush:
             if self._wb is not None:
                 self._wb.flush()
@@ -315,20 +325,27 @@ class RetryGate(Actor[RetryGateMessage]):
 
     # -- requests (the record is already in memory, or None: the key has no record) ------
 
-    async def _can_retry_batch(self, batch: CanRetryBatch) -> tuple[Decision | Exception, ...]:
-        """Each request of ``batch`` in turn, as if asked alone; a failing one (a bad key, a
-        record that could not be loaded) answers with its exception."""
-        replies: list[Decision | Exception] = []
+    async def _each(
+        self,
+        requests: tuple[R, ...],
+        answer: Callable[[R, RetryRecord | None], A],
+    ) -> tuple[A | Exception, ...]:
+        """Answer each of a batch's ``requests`` in turn, as if asked alone; a failing one (a
+        bad key, a record that could not be loaded) answers with its exception."""
+        replies: list[A | Exception] = []
         get = self._cache.get
-        for msg in batch.requests:
+        for msg in requests:
             try:
                 record = get(msg.target_type, msg.target_id)
                 if record is UNKNOWN:
                     record = await self._load((msg.target_type, msg.target_id))
-                replies.append(self._can_retry(record, msg.explicit))
+                replies.append(answer(msg, record))
             except Exception as exc:
                 replies.append(exc)
         return tuple(replies)
+
+    def _can_retry_request(self, msg: CanRetry, record: RetryRecord | None) -> Decision:
+        return self._can_retry(record, msg.explicit)
 
     def _can_retry(self, record: RetryRecord | None, explicit: bool) -> Decision:
         self._decisions += 1

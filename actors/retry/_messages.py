@@ -3,17 +3,19 @@
 Every request is a frozen :class:`~actorgrid.kernel.Message`; send it with
 ``await gate.ask(msg)``. Replies:
 
-========================  =====================================================
-request                   reply
-========================  =====================================================
-:class:`CanRetry`         :class:`~actorgrid.actors.Decision`
-:class:`RecordFailure`    :class:`FailureOutcome`
-:class:`RecordSuccess`    the row parameters after the success, or ``None``
-:class:`ResetTarget`      ``None``
-:class:`GetRecord`        a copy of the :class:`~actorgrid.actors.RetryRecord`, or ``None``
-:class:`FlushGate`        ``None``, once every change so far is committed
-:class:`GateStats`        :class:`RetryGateStatistics`
-========================  =====================================================
+============================  =================================================
+request                       reply
+============================  =================================================
+:class:`CanRetry`             :class:`~actorgrid.actors.Decision`
+:class:`CanRetryBatch`        a tuple: each one's ``Decision`` or exception, in order
+:class:`RecordFailure`        :class:`FailureOutcome`
+:class:`RecordFailureBatch`   a tuple: each one's ``FailureOutcome`` or exception
+:class:`RecordSuccess`        the row parameters after the success, or ``None``
+:class:`ResetTarget`          ``None``
+:class:`GetRecord`            a copy of the :class:`~actorgrid.actors.RetryRecord`, or ``None``
+:class:`FlushGate`            ``None``, once every change so far is committed
+:class:`GateStats`            :class:`RetryGateStatistics`
+============================  =================================================
 
 A bad target key makes the gate raise :class:`~actorgrid.actors.InvalidTarget` back to the
 asker; nothing changes.
@@ -37,6 +39,7 @@ __all__ = (
     "GateStats",
     "GetRecord",
     "RecordFailure",
+    "RecordFailureBatch",
     "RecordSuccess",
     "ResetTarget",
     "RetryGateMessage",
@@ -85,6 +88,19 @@ class RecordFailure(Message, frozen=True):
     explicit: bool = False
     """Also ask for the explicit early retry right after recording the failure (the answer
     is :attr:`FailureOutcome.early`; a grant is part of the returned row)."""
+
+
+class RecordFailureBatch(Message, frozen=True):
+    """Several :class:`RecordFailure` in one round trip. Reply: a tuple with, in order, each
+    one's :class:`FailureOutcome`, or the exception it raised (the others are answered
+    anyway).
+
+    The gate records them one after another, exactly as the same requests sent in that
+    order with nothing between them: the broker sends the failures of its handlers this
+    way instead of one ask per failure.
+    """
+
+    requests: tuple[RecordFailure, ...]
 
 
 class RecordSuccess(Message, frozen=True):
@@ -138,6 +154,7 @@ RetryGateMessage = (
     CanRetry
     | CanRetryBatch
     | RecordFailure
+    | RecordFailureBatch
     | RecordSuccess
     | Submitted
     | ResetTarget

@@ -693,6 +693,7 @@ class Runtime(PatternCalls, ScheduledCalls, ObserveCalls, AnalyticsCalls):
         validate_target(target_type, target_id)
         if self._gate is None:
             return None
+        await self._failures_sent()
         record: RetryRecord | None = await self._gate.ask(
             GetRecord(target_type, target_id), timeout=self.config.broker.control_timeout
         )
@@ -703,15 +704,23 @@ class Runtime(PatternCalls, ScheduledCalls, ObserveCalls, AnalyticsCalls):
         self._running("reset a retry record")
         validate_target(target_type, target_id)
         if self._gate is not None:
+            await self._failures_sent()
             await self._gate.ask(
                 ResetTarget(target_type, target_id), timeout=self.config.broker.control_timeout
             )
+
+    async def _failures_sent(self) -> None:
+        """Send the handler failures still gathered for the gate (``BrokerCore.failures``),
+        so a request of the caller's is answered after them, as they happened before it."""
+        if self._core is not None and self._core.failures.pending:
+            await self._core.failures.sent()
 
     async def flush(self) -> None:
         """Commit everything pending now: the gate's write-behind, the pattern engine's
         buffered failures, then the writer."""
         self._running("flush")
         if self._gate is not None:
+            await self._failures_sent()
             await self._gate.ask(FlushGate(), timeout=2 * self.config.broker.control_timeout)
         if self._pattern is not None:
             await self._pattern.ask(FlushPattern(), timeout=2 * self.config.broker.control_timeout)

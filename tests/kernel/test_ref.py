@@ -164,6 +164,64 @@ class TestTellAndAsk:
                 await ref.ask(Get())
 
 
+class TestAskNowait:
+    async def test_replies_land_in_order_without_waiting(self) -> None:
+        """ask_nowait returns at once; the replies arrive in mailbox order, after tells
+        sent before them."""
+        async with Kernel(strict()) as kernel:
+            ref = await kernel.spawn(Counter, name="c")
+            ref.tell_nowait(Inc(2))
+            first = ref.ask_nowait(Get())
+            ref.tell_nowait(Inc(3))
+            second = ref.ask_nowait(Get())
+            assert not first.done()
+            assert (await first, await second) == (2, 5)
+
+    async def test_the_handler_error_lands_in_the_future(self) -> None:
+        async with Kernel(strict()) as kernel:
+            ref = await kernel.spawn(Counter, name="c")
+            reply = ref.ask_nowait(Fail())
+            with pytest.raises(ValueError, match="bad request"):
+                await reply
+            assert kernel.root.statistics().total_restarts == 0
+
+    async def test_a_full_mailbox_raises_and_sends_nothing(self) -> None:
+        gate = anyio.Event()
+        seen: list[object] = []
+        async with Kernel(strict()) as kernel:
+            ref = await kernel.spawn(lambda: Gated(gate, seen), name="g", capacity=1)
+            ref.tell_nowait(Inc(1))
+            await settle()
+            queued = ref.ask_nowait(Inc(2))
+            with pytest.raises(MailboxFull):
+                ref.ask_nowait(Inc(3))
+            gate.set()
+            assert await queued == 2
+        assert seen == [Inc(1), Inc(2)]
+
+    async def test_a_stopped_actor_raises_and_a_pending_reply_fails(self) -> None:
+        """An ask to a stopped actor raises ActorDeadError at once; one still queued when
+        the actor stops for good fails with ActorDeadError (it never hangs)."""
+        gate = anyio.Event()
+        seen: list[object] = []
+        async with Kernel(strict()) as kernel:
+            ref = await kernel.spawn(lambda: Gated(gate, seen), name="g", shutdown=0.05)
+            ref.tell_nowait(Inc(1))
+            await settle()
+            pending = ref.ask_nowait(Get())
+            await kernel.stop_actor("g")
+            with pytest.raises(ActorDeadError):
+                await pending
+            with pytest.raises(ActorDeadError):
+                ref.ask_nowait(Get())
+
+    async def test_an_unencodable_message_fails_at_the_sender(self) -> None:
+        async with Kernel(strict()) as kernel:
+            ref = await kernel.spawn(Counter, name="c")
+            with pytest.raises(MessageEncodeError):
+                ref.ask_nowait(object())  # type: ignore[arg-type]
+
+
 class TestStrictMessages:
     async def test_unencodable_message_fails_at_tell(self) -> None:
         """Under strict_messages a message that cannot be encoded fails at the sender."""
