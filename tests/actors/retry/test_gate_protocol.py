@@ -15,6 +15,7 @@ from actorgrid.actors.retry import (
     GateStats,
     GetRecord,
     RecordFailure,
+    RecordFailureBatch,
     RecordSuccess,
     ResetTarget,
     RetryGate,
@@ -161,6 +162,42 @@ class TestCanRetryBatch:
         batched = await gate.ask(CanRetryBatch((CanRetry("", "x"), CanRetry(*KEY))))
         assert isinstance(batched[0], InvalidTarget)
         assert batched[1] == Decision(True, "first", "first_attempt", None, 1, False)
+
+
+class TestRecordFailureBatch:
+    """RecordFailureBatch answers as the same RecordFailure asks in that order would."""
+
+    async def test_the_batch_answers_as_its_requests_in_turn(
+        self, kernel: Kernel, gate: ActorRef[Any], clock: FakeClock
+    ) -> None:
+        """Same outcomes, same records as the requests sent one by one (the same key twice
+        included: the second sees the first's record)."""
+        alone: ActorRef[Any] = await kernel.spawn(
+            lambda: RetryGate(RetryPolicyConfig(), engine=None, writer=None), name="alone"
+        )
+        other = ("entity", "other")
+        requests = (
+            RecordFailure(*KEY),
+            RecordFailure(*other, explicit=True),
+            RecordFailure(*KEY),
+        )
+        one_by_one = [await alone.ask(request) for request in requests]
+        batched = await gate.ask(RecordFailureBatch(requests))
+        assert list(batched) == one_by_one
+        assert [o.row["attempt_count"] for o in batched] == [1, 1, 2]
+        for key in (KEY, other):
+            assert await record(gate, key) == await record(alone, key)
+        assert (await stats(gate)).failures == (await stats(alone)).failures == 3
+
+    async def test_a_bad_key_answers_with_its_error_and_the_rest_still_recorded(
+        self, gate: ActorRef[Any]
+    ) -> None:
+        batched = await gate.ask(RecordFailureBatch((RecordFailure("", "x"), RecordFailure(*KEY))))
+        assert isinstance(batched[0], InvalidTarget)
+        assert isinstance(batched[1], FailureOutcome)
+        stored = await record(gate)
+        assert stored is not None
+        assert stored.attempt_count == 1
 
 
 class TestRecordFailure:
